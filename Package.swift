@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One C library, one Swift owner: CLinuxShim is used only by LinuxNet, CLDNS only by DNS,
+// CNetfilter only by Interception. Their types never leak upward (see docs/ARCHITECTURE.md).
+let package = Package(
+    name: "tproxy-relay",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tproxy-relay", targets: ["tproxy-relay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C shims and system libraries
+        .target(name: "CLinuxShim"),
+        .systemLibrary(
+            name: "CLDNS", pkgConfig: "ldns",
+            providers: [.apt(["libldns-dev"])]),
+        .systemLibrary(
+            name: "CNetfilter", pkgConfig: "libnftnl",
+            providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
+
+        // Swift modules, bottom up
+        .target(name: "RelayCore"),
+        .target(name: "LinuxNet", dependencies: ["RelayCore", "CLinuxShim"]),
+        .target(name: "DNS", dependencies: ["RelayCore", "CLDNS"]),
+        .target(name: "Interception", dependencies: ["RelayCore", "CNetfilter"]),
+        .target(
+            name: "Relay",
+            dependencies: [
+                "RelayCore", "LinuxNet", "DNS", "Interception",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
+        .target(name: "Lab", dependencies: ["RelayCore"]),
+        .executableTarget(
+            name: "tproxy-relay",
+            dependencies: [
+                "Relay", "Lab",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // Tests
+        .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
+        .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "RelayCore"]),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "RelayCore"]),
+        .testTarget(name: "InterceptionTests", dependencies: ["Interception", "RelayCore"]),
+        .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS"]),
+        .testTarget(name: "CLITests", dependencies: ["tproxy-relay"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

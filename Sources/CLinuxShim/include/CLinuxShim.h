@@ -1,0 +1,43 @@
+// The C surface that LinuxNet needs and Swift cannot reach on its own.
+//
+// glibc hides mmsghdr, recvmmsg and sendmmsg behind _GNU_SOURCE, and the CMSG_* macros cannot be
+// called from Swift. Everything here carries the `tr_` prefix so it never collides with libc.
+// Only LinuxNet imports this module.
+#ifndef CLINUXSHIM_H
+#define CLINUXSHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <net/if.h>
+
+/// Layout-identical mirror of glibc's `struct mmsghdr` (checked with _Static_assert in shim.c).
+struct tr_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+/// recvmmsg(2); returns the number of messages or -1 with errno set.
+int tr_recvmmsg(int fd, struct tr_mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout);
+/// sendmmsg(2); returns the number of messages sent or -1 with errno set.
+int tr_sendmmsg(int fd, struct tr_mmsghdr *vec, unsigned int vlen, int flags);
+
+/// CMSG_FIRSTHDR, CMSG_NXTHDR, CMSG_DATA, CMSG_SPACE, CMSG_LEN as functions.
+struct cmsghdr *tr_cmsg_firsthdr(const struct msghdr *msg);
+struct cmsghdr *tr_cmsg_nxthdr(const struct msghdr *msg, const struct cmsghdr *cmsg);
+unsigned char *tr_cmsg_data(const struct cmsghdr *cmsg);
+size_t tr_cmsg_space(size_t payload);
+size_t tr_cmsg_len(size_t payload);
+
+/// Number of CPUs this process may run on (sched_getaffinity), at least 1.
+int tr_available_cpus(void);
+
+/// Size and alignment of the mirror, for tests that check it against Swift's view.
+size_t tr_mmsghdr_size(void);
+size_t tr_mmsghdr_msg_len_offset(void);
+
+#endif

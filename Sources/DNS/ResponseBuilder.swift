@@ -1,0 +1,48 @@
+/// Builds the answers the relay writes itself, in place in the query's own buffer, so that
+/// a reply costs no allocation: FORMERR, SERVFAIL and a truncated (TC=1) answer.
+public enum ResponseBuilder {
+    /// A minimal OPT record (RFC 6891): root owner, type 41, UDP size 1232, no flags, no options.
+    static let optRecord: [UInt8] = [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]
+
+    /// Turns a query's header into a header-only FORMERR answer (ID, opcode and RD kept).
+    /// Returns the answer's length (12). The buffer must hold at least 12 bytes.
+    @inline(__always)
+    public static func formatError(in buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let p = buffer.baseAddress!
+        let flags = DNSHeader.flags(p)
+        DNSHeader.setFlags(p, DNSHeader.responseFlag | (flags & (DNSHeader.opcodeMask | DNSHeader.recursionDesiredFlag)) | ResponseCode.formatError.rawValue)
+        DNSHeader.setCounts(p, question: 0, answer: 0, authority: 0, additional: 0)
+        return DNSHeader.size
+    }
+
+    /// Turns a query (header and question, `questionEnd` bytes) into an answer with `rcode`, no
+    /// records, and an OPT record when the query had one. Returns its length; the buffer must have
+    /// room for `questionEnd + 11` bytes when `withOPT`.
+    @inline(__always)
+    public static func answer(rcode: ResponseCode, in buffer: UnsafeMutableRawBufferPointer, questionEnd: Int, withOPT: Bool) -> Int {
+        let p = buffer.baseAddress!
+        let flags = DNSHeader.flags(p)
+        DNSHeader.setFlags(p, DNSHeader.responseFlag | (flags & (DNSHeader.opcodeMask | DNSHeader.recursionDesiredFlag)) | DNSHeader.recursionAvailableFlag | rcode.rawValue)
+        var length = questionEnd
+        if withOPT && buffer.count >= questionEnd + optRecord.count {
+            optRecord.withUnsafeBytes { (buffer.baseAddress! + questionEnd).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            length += optRecord.count
+            DNSHeader.setCounts(p, question: 1, answer: 0, authority: 0, additional: 1)
+        } else {
+            DNSHeader.setCounts(p, question: 1, answer: 0, authority: 0, additional: 0)
+        }
+        return length
+    }
+
+    /// Cuts a response down to its header and question with TC=1 (RFC 2181 §9, RFC 6891 §7),
+    /// so that the client retries over TCP. Returns the new length, or nil when the response has no
+    /// well-formed question to keep.
+    @inline(__always)
+    public static func truncate(in buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let end = Question.end(in: UnsafeRawBufferPointer(buffer)) else { return nil }
+        let p = buffer.baseAddress!
+        DNSHeader.setFlags(p, DNSHeader.flags(p) | DNSHeader.truncatedFlag)
+        DNSHeader.setCounts(p, question: 1, answer: 0, authority: 0, additional: 0)
+        return end
+    }
+}

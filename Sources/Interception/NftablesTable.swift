@@ -1,0 +1,199 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CNetfilter
+import RelayCore
+
+/// The relay's nft table: `table inet <name>` with the owner flag, one prerouting chain at mangle
+/// priority, and the TPROXY rules of an `InterceptionPlan`.
+///
+/// The kernel deletes an owned table when the netlink socket that created it closes — on a clean
+/// exit, SIGTERM or `kill -9` alike — so interception never outlives the relay (fail-open).
+/// Keep this object alive exactly as long as interception should last.
+public final class NftablesTable {
+    private let socket: NetlinkSocket
+    public let plan: InterceptionPlan
+
+    /// Creates the table, chain and rules in one netlink batch.
+    public init(plan: InterceptionPlan) throws {
+        self.plan = plan
+        socket = try NetlinkSocket(bus: NETLINK_NETFILTER)
+        let buffer = NetlinkMessageBuffer()
+        NftablesMessages.appendBatch(for: plan, to: buffer, sequence: { self.socket.nextSequence() })
+        do {
+            try socket.request(buffer.bytes, acks: buffer.acksExpected)
+        } catch {
+            switch error.rawValue {
+            case EEXIST, EPERM where SystemInfoProbe.hasNetAdmin:
+                throw RelayError(.interceptionBusy,
+                    "nft table inet \(plan.tableName) already exists and belongs to another process (is another tproxy-relay running?)")
+            case EPERM, EACCES:
+                throw RelayError(.permissionDenied, "installing nft table inet \(plan.tableName) needs CAP_NET_ADMIN (\(error))")
+            default:
+                throw RelayError(.netlink, "installing nft table inet \(plan.tableName) failed: \(error)")
+            }
+        }
+    }
+
+    /// The table's owner: the netlink port id of the socket that holds it.
+    public var ownerPortID: UInt32 { socket.portID }
+}
+
+/// Capability check without importing LinuxNet (Interception owns only netlink).
+enum SystemInfoProbe {
+    static var hasNetAdmin: Bool {
+        guard let f = fopen("/proc/self/status", "r") else { return geteuid() == 0 }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let text = String(cString: line)
+            if text.hasPrefix("CapEff:") {
+                let hex = text.dropFirst(7).filter { !$0.isWhitespace }
+                return (UInt64(hex, radix: 16) ?? 0) & (1 << 12) != 0
+            }
+        }
+        return false
+    }
+}
+
+/// Builds the nf_tables netlink messages for a plan. Separate from the socket so that tests can
+/// render every rule as text (`nft --debug=netlink` style) without touching the kernel.
+public enum NftablesMessages {
+    static let chainName = "prerouting"
+    /// NF_IP_PRI_MANGLE: after conntrack, where TPROXY rules conventionally live.
+    static let manglePriority: Int32 = -150
+
+    static func appendBatch(for plan: InterceptionPlan, to buffer: NetlinkMessageBuffer, sequence: () -> UInt32) {
+        let family = UInt16(NFPROTO_INET)
+        let create = UInt16(NLM_F_CREATE | NLM_F_ACK)
+
+        var h = nftnl_batch_begin(buffer.tail, sequence())!
+        buffer.commit(h, expectsAck: false)
+
+        let table = nftnl_table_alloc()!
+        defer { nftnl_table_free(table) }
+        nftnl_table_set_str(table, UInt16(NFTNL_TABLE_NAME.rawValue), plan.tableName)
+        nftnl_table_set_u32(table, UInt16(NFTNL_TABLE_FAMILY.rawValue), UInt32(NFPROTO_INET))
+        nftnl_table_set_u32(table, UInt16(NFTNL_TABLE_FLAGS.rawValue), UInt32(NFT_TABLE_F_OWNER.rawValue))
+        h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWTABLE.rawValue), family, create | UInt16(NLM_F_EXCL), sequence())!
+        nftnl_table_nlmsg_build_payload(h, table)
+        buffer.commit(h, expectsAck: true)
+
+        let chain = makeChain(plan)
+        defer { nftnl_chain_free(chain) }
+        h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWCHAIN.rawValue), family, create, sequence())!
+        nftnl_chain_nlmsg_build_payload(h, chain)
+        buffer.commit(h, expectsAck: true)
+
+        for rule in plan.rules {
+            let r = makeRule(rule, table: plan.tableName)
+            defer { nftnl_rule_free(r) }
+            h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWRULE.rawValue), family, create | UInt16(NLM_F_APPEND), sequence())!
+            nftnl_rule_nlmsg_build_payload(h, r)
+            buffer.commit(h, expectsAck: true)
+        }
+
+        h = nftnl_batch_end(buffer.tail, sequence())!
+        buffer.commit(h, expectsAck: false)
+    }
+
+    static func makeChain(_ plan: InterceptionPlan) -> OpaquePointer {
+        let chain = nftnl_chain_alloc()!
+        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue), plan.tableName)
+        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue), chainName)
+        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_FAMILY.rawValue), UInt32(NFPROTO_INET))
+        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TYPE.rawValue), "filter")
+        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue), NF_INET_PRE_ROUTING.rawValue)
+        nftnl_chain_set_s32(chain, UInt16(NFTNL_CHAIN_PRIO.rawValue), manglePriority)
+        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_POLICY.rawValue), UInt32(NF_ACCEPT))
+        return chain
+    }
+
+    /// `iifname I meta nfproto F meta l4proto P th dport D tproxy to A:L meta mark set M`.
+    /// tproxy comes before the mark: with no listener, tproxy stops the rule (NFT_BREAK) and the
+    /// packet stays unmarked, so it is routed to its real server (fail-open, LINUX-NOTES.md).
+    static func makeRule(_ rule: InterceptionPlan.Rule, table: String) -> OpaquePointer {
+        let r = nftnl_rule_alloc()!
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), chainName)
+        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), UInt32(NFPROTO_INET))
+
+        var name = [UInt8](repeating: 0, count: Int(IFNAMSIZ))
+        for (i, byte) in rule.interface.utf8.prefix(Int(IFNAMSIZ) - 1).enumerated() { name[i] = byte }
+        add(r, meta(key: NFT_META_IIFNAME.rawValue, register: 1))
+        add(r, compare(register: 1, name))
+
+        let nfproto: UInt8 = rule.target.address.isIPv6 ? UInt8(NFPROTO_IPV6) : UInt8(NFPROTO_IPV4)
+        add(r, meta(key: NFT_META_NFPROTO.rawValue, register: 1))
+        add(r, compare(register: 1, [nfproto]))
+        add(r, meta(key: NFT_META_L4PROTO.rawValue, register: 1))
+        add(r, compare(register: 1, [rule.transport.rawValue]))
+
+        let payload = nftnl_expr_alloc("payload")!
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_BASE), NFT_PAYLOAD_TRANSPORT_HEADER.rawValue)
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_OFFSET), 2)
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_LEN), 2)
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_DREG), 1)
+        add(r, payload)
+        add(r, compare(register: 1, [UInt8(rule.port >> 8), UInt8(rule.port & 0xff)]))
+
+        let addressBytes: [UInt8]
+        switch rule.target.address {
+        case .v4(let a): addressBytes = a.octets
+        case .v6(let a): addressBytes = a.bytes
+        }
+        add(r, immediate(register: 1, addressBytes))
+        add(r, immediate(register: 2, [UInt8(rule.target.port >> 8), UInt8(rule.target.port & 0xff)]))
+        let tproxy = nftnl_expr_alloc("tproxy")!
+        nftnl_expr_set_u32(tproxy, UInt16(NFTNL_EXPR_TPROXY_FAMILY), UInt32(nfproto))
+        nftnl_expr_set_u32(tproxy, UInt16(NFTNL_EXPR_TPROXY_REG_ADDR), 1)
+        nftnl_expr_set_u32(tproxy, UInt16(NFTNL_EXPR_TPROXY_REG_PORT), 2)
+        add(r, tproxy)
+
+        // The mark is a host-order u32 in the register, as `meta mark set` writes it.
+        add(r, immediate(register: 1, withUnsafeBytes(of: rule.mark) { Array($0) }))
+        let setMark = nftnl_expr_alloc("meta")!
+        nftnl_expr_set_u32(setMark, UInt16(NFTNL_EXPR_META_KEY), NFT_META_MARK.rawValue)
+        nftnl_expr_set_u32(setMark, UInt16(NFTNL_EXPR_META_SREG), 1)
+        add(r, setMark)
+        return r
+    }
+
+    private static func add(_ rule: OpaquePointer, _ expression: OpaquePointer) {
+        nftnl_rule_add_expr(rule, expression)
+    }
+
+    private static func meta(key: UInt32, register: UInt32) -> OpaquePointer {
+        let e = nftnl_expr_alloc("meta")!
+        nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_META_KEY), key)
+        nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_META_DREG), register)
+        return e
+    }
+
+    private static func compare(register: UInt32, _ bytes: [UInt8]) -> OpaquePointer {
+        let e = nftnl_expr_alloc("cmp")!
+        nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CMP_SREG), register)
+        nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CMP_OP), NFT_CMP_EQ.rawValue)
+        bytes.withUnsafeBytes { _ = nftnl_expr_set(e, UInt16(NFTNL_EXPR_CMP_DATA), $0.baseAddress, UInt32($0.count)) }
+        return e
+    }
+
+    private static func immediate(register: UInt32, _ bytes: [UInt8]) -> OpaquePointer {
+        let e = nftnl_expr_alloc("immediate")!
+        nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_IMM_DREG), register)
+        bytes.withUnsafeBytes { _ = nftnl_expr_set(e, UInt16(NFTNL_EXPR_IMM_DATA), $0.baseAddress, UInt32($0.count)) }
+        return e
+    }
+
+    /// Every rule of `plan` rendered by libnftnl, one line each, as `nft --debug=netlink` shows
+    /// them: what tests compare against.
+    public static func render(_ plan: InterceptionPlan) -> [String] {
+        plan.rules.map { rule in
+            let r = makeRule(rule, table: plan.tableName)
+            defer { nftnl_rule_free(r) }
+            var text = [CChar](repeating: 0, count: 4096)
+            _ = nftnl_rule_snprintf(&text, text.count, r, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0)
+            return String(cString: text)
+        }
+    }
+}

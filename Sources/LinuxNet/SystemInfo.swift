@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinuxShim
+import RelayCore
+
+/// Facts about the running system that the relay sizes itself by.
+public enum SystemInfo {
+    /// CPUs this process may run on (respects taskset/cgroup affinity).
+    public static var availableCPUs: Int { Int(tr_available_cpus()) }
+
+    /// A monotonic clock in nanoseconds.
+    @inline(__always)
+    public static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Whether the effective capability set holds CAP_NET_ADMIN (bit 12 of CapEff).
+    public static func hasNetAdminCapability() -> Bool {
+        guard let status = try? readFile("/proc/self/status") else { return geteuid() == 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
+            let hex = line.dropFirst("CapEff:".count).trimmingCharacters(in: " \t")
+            guard let mask = UInt64(hex, radix: 16) else { return false }
+            return mask & (1 << 12) != 0
+        }
+        return false
+    }
+
+    /// Index of a network interface, or nil when it does not exist in this namespace.
+    public static func interfaceIndex(_ name: String) -> UInt32? {
+        let index = if_nametoindex(name)
+        return index == 0 ? nil : index
+    }
+
+    /// A small text file (procfs, sysctl) read whole.
+    public static func readFile(_ path: String) throws(Errno) -> String {
+        let fd = try syscall { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { _ = close(fd) }
+        var bytes = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = try syscall { read(fd, &chunk, chunk.count) }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var s = self
+        while let c = s.first, set.contains(c) { s.removeFirst() }
+        while let c = s.last, set.contains(c) { s.removeLast() }
+        return String(s)
+    }
+}

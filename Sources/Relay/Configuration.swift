@@ -1,0 +1,62 @@
+import RelayCore
+
+/// Everything `run` needs, validated. Built by `ConfigurationParser` from YAML; every field has
+/// the default that `Configs/relay.yaml` documents.
+public struct Configuration: Equatable, Sendable {
+    public struct Intercept: Equatable, Sendable {
+        /// Capture what arrives on these interfaces.
+        public var interfaces: [String] = []
+        /// Capture UDP 53.
+        public var dns = true
+        /// The fwmark set after tproxy; `ip rule fwmark mark lookup routeTable`.
+        public var mark: UInt32 = 0x53
+        public var routeTable: UInt32 = 153
+        /// SO_MARK on the relay's own upstream sockets; must differ from `mark`.
+        public var bypassMark: UInt32 = 0x54
+        /// Priority of the policy-routing rule.
+        public var rulePriority: UInt32 = 10053
+        /// Name of the nft table (family inet).
+        public var table = "tproxy_relay"
+    }
+
+    public struct Listen: Equatable, Sendable {
+        /// Where TPROXY delivers IPv4 traffic.
+        public var address: IPAddress = .v4(IPv4Address(127, 0, 0, 1))
+        /// Where TPROXY delivers IPv6 traffic; nil turns IPv6 off.
+        public var address6: IPAddress? = IPAddress("::1")
+        public var dnsPort: UInt16 = 15353
+        public var quicPort: UInt16 = 15443
+    }
+
+    public enum UpstreamMode: String, Equatable, Sendable {
+        /// Ask the server the client asked (the original destination).
+        case original
+        /// Ask the configured servers, in order.
+        case servers
+    }
+
+    public struct Upstream: Equatable, Sendable {
+        public var mode: UpstreamMode = .original
+        public var servers: [Endpoint] = []
+        /// How long to wait for one server before the next (or SERVFAIL).
+        public var timeoutMilliseconds: Int = 2000
+        /// Upstream sockets per worker and family, each on its own random port.
+        public var sockets: Int = 16
+        /// Queries a worker keeps in flight at most; more are dropped and counted.
+        public var maxInFlight: Int = 8192
+    }
+
+    public var intercept = Intercept()
+    public var listen = Listen()
+    /// Worker threads; nil means one per available CPU.
+    public var workers: Int?
+    public var upstream = Upstream()
+    /// Settings that were accepted but have no effect in this version, with where they stand
+    /// (file:line: key): `check` and `run` print them as warnings.
+    public var warnings: [String] = []
+
+    public init() {}
+
+    /// Worker count after resolving `auto`.
+    public func resolvedWorkers(availableCPUs: Int) -> Int { workers ?? max(1, availableCPUs) }
+}

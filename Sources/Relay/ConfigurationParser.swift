@@ -1,0 +1,286 @@
+import Foundation
+import RelayCore
+import Yams
+
+/// Reads the relay's YAML configuration into a `Configuration`, or fails with a
+/// `ConfigurationError` that names the file, the line and the key.
+///
+/// It walks Yams' node tree rather than decoding, because the node keeps the line of every key.
+/// Unknown keys are errors (a typo must not silently fall back to a default); sections that later
+/// versions implement are accepted with a warning.
+public struct ConfigurationParser {
+    public let file: String
+
+    /// Top-level sections of DESIGN.md that this version accepts but does not act on yet.
+    static let plannedSections: [String: String] = [
+        "filters": "filtering is not implemented in this version",
+        "zones": "local zones are not implemented in this version",
+        "cache": "the answer cache is not implemented in this version",
+        "querylog": "the query log is not implemented in this version",
+        "quic": "QUIC relaying is not implemented in this version",
+        "limits": "limits are not implemented in this version",
+    ]
+
+    public init(file: String) { self.file = file }
+
+    /// Parses YAML text. `file` is only used in error messages.
+    public func parse(_ text: String) throws(ConfigurationError) -> Configuration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw syntaxError(error)
+        } catch {
+            throw ConfigurationError(file: file, line: nil, key: nil, message: "not valid YAML: \(error)")
+        }
+        var config = Configuration()
+        guard let root else { return config }  // an empty file: all defaults
+        let top = try mapping(root, key: nil)
+        for (keyNode, value) in top {
+            let key = try keyName(keyNode, parent: nil)
+            switch key {
+            case "intercept": try parseIntercept(value, into: &config.intercept, warnings: &config.warnings)
+            case "listen": try parseListen(value, into: &config.listen)
+            case "workers":
+                if value.string == "auto" { config.workers = nil } else { config.workers = try integer(value, key: key, in: 1...1024) }
+            case "upstream": try parseUpstream(value, into: &config.upstream)
+            default:
+                if let why = Self.plannedSections[key] {
+                    config.warnings.append("\(file):\(line(keyNode)): \(key): ignored, \(why)")
+                } else {
+                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
+                }
+            }
+        }
+        try validate(config, root: root)
+        return config
+    }
+
+    // MARK: Sections
+
+    private func parseIntercept(_ node: Node, into intercept: inout Configuration.Intercept, warnings: inout [String]) throws(ConfigurationError) {
+        for (keyNode, value) in try mapping(node, key: "intercept") {
+            let name = try keyName(keyNode, parent: "intercept")
+            let key = "intercept.\(name)"
+            switch name {
+            case "interfaces":
+                let names = try strings(value, key: key)
+                for n in names where n.isEmpty || n.utf8.count >= 16 || n.contains("/") || n.contains(" ") {
+                    throw error(value, key, "'\(n)' is not a valid interface name")
+                }
+                intercept.interfaces = names
+            case "dns": intercept.dns = try boolean(value, key: key)
+            case "quic":
+                if try boolean(value, key: key) {
+                    warnings.append("\(file):\(line(keyNode)): \(key): ignored, QUIC relaying is not implemented in this version")
+                }
+            case "mark": intercept.mark = try mark(value, key: key)
+            case "bypass_mark": intercept.bypassMark = try mark(value, key: key)
+            case "route_table":
+                let table = try integer(value, key: key, in: 1...Int(UInt32.max))
+                if [253, 254, 255].contains(table) {
+                    throw error(value, key, "\(table) is a kernel table (default, main, local); choose another")
+                }
+                intercept.routeTable = UInt32(table)
+            case "rule_priority": intercept.rulePriority = UInt32(try integer(value, key: key, in: 1...32765))
+            case "table":
+                let table = try scalar(value, key: key)
+                guard !table.isEmpty, table.utf8.count < 64, table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                    throw error(value, key, "'\(table)' is not a valid nft table name")
+                }
+                intercept.table = table
+            default: throw unknown(keyNode, key, expected: "interfaces, dns, quic, mark, bypass_mark, route_table, rule_priority, table")
+            }
+        }
+    }
+
+    private func parseListen(_ node: Node, into listen: inout Configuration.Listen) throws(ConfigurationError) {
+        for (keyNode, value) in try mapping(node, key: "listen") {
+            let name = try keyName(keyNode, parent: "listen")
+            let key = "listen.\(name)"
+            switch name {
+            case "address":
+                guard let address = IPAddress(try scalar(value, key: key)), !address.isIPv6 else {
+                    throw error(value, key, "expected an IPv4 address such as 127.0.0.1")
+                }
+                listen.address = address
+            case "address6":
+                let text = try scalar(value, key: key)
+                if text == "none" || text == "off" || text.isEmpty {
+                    listen.address6 = nil
+                } else {
+                    guard let address = IPAddress(text), address.isIPv6 else {
+                        throw error(value, key, "expected an IPv6 address such as ::1, or none")
+                    }
+                    listen.address6 = address
+                }
+            case "dns_port": listen.dnsPort = UInt16(try integer(value, key: key, in: 1...65535))
+            case "quic_port": listen.quicPort = UInt16(try integer(value, key: key, in: 1...65535))
+            default: throw unknown(keyNode, key, expected: "address, address6, dns_port, quic_port")
+            }
+        }
+    }
+
+    private func parseUpstream(_ node: Node, into upstream: inout Configuration.Upstream) throws(ConfigurationError) {
+        for (keyNode, value) in try mapping(node, key: "upstream") {
+            let name = try keyName(keyNode, parent: "upstream")
+            let key = "upstream.\(name)"
+            switch name {
+            case "mode":
+                guard let mode = Configuration.UpstreamMode(rawValue: try scalar(value, key: key)) else {
+                    throw error(value, key, "expected original or servers")
+                }
+                upstream.mode = mode
+            case "servers":
+                var servers: [Endpoint] = []
+                guard case .sequence(let items) = value else { throw error(value, key, "expected a list of addresses") }
+                for item in items {
+                    let text = try scalar(item, key: key)
+                    guard let endpoint = Endpoint(parsing: text, defaultPort: 53) else {
+                        throw error(item, key, "'\(text)' is not an address (10.53.2.53, 10.53.2.53:53, [fd53:2::53]:53)")
+                    }
+                    servers.append(endpoint)
+                }
+                upstream.servers = servers
+            case "timeout": upstream.timeoutMilliseconds = try duration(value, key: key, in: 10...60_000)
+            case "sockets": upstream.sockets = try integer(value, key: key, in: 1...1024)
+            case "max_in_flight": upstream.maxInFlight = try integer(value, key: key, in: 16...65536)
+            default: throw unknown(keyNode, key, expected: "mode, servers, timeout, sockets, max_in_flight")
+            }
+        }
+    }
+
+    /// Rules that involve several keys.
+    private func validate(_ config: Configuration, root: Node) throws(ConfigurationError) {
+        if config.intercept.mark == config.intercept.bypassMark {
+            throw ConfigurationError(file: file, line: lineOf(path: ["intercept", "bypass_mark"], in: root), key: "intercept.bypass_mark",
+                                     message: "must differ from intercept.mark, or the relay's own queries would be captured again")
+        }
+        if config.upstream.mode == .servers && config.upstream.servers.isEmpty {
+            throw ConfigurationError(file: file, line: lineOf(path: ["upstream", "mode"], in: root), key: "upstream.servers",
+                                     message: "mode is servers but no servers are listed")
+        }
+    }
+
+    // MARK: Scalars
+
+    private func mapping(_ node: Node, key: String?) throws(ConfigurationError) -> [(Node, Node)] {
+        guard case .mapping(let m) = node else {
+            throw error(node, key, key == nil ? "the file must be a mapping of sections" : "expected a mapping of keys")
+        }
+        return m.map { ($0.key, $0.value) }
+    }
+
+    private func keyName(_ node: Node, parent: String?) throws(ConfigurationError) -> String {
+        guard case .scalar(let s) = node else { throw error(node, parent, "keys must be plain names") }
+        return s.string
+    }
+
+    private func scalar(_ node: Node, key: String) throws(ConfigurationError) -> String {
+        guard case .scalar(let s) = node else { throw error(node, key, "expected a single value") }
+        return s.string
+    }
+
+    private func strings(_ node: Node, key: String) throws(ConfigurationError) -> [String] {
+        guard case .sequence(let items) = node else { throw error(node, key, "expected a list, such as [lan0]") }
+        var out: [String] = []
+        for item in items { out.append(try scalar(item, key: key)) }
+        return out
+    }
+
+    private func boolean(_ node: Node, key: String) throws(ConfigurationError) -> Bool {
+        switch try scalar(node, key: key).lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error(node, key, "expected true or false")
+        }
+    }
+
+    private func integer(_ node: Node, key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let text = try scalar(node, key: key)
+        guard let value = Self.parseInteger(text) else { throw error(node, key, "expected a whole number, got '\(text)'") }
+        guard range.contains(value) else {
+            throw error(node, key, "\(value) is out of range (\(range.lowerBound)...\(range.upperBound))")
+        }
+        return value
+    }
+
+    private func mark(_ node: Node, key: String) throws(ConfigurationError) -> UInt32 {
+        let value = try integer(node, key: key, in: 0...Int(UInt32.max))
+        guard value != 0 else { throw error(node, key, "must not be 0 (unmarked packets carry 0)") }
+        return UInt32(value)
+    }
+
+    /// `2s`, `500ms`, `1.5s`, or a bare number of seconds.
+    private func duration(_ node: Node, key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let text = try scalar(node, key: key)
+        guard let ms = Self.parseDuration(text) else {
+            throw error(node, key, "expected a duration such as 2s or 500ms, got '\(text)'")
+        }
+        guard range.contains(ms) else {
+            throw error(node, key, "\(text) is out of range (\(range.lowerBound)ms...\(range.upperBound / 1000)s)")
+        }
+        return ms
+    }
+
+    static func parseInteger(_ text: String) -> Int? {
+        if text.hasPrefix("0x") || text.hasPrefix("0X") { return Int(text.dropFirst(2), radix: 16) }
+        return Int(text)
+    }
+
+    /// Milliseconds, or nil.
+    public static func parseDuration(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        func number(_ s: Substring) -> Double? { Double(s).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil } }
+        if t.hasSuffix("ms"), let v = number(t.dropLast(2)) { return Int(v.rounded()) }
+        if t.hasSuffix("s"), let v = number(t.dropLast(1)) { return Int((v * 1000).rounded()) }
+        if t.hasSuffix("m"), let v = number(t.dropLast(1)) { return Int((v * 60_000).rounded()) }
+        if let v = number(Substring(t)) { return Int((v * 1000).rounded()) }
+        return nil
+    }
+
+    // MARK: Errors
+
+    private func line(_ node: Node) -> Int { node.mark?.line ?? 0 }
+
+    private func error(_ node: Node, _ key: String?, _ message: String) -> ConfigurationError {
+        ConfigurationError(file: file, line: node.mark?.line, key: key, message: message)
+    }
+
+    private func unknown(_ node: Node, _ key: String, expected: String) -> ConfigurationError {
+        error(node, key, "unknown key (expected one of \(expected))")
+    }
+
+    private func lineOf(path: [String], in root: Node) -> Int? {
+        var node = root
+        var found: Node = root
+        for component in path {
+            guard case .mapping(let m) = node, let pair = m.first(where: { $0.key.string == component }) else { break }
+            found = pair.key
+            node = pair.value
+        }
+        return found.mark?.line
+    }
+
+    private func syntaxError(_ error: YamlError) -> ConfigurationError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ConfigurationError(file: file, line: mark.line, key: nil, message: "YAML syntax error: \(problem)")
+        default:
+            return ConfigurationError(file: file, line: nil, key: nil, message: "not valid YAML: \(error)")
+        }
+    }
+}
+
+extension ConfigurationParser {
+    /// Reads and parses a file.
+    public static func load(path: String) throws(ConfigurationError) -> Configuration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: path, line: nil, key: nil, message: "cannot read the file (\(error.localizedDescription))")
+        }
+        return try ConfigurationParser(file: path).parse(text)
+    }
+}

@@ -1,0 +1,205 @@
+import Glibc
+import Interception
+import LinuxNet
+import Logging
+import RelayCore
+
+/// The relay as a service with an explicit state: `start()` does the privileged set-up (sockets,
+/// policy routing, the nft table, workers), `run()` serves until SIGTERM/SIGINT, and `stop()`
+/// tears down in the order that keeps the LAN working: interception first (new queries go
+/// straight to their servers), then in-flight queries are answered, then routes are removed.
+public final class RelayService {
+    public enum State: Equatable, Sendable { case idle, running, draining, stopped }
+
+    public private(set) var state: State = .idle
+    private let configuration: Configuration
+    private let logger: Logger
+    private var workers: [Worker] = []
+    private var threads: [pthread_t] = []
+    private var routing: PolicyRouting?
+    private var table: NftablesTable?
+    /// Whether IPv6 is relayed (false when the host has no usable IPv6 listener address).
+    public private(set) var ipv6Enabled = false
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    deinit {
+        if state == .running || state == .draining { stop() }
+    }
+
+    // MARK: Start-up
+
+    /// Checks privileges and interfaces, opens the listeners, installs policy routing and the nft
+    /// table, and starts the workers. On failure nothing stays installed.
+    public func start() throws {
+        precondition(state == .idle, "start() runs once")
+        let intercept = configuration.intercept
+        guard SystemInfo.hasNetAdminCapability() else {
+            throw RelayError(.permissionDenied,
+                "tproxy-relay needs CAP_NET_ADMIN to install interception and open transparent sockets (run it as root)")
+        }
+        guard !intercept.interfaces.isEmpty else {
+            throw RelayError(.invalidConfiguration, "intercept.interfaces is empty: name the LAN interfaces to capture, such as [lan0]")
+        }
+        for name in intercept.interfaces where SystemInfo.interfaceIndex(name) == nil {
+            throw RelayError(.noSuchInterface, "interface \(name) (intercept.interfaces) does not exist in this network namespace")
+        }
+        warnAboutSourceValidMark()
+
+        let count = configuration.resolvedWorkers(availableCPUs: SystemInfo.availableCPUs)
+        var listenerSets: [[Socket]] = []
+        let v4 = Endpoint(address: configuration.listen.address, port: configuration.listen.dnsPort)
+        let v6 = configuration.listen.address6.map { Endpoint(address: $0, port: configuration.listen.dnsPort) }
+        ipv6Enabled = v6 != nil
+        for _ in 0..<count {
+            var set = [try openListener(v4)]
+            if let v6, ipv6Enabled {
+                do {
+                    set.append(try openListener(v6))
+                } catch let error as Errno where error == .addressNotAvailable {
+                    logger.warning("IPv6 is off: \(v6) is not available on this host (\(error)); relaying IPv4 only")
+                    ipv6Enabled = false
+                }
+            }
+            listenerSets.append(set)
+        }
+        if !ipv6Enabled { listenerSets = listenerSets.map { Array($0.prefix(1)) } }
+
+        let settings = { (index: Int) in
+            Worker.Settings(index: index, mode: self.configuration.upstream.mode, servers: self.configuration.upstream.servers,
+                            timeoutNanoseconds: UInt64(self.configuration.upstream.timeoutMilliseconds) * 1_000_000,
+                            upstreamSockets: self.configuration.upstream.sockets,
+                            maxInFlight: self.configuration.upstream.maxInFlight,
+                            bypassMark: intercept.bypassMark)
+        }
+        workers = try listenerSets.enumerated().map { try Worker(settings: settings($0.offset), listeners: $0.element, logger: logger) }
+
+        // Routes before the table: the moment a packet is marked, its route must exist.
+        routing = try PolicyRouting(mark: intercept.mark, table: intercept.routeTable, priority: intercept.rulePriority, ipv6: ipv6Enabled)
+        do {
+            table = try NftablesTable(plan: interceptionPlan)
+        } catch {
+            routing?.remove()
+            routing = nil
+            throw error
+        }
+        for worker in workers { threads.append(Self.spawn(worker)) }
+        state = .running
+        logger.info("relaying DNS: \(count) workers, interfaces \(intercept.interfaces.joined(separator: ",")), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
+    }
+
+    /// The nft rules this configuration asks for.
+    public var interceptionPlan: InterceptionPlan {
+        let intercept = configuration.intercept
+        var captures: [InterceptionPlan.Capture] = []
+        if intercept.dns { captures.append(.init(.udp, port: 53, to: configuration.listen.dnsPort)) }
+        return InterceptionPlan(tableName: intercept.table, interfaces: intercept.interfaces, mark: intercept.mark,
+                                routeTable: intercept.routeTable, rulePriority: intercept.rulePriority,
+                                listenV4: configuration.listen.address,
+                                listenV6: ipv6Enabled ? configuration.listen.address6 : nil, captures: captures)
+    }
+
+    private var upstreamDescription: String {
+        switch configuration.upstream.mode {
+        case .original: return "the address each client asked"
+        case .servers: return configuration.upstream.servers.map(\.description).joined(separator: ", ")
+        }
+    }
+
+    private func openListener(_ endpoint: Endpoint) throws -> Socket {
+        let socket = try Socket.udp(for: endpoint)
+        try socket.set([.reuseAddress, .reusePort, .transparent, .receiveOriginalDestination])
+        if endpoint.address.isIPv6 { try socket.set(.ipv6Only) }
+        // Bursts of a few hundred queries overflow the ~212 KB default (RcvbufErrors).
+        if (try? socket.set(.receiveBufferForce(8 << 20))) == nil { try socket.set(.receiveBuffer(8 << 20)) }
+        try socket.bind(to: endpoint)
+        return socket
+    }
+
+    /// rp_filter drops forwarded TPROXY packets as martians when src_valid_mark is on (LINUX-NOTES.md).
+    private func warnAboutSourceValidMark() {
+        func value(_ key: String) -> Int? {
+            (try? SystemInfo.readFile("/proc/sys/net/ipv4/conf/\(key)"))
+                .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        if value("all/src_valid_mark") == 1 {
+            let filtered = configuration.intercept.interfaces.filter { (value("\($0)/rp_filter") ?? 0) > 0 || (value("all/rp_filter") ?? 0) > 0 }
+            if !filtered.isEmpty {
+                logger.warning("net.ipv4.conf.all.src_valid_mark=1 with rp_filter on \(filtered.joined(separator: ",")): the kernel may drop intercepted packets as martians; set rp_filter=0 or 2 there")
+            }
+        }
+    }
+
+    private static func spawn(_ worker: Worker) -> pthread_t {
+        let box = Unmanaged.passRetained(worker)
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { argument in
+            let worker = Unmanaged<Worker>.fromOpaque(argument!).takeRetainedValue()
+            worker.run()
+            return nil
+        }, box.toOpaque())
+        precondition(result == 0, "pthread_create failed: \(result)")
+        return thread
+    }
+
+    // MARK: Running
+
+    /// The sum of every worker's counters.
+    public var counters: Counters {
+        workers.reduce(Counters()) { $0 + $1.published.withLock { $0 } }
+    }
+
+    /// Blocks the service signals in the calling thread (and in every thread it starts later).
+    /// Call before `start()` so that workers never receive them.
+    public static func blockSignals() {
+        var set = signalSet
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    private static var signalSet: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&set, signal) }
+        return set
+    }
+
+    /// Serves until SIGTERM or SIGINT. SIGUSR1 logs the counters (as dnsmasq does); SIGHUP reloads
+    /// what can be reloaded.
+    public func run() {
+        var set = Self.signalSet
+        while state == .running {
+            var signal: Int32 = 0
+            guard sigwait(&set, &signal) == 0 else { continue }
+            switch signal {
+            case SIGUSR1:
+                for worker in workers { worker.requestPublish() }
+                usleep(20_000)
+                logger.info("counters: \(counters.summary)")
+            case SIGHUP:
+                logger.info("SIGHUP: nothing to reload (no rule lists or zones in this version)")
+            default:
+                logger.info("signal \(signal): stopping")
+                stop()
+            }
+        }
+    }
+
+    /// Removes interception, lets workers answer what is in flight, removes routes.
+    public func stop() {
+        guard state == .running else { return }
+        state = .draining
+        table = nil  // closes the owning netlink socket: the kernel drops the table now
+        for worker in workers { worker.requestStop() }
+        for thread in threads { pthread_join(thread, nil) }
+        threads = []
+        routing?.remove()
+        routing = nil
+        state = .stopped
+        logger.info("stopped; counters: \(counters.summary)")
+    }
+}
+
+import Foundation

@@ -1,0 +1,41 @@
+import Glibc
+import LinuxNet
+import RelayCore
+
+/// Transparent sockets bound to the addresses clients asked (the original destinations), kept and
+/// reused: an answer leaves from exactly the address and port the client sent its query to.
+///
+/// A socket bound to a non-local address with IP_TRANSPARENT sends with that source. It is bound
+/// to a specific address and left unconnected, so the kernel's TPROXY lookup never picks it for
+/// incoming queries (only connected or wildcard sockets match there).
+final class ReplySockets {
+    private var sockets: [Endpoint: Socket] = [:]
+    private let limit: Int
+    /// Last failure, for a rate-limited log line.
+    private(set) var lastError: String?
+
+    init(limit: Int = 4096) { self.limit = limit }
+
+    /// The descriptor that sends from `origin`, opened on first use; nil when it cannot be bound.
+    @inline(__always)
+    func descriptor(for origin: Endpoint) -> Int32? {
+        if let socket = sockets[origin] { return socket.fd }
+        do {
+            let socket = try Socket.udp(for: origin)
+            try socket.set([.transparent, .reuseAddress, .reusePort])
+            try socket.bind(to: origin)
+            // Kept small: nothing should ever arrive here.
+            try? socket.set(.receiveBuffer(4096))
+            if sockets.count >= limit, let victim = sockets.keys.first { sockets.removeValue(forKey: victim) }
+            sockets[origin] = socket
+            return socket.fd
+        } catch {
+            lastError = "cannot open a reply socket bound to \(origin): \(error)"
+            return nil
+        }
+    }
+
+    var count: Int { sockets.count }
+
+    func closeAll() { sockets.removeAll() }
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+/// The command line: `run`, `check`, `lab up|down|demo`.
+@main
+struct TProxyRelay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tproxy-relay",
+        abstract: "A transparent DNS relay: captures a LAN's DNS with nftables TPROXY and answers from the address each client asked.",
+        version: "0.1.0",
+        subcommands: [Run.self, Check.self, LabCommand.self]
+    )
+}
+
+/// Options every command that reads the configuration shares.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file.")
+    var config: String = "Configs/relay.yaml"
+}
