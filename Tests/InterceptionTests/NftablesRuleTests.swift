@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import Interception
+import RelayCore
+
+/// The nft rules a plan produces, as libnftnl renders them (what `nft --debug=netlink` shows).
+@Suite struct NftablesRuleTests {
+    static let plan = InterceptionPlan(
+        tableName: "tproxy_relay", interfaces: ["lan0", "wlan0"], mark: 0x53, routeTable: 153, rulePriority: 10053,
+        listenV4: IPAddress("127.0.0.1")!, listenV6: IPAddress("::1")!,
+        captures: [.init(.udp, port: 53, to: 15353)])
+
+    @Test func oneRulePerInterfaceFamilyAndCapture() {
+        let rules = Self.plan.rules
+        #expect(rules.count == 4)
+        #expect(rules.map(\.interface) == ["lan0", "lan0", "wlan0", "wlan0"])
+        #expect(rules.map { $0.target.description } == ["127.0.0.1:15353", "[::1]:15353", "127.0.0.1:15353", "[::1]:15353"])
+        var v4only = Self.plan
+        v4only.listenV6 = nil
+        #expect(v4only.rules.count == 2)
+    }
+
+    @Test func ipv4RuleExpressions() throws {
+        let text = try #require(NftablesMessages.render(Self.plan).first)
+        // iifname "lan0", nfproto ipv4 (2), l4proto udp (17), dport 53, 127.0.0.1:15353, mark 0x53
+        for expected in ["[ meta load iifname => reg 1 ]", "[ cmp eq reg 1 0x306e616c 0x00000000 0x00000000 0x00000000 ]",
+                         "[ meta load nfproto => reg 1 ]", "[ cmp eq reg 1 0x00000002 ]",
+                         "[ meta load l4proto => reg 1 ]", "[ cmp eq reg 1 0x00000011 ]",
+                         "[ payload load 2b @ transport header + 2 => reg 1 ]", "[ cmp eq reg 1 0x00003500 ]",
+                         "[ immediate reg 1 0x0100007f ]", "[ immediate reg 2 0x0000f93b ]",
+                         "[ tproxy ip addr reg 1 port reg 2 ]", "[ immediate reg 1 0x00000053 ]", "[ meta set mark with reg 1 ]"] {
+            #expect(text.contains(expected), "missing \(expected) in \(text)")
+        }
+    }
+
+    /// Fail-open depends on the order: tproxy first, the mark after it.
+    @Test func tproxyComesBeforeTheMark() throws {
+        for text in NftablesMessages.render(Self.plan) {
+            let tproxy = try #require(text.range(of: "[ tproxy"))
+            let mark = try #require(text.range(of: "[ meta set mark"))
+            #expect(tproxy.lowerBound < mark.lowerBound)
+        }
+    }
+
+    @Test func ipv6RuleTargetsTheIPv6Listener() throws {
+        let text = NftablesMessages.render(Self.plan)[1]
+        #expect(text.contains("[ cmp eq reg 1 0x0000000a ]"))
+        #expect(text.contains("[ immediate reg 1 0x00000000 0x00000000 0x00000000 0x01000000 ]"))
+        #expect(text.contains("[ tproxy ip6 addr reg 1 port reg 2 ]"))
+    }
+
+    @Test func batchAsksForAnAckPerObject() {
+        let buffer = NetlinkMessageBuffer()
+        var sequence: UInt32 = 0
+        NftablesMessages.appendBatch(for: Self.plan, to: buffer, sequence: { sequence += 1; return sequence })
+        // table + chain + 4 rules; batch begin/end carry no ack.
+        #expect(buffer.acksExpected == 6)
+        #expect(sequence == 8)
+        #expect(buffer.length > 0 && buffer.length % 4 == 0)
+    }
+}

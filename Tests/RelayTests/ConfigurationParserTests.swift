@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+@testable import Relay
+import RelayCore
+
+@Suite struct ConfigurationParserTests {
+    func parse(_ text: String) throws(ConfigurationError) -> Configuration {
+        try ConfigurationParser(file: "relay.yaml").parse(text)
+    }
+
+    @Test func emptyFileGivesDefaults() throws {
+        let config = try parse("")
+        #expect(config == Configuration())
+        #expect(config.intercept.mark == 0x53)
+        #expect(config.listen.dnsPort == 15353)
+        #expect(config.upstream.timeoutMilliseconds == 2000)
+    }
+
+    @Test func theShippedConfigurationIsValid() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Configs/relay.yaml")
+        let config = try ConfigurationParser.load(path: url.path)
+        #expect(config.intercept.interfaces == ["lan0"])
+        #expect(config.upstream.mode == .original)
+        #expect(config.warnings.isEmpty)
+    }
+
+    @Test func everyKeyIsRead() throws {
+        let config = try parse("""
+            intercept:
+              interfaces: [lan0, wlan0]
+              dns: true
+              mark: 0x10
+              bypass_mark: 17
+              route_table: 1000
+              rule_priority: 200
+              table: my_relay
+            listen:
+              address: 127.0.0.2
+              address6: none
+              dns_port: 5353
+            workers: 3
+            upstream:
+              mode: servers
+              servers: ["10.53.2.53", "10.53.3.53:5353", "[fd53:2::53]:53"]
+              timeout: 750ms
+              sockets: 4
+              max_in_flight: 1024
+            """)
+        #expect(config.intercept.interfaces == ["lan0", "wlan0"])
+        #expect(config.intercept.mark == 0x10)
+        #expect(config.intercept.bypassMark == 17)
+        #expect(config.intercept.routeTable == 1000)
+        #expect(config.intercept.rulePriority == 200)
+        #expect(config.intercept.table == "my_relay")
+        #expect(config.listen.address == IPAddress("127.0.0.2"))
+        #expect(config.listen.address6 == nil)
+        #expect(config.listen.dnsPort == 5353)
+        #expect(config.workers == 3)
+        #expect(config.upstream.mode == .servers)
+        #expect(config.upstream.servers.map(\.description) == ["10.53.2.53:53", "10.53.3.53:5353", "[fd53:2::53]:53"])
+        #expect(config.upstream.timeoutMilliseconds == 750)
+        #expect(config.upstream.sockets == 4)
+        #expect(config.upstream.maxInFlight == 1024)
+    }
+
+    @Test func plannedSectionsWarnWithTheirLine() throws {
+        let config = try parse("""
+            intercept:
+              interfaces: [lan0]
+              quic: true
+            filters:
+              lists: []
+            """)
+        #expect(config.warnings == [
+            "relay.yaml:3: intercept.quic: ignored, QUIC relaying is not implemented in this version",
+            "relay.yaml:4: filters: ignored, filtering is not implemented in this version",
+        ])
+    }
+
+    /// Every bad input names file, line and key.
+    @Test(arguments: [
+        ("intercept:\n  interfaces: lan0\n", "relay.yaml:2: intercept.interfaces: expected a list, such as [lan0]"),
+        ("intercept:\n  interfaces: [\"this-name-is-too-long0\"]\n", "relay.yaml:2: intercept.interfaces: 'this-name-is-too-long0' is not a valid interface name"),
+        ("intercept:\n  mark: 0\n", "relay.yaml:2: intercept.mark: must not be 0 (unmarked packets carry 0)"),
+        ("intercept:\n  mark: banana\n", "relay.yaml:2: intercept.mark: expected a whole number, got 'banana'"),
+        ("intercept:\n  route_table: 254\n", "relay.yaml:2: intercept.route_table: 254 is a kernel table (default, main, local); choose another"),
+        ("intercept:\n  rule_priority: 40000\n", "relay.yaml:2: intercept.rule_priority: 40000 is out of range (1...32765)"),
+        ("intercept:\n  dns: maybe\n", "relay.yaml:2: intercept.dns: expected true or false"),
+        ("intercept:\n  colour: red\n", "relay.yaml:2: intercept.colour: unknown key (expected one of interfaces, dns, quic, mark, bypass_mark, route_table, rule_priority, table)"),
+        ("intercept:\n  mark: 5\n  bypass_mark: 5\n", "relay.yaml:3: intercept.bypass_mark: must differ from intercept.mark, or the relay's own queries would be captured again"),
+        ("listen:\n  address: \"::1\"\n", "relay.yaml:2: listen.address: expected an IPv4 address such as 127.0.0.1"),
+        ("listen:\n  address6: 127.0.0.1\n", "relay.yaml:2: listen.address6: expected an IPv6 address such as ::1, or none"),
+        ("listen:\n  dns_port: 70000\n", "relay.yaml:2: listen.dns_port: 70000 is out of range (1...65535)"),
+        ("workers: 0\n", "relay.yaml:1: workers: 0 is out of range (1...1024)"),
+        ("workers: lots\n", "relay.yaml:1: workers: expected a whole number, got 'lots'"),
+        ("upstream:\n  mode: nearest\n", "relay.yaml:2: upstream.mode: expected original or servers"),
+        ("upstream:\n  mode: servers\n", "relay.yaml:2: upstream.servers: mode is servers but no servers are listed"),
+        ("upstream:\n  servers: [\"10.53.2.53:0\"]\n", "relay.yaml:2: upstream.servers: '10.53.2.53:0' is not an address (10.53.2.53, 10.53.2.53:53, [fd53:2::53]:53)"),
+        ("upstream:\n  servers: 10.53.2.53\n", "relay.yaml:2: upstream.servers: expected a list of addresses"),
+        ("upstream:\n  timeout: soon\n", "relay.yaml:2: upstream.timeout: expected a duration such as 2s or 500ms, got 'soon'"),
+        ("upstream:\n  timeout: 5ms\n", "relay.yaml:2: upstream.timeout: 5ms is out of range (10ms...60s)"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, cache, filters, limits, querylog, quic, zones)"),
+        ("- just\n- a list\n", "relay.yaml:1: the file must be a mapping of sections"),
+        ("intercept: [lan0\n", "relay.yaml:2: YAML syntax error: did not find expected ',' or ']'"),
+        ("intercept:\n\tinterfaces: [lan0]\n", "relay.yaml:2: YAML syntax error: found character that cannot start any token"),
+    ])
+    func errorsNameFileLineAndKey(text: String, expected: String) {
+        #expect(throws: ConfigurationError.self) { try parse(text) }
+        do {
+            _ = try parse(text)
+        } catch {
+            #expect(error.description == expected)
+        }
+    }
+
+    @Test func missingFileIsReported() {
+        do {
+            _ = try ConfigurationParser.load(path: "/nonexistent/relay.yaml")
+            Issue.record("loaded a missing file")
+        } catch {
+            #expect(error.description.hasPrefix("/nonexistent/relay.yaml: cannot read the file"))
+        }
+    }
+
+    @Test(arguments: [("2s", 2000), ("500ms", 500), ("1.5s", 1500), ("3", 3000), ("1m", 60000), ("-1s", nil), ("s", nil), ("2h", nil)] as [(String, Int?)])
+    func durations(text: String, ms: Int?) {
+        #expect(ConfigurationParser.parseDuration(text) == ms)
+    }
+
+    @Test func autoWorkersFollowTheCPUs() {
+        var config = Configuration()
+        #expect(config.resolvedWorkers(availableCPUs: 3) == 3)
+        config.workers = 1
+        #expect(config.resolvedWorkers(availableCPUs: 3) == 1)
+    }
+}
