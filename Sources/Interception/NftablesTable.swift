@@ -12,26 +12,43 @@ import RelayCore
 /// Keep this object alive exactly as long as interception should last.
 public final class NftablesTable {
     private let socket: NetlinkSocket
-    public let plan: InterceptionPlan
+    public let name: String
 
-    /// Creates the table, chain and rules in one netlink batch.
-    public init(plan: InterceptionPlan) throws {
-        self.plan = plan
+    /// Creates the empty table, owned by this process. This is also the instance lock: a second
+    /// relay fails here, before it has touched listeners or routes. `installRules()` fills it.
+    public init(name: String) throws {
+        self.name = name
         socket = try NetlinkSocket(bus: NETLINK_NETFILTER)
         let buffer = NetlinkMessageBuffer()
-        NftablesMessages.appendBatch(for: plan, to: buffer, sequence: { self.socket.nextSequence() })
+        NftablesMessages.appendTableBatch(named: name, to: buffer, sequence: { self.socket.nextSequence() })
         do {
             try socket.request(buffer.bytes, acks: buffer.acksExpected)
         } catch {
             switch error.rawValue {
-            case EEXIST, EPERM where SystemInfoProbe.hasNetAdmin:
+            case EEXIST:
                 throw RelayError(.interceptionBusy,
-                    "nft table inet \(plan.tableName) already exists and belongs to another process (is another tproxy-relay running?)")
+                    "nft table inet \(name) already exists and belongs to another process (is another tproxy-relay running?)")
+            case EPERM where SystemInfoProbe.hasNetAdmin:
+                // An owned table answers EPERM to everyone but its owner.
+                throw RelayError(.interceptionBusy,
+                    "nft table inet \(name) already exists and belongs to another process (is another tproxy-relay running?)")
             case EPERM, EACCES:
-                throw RelayError(.permissionDenied, "installing nft table inet \(plan.tableName) needs CAP_NET_ADMIN (\(error))")
+                throw RelayError(.permissionDenied, "installing nft table inet \(name) needs CAP_NET_ADMIN (\(error))")
             default:
-                throw RelayError(.netlink, "installing nft table inet \(plan.tableName) failed: \(error)")
+                throw RelayError(.netlink, "installing nft table inet \(name) failed: \(error)")
             }
+        }
+    }
+
+    /// Adds the prerouting chain and the TPROXY rules of `plan`: from now on traffic is captured.
+    public func installRules(_ plan: InterceptionPlan) throws {
+        precondition(plan.tableName == name, "the plan is for another table")
+        let buffer = NetlinkMessageBuffer()
+        NftablesMessages.appendRulesBatch(for: plan, to: buffer, sequence: { self.socket.nextSequence() })
+        do {
+            try socket.request(buffer.bytes, acks: buffer.acksExpected)
+        } catch {
+            throw RelayError(.netlink, "installing the rules of nft table inet \(name) failed: \(error)")
         }
     }
 
@@ -63,21 +80,30 @@ public enum NftablesMessages {
     /// NF_IP_PRI_MANGLE: after conntrack, where TPROXY rules conventionally live.
     static let manglePriority: Int32 = -150
 
-    static func appendBatch(for plan: InterceptionPlan, to buffer: NetlinkMessageBuffer, sequence: () -> UInt32) {
-        let family = UInt16(NFPROTO_INET)
-        let create = UInt16(NLM_F_CREATE | NLM_F_ACK)
-
+    /// `add table inet NAME { flags owner; }`, alone in a batch.
+    static func appendTableBatch(named name: String, to buffer: NetlinkMessageBuffer, sequence: () -> UInt32) {
         var h = nftnl_batch_begin(buffer.tail, sequence())!
         buffer.commit(h, expectsAck: false)
-
         let table = nftnl_table_alloc()!
         defer { nftnl_table_free(table) }
-        nftnl_table_set_str(table, UInt16(NFTNL_TABLE_NAME.rawValue), plan.tableName)
+        nftnl_table_set_str(table, UInt16(NFTNL_TABLE_NAME.rawValue), name)
         nftnl_table_set_u32(table, UInt16(NFTNL_TABLE_FAMILY.rawValue), UInt32(NFPROTO_INET))
         nftnl_table_set_u32(table, UInt16(NFTNL_TABLE_FLAGS.rawValue), UInt32(NFT_TABLE_F_OWNER.rawValue))
-        h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWTABLE.rawValue), family, create | UInt16(NLM_F_EXCL), sequence())!
+        // EXCL: never adopt a table someone else made (a persisting one would fail closed).
+        h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWTABLE.rawValue), UInt16(NFPROTO_INET),
+                                  UInt16(NLM_F_CREATE | NLM_F_ACK | NLM_F_EXCL), sequence())!
         nftnl_table_nlmsg_build_payload(h, table)
         buffer.commit(h, expectsAck: true)
+        h = nftnl_batch_end(buffer.tail, sequence())!
+        buffer.commit(h, expectsAck: false)
+    }
+
+    /// The prerouting chain and every rule of the plan, in one batch (all or nothing).
+    static func appendRulesBatch(for plan: InterceptionPlan, to buffer: NetlinkMessageBuffer, sequence: () -> UInt32) {
+        let family = UInt16(NFPROTO_INET)
+        let create = UInt16(NLM_F_CREATE | NLM_F_ACK)
+        var h = nftnl_batch_begin(buffer.tail, sequence())!
+        buffer.commit(h, expectsAck: false)
 
         let chain = makeChain(plan)
         defer { nftnl_chain_free(chain) }

@@ -4,7 +4,8 @@ import RelayCore
 /// A network-namespace lab on one machine: `cli` → `rtr` → `up`, as in DESIGN.md.
 ///
 ///     cli  10.53.1.2  fd53:1::2  (cli0) ── lan0 10.53.1.1 fd53:1::1 [rtr] wan0 10.53.2.1 fd53:2::1 ── (up0) up
-///     up:  10.53.2.53 fd53:2::53 (the LAN's resolver), 10.53.3.53 fd53:3::53 (a "hard-coded" resolver)
+///     up:  10.53.2.53 fd53:2::53 (the LAN's resolver), 10.53.3.53 fd53:3::53 (a "hard-coded" resolver),
+///          10.53.4.53-54 fd53:4::53-54 (free for test servers)
 ///
 /// `up` runs knotd serving `lab.test.` on all four addresses. Every namespace name carries the
 /// lab's suffix, so parallel labs never collide; only 10.53.0.0/16 and fd53::/16 are used.
@@ -74,6 +75,8 @@ public struct Lab: Sendable {
         try ip("-n", router, "link", "set", "wan0", "up")
         try ip("-n", router, "route", "add", "10.53.3.0/24", "via", "10.53.2.53")
         try ip("-n", router, "-6", "route", "add", "fd53:3::/64", "via", "fd53:2::53")
+        try ip("-n", router, "route", "add", "10.53.4.0/24", "via", "10.53.2.53")
+        try ip("-n", router, "-6", "route", "add", "fd53:4::/64", "via", "fd53:2::53")
         try inside(router, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
                             "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
                             "net.ipv4.conf.lan0.rp_filter=0", "net.ipv4.conf.wan0.rp_filter=0"])
@@ -82,6 +85,9 @@ public struct Lab: Sendable {
         try ip("-n", upstream, "addr", "add", "fd53:2::53/64", "dev", "up0", "nodad")
         try ip("-n", upstream, "addr", "add", "10.53.3.53/32", "dev", "lo")
         try ip("-n", upstream, "addr", "add", "fd53:3::53/128", "dev", "lo")
+        // 10.53.4.0/24 and fd53:4::/64: addresses for test servers that tests start themselves.
+        for address in ["10.53.4.53/32", "10.53.4.54/32"] { try ip("-n", upstream, "addr", "add", address, "dev", "lo") }
+        for address in ["fd53:4::53/128", "fd53:4::54/128"] { try ip("-n", upstream, "addr", "add", address, "dev", "lo") }
         try ip("-n", upstream, "link", "set", "up0", "up")
         try ip("-n", upstream, "route", "add", "default", "via", "10.53.2.1")
         try ip("-n", upstream, "-6", "route", "add", "default", "via", "fd53:2::1")

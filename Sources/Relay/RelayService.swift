@@ -49,6 +49,10 @@ public final class RelayService {
         }
         warnAboutSourceValidMark()
 
+        // The owned, still empty, nft table is the instance lock: take it before touching anything
+        // a running instance depends on (its SO_REUSEPORT group, its policy routes).
+        let table = try NftablesTable(name: intercept.table)
+
         let count = configuration.resolvedWorkers(availableCPUs: SystemInfo.availableCPUs)
         var listenerSets: [[Socket]] = []
         let v4 = Endpoint(address: configuration.listen.address, port: configuration.listen.dnsPort)
@@ -77,29 +81,30 @@ public final class RelayService {
         }
         workers = try listenerSets.enumerated().map { try Worker(settings: settings($0.offset), listeners: $0.element, logger: logger) }
 
-        // Routes before the table: the moment a packet is marked, its route must exist.
-        routing = try PolicyRouting(mark: intercept.mark, table: intercept.routeTable, priority: intercept.rulePriority, ipv6: ipv6Enabled)
+        // Routes before the rules: the moment a packet is marked, its route must exist.
+        let routing = try PolicyRouting(mark: intercept.mark, table: intercept.routeTable, priority: intercept.rulePriority, ipv6: ipv6Enabled)
         do {
-            table = try NftablesTable(plan: interceptionPlan)
+            try table.installRules(interceptionPlan(ipv6: ipv6Enabled))
         } catch {
-            routing?.remove()
-            routing = nil
+            routing.remove()
             throw error
         }
+        self.routing = routing
+        self.table = table
         for worker in workers { threads.append(Self.spawn(worker)) }
         state = .running
         logger.info("relaying DNS: \(count) workers, interfaces \(intercept.interfaces.joined(separator: ",")), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
     }
 
     /// The nft rules this configuration asks for.
-    public var interceptionPlan: InterceptionPlan {
+    public func interceptionPlan(ipv6: Bool) -> InterceptionPlan {
         let intercept = configuration.intercept
         var captures: [InterceptionPlan.Capture] = []
         if intercept.dns { captures.append(.init(.udp, port: 53, to: configuration.listen.dnsPort)) }
         return InterceptionPlan(tableName: intercept.table, interfaces: intercept.interfaces, mark: intercept.mark,
                                 routeTable: intercept.routeTable, rulePriority: intercept.rulePriority,
                                 listenV4: configuration.listen.address,
-                                listenV6: ipv6Enabled ? configuration.listen.address6 : nil, captures: captures)
+                                listenV6: ipv6 ? configuration.listen.address6 : nil, captures: captures)
     }
 
     private var upstreamDescription: String {

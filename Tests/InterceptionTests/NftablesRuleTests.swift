@@ -50,12 +50,15 @@ import RelayCore
     }
 
     @Test func batchAsksForAnAckPerObject() {
-        let buffer = NetlinkMessageBuffer()
         var sequence: UInt32 = 0
-        NftablesMessages.appendBatch(for: Self.plan, to: buffer, sequence: { sequence += 1; return sequence })
-        // table + chain + 4 rules; batch begin/end carry no ack.
-        #expect(buffer.acksExpected == 6)
-        #expect(sequence == 8)
-        #expect(buffer.length > 0 && buffer.length % 4 == 0)
+        let table = NetlinkMessageBuffer()
+        NftablesMessages.appendTableBatch(named: Self.plan.tableName, to: table, sequence: { sequence += 1; return sequence })
+        #expect(table.acksExpected == 1)
+        let rules = NetlinkMessageBuffer()
+        NftablesMessages.appendRulesBatch(for: Self.plan, to: rules, sequence: { sequence += 1; return sequence })
+        // chain + 4 rules; batch begin/end carry no ack.
+        #expect(rules.acksExpected == 5)
+        #expect(sequence == 3 + 7)
+        #expect(rules.length > 0 && rules.length % 4 == 0)
     }
 }

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""A DNS client for the lab that checks what dig cannot: the exact source of each answer.
+
+Runs inside the client namespace (`ip netns exec tr-cli-X python3 dnsclient.py ...`) and prints
+one JSON object. Only ever sends to the address it is given (the lab's 10.53/16 or fd53::/16).
+"""
+import argparse
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+
+
+def family_of(address):
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def check_lab_address(address):
+    if not (address.startswith("10.53.") or address.lower().startswith("fd53:")):
+        sys.exit(f"refusing to send to {address}: the lab uses 10.53.0.0/16 and fd53::/16 only")
+
+
+def query(args):
+    check_lab_address(args.server)
+    msg = dns.message.make_query(args.name, args.type, use_edns=args.edns)
+    msg.id = args.id if args.id is not None else int.from_bytes(os.urandom(2), "big")
+    wire = msg.to_wire()
+    s = socket.socket(family_of(args.server), socket.SOCK_DGRAM)
+    s.settimeout(args.timeout)
+    started = time.monotonic()
+    s.sendto(wire, (args.server, 53))
+    out = {"sent_id": msg.id}
+    try:
+        data, source = s.recvfrom(65535)
+    except socket.timeout:
+        out["timeout"] = True
+        print(json.dumps(out))
+        return
+    out["elapsed"] = time.monotonic() - started
+    out["from"] = source[0]
+    out["port"] = source[1]
+    response = dns.message.from_wire(data)
+    out["id"] = response.id
+    out["rcode"] = dns.rcode.to_text(response.rcode())
+    out["question"] = [q.to_text() for q in response.question]
+    out["answers"] = [rr.to_text() for rrset in response.answer for rr in rrset]
+    out["edns"] = response.edns >= 0
+    print(json.dumps(out))
+
+
+def burst(args):
+    """Sends malformed datagrams, then reports what came back for each kind."""
+    check_lab_address(args.server)
+    good = dns.message.make_query("www.lab.test", "A", use_edns=False)
+    good.id = 0x1111
+    wire = bytearray(good.to_wire())
+    qr = bytearray(wire)
+    qr[0:2] = b"\x22\x22"
+    qr[2] |= 0x80
+    qd2 = bytearray(wire)
+    qd2[0:2] = b"\x33\x33"
+    qd2[5] = 2
+    garbage_with_header = b"\x44\x44\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + bytes([0xFF] * 40)
+    kinds = {
+        "empty": b"",
+        "short11": bytes(range(11)),
+        "random": os.urandom(200),
+        "qr": bytes(qr),
+        "qdcount2": bytes(qd2),
+        "badbody": garbage_with_header,
+    }
+    s = socket.socket(family_of(args.server), socket.SOCK_DGRAM)
+    s.settimeout(0.3)
+    results = {}
+    for name, payload in kinds.items():
+        for _ in range(args.repeat):
+            s.sendto(payload, (args.server, 53))
+    deadline = time.monotonic() + 1.5
+    replies = []
+    while time.monotonic() < deadline:
+        try:
+            data, source = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        if len(data) >= 12:
+            rid, flags = struct.unpack("!HH", data[:4])
+            replies.append({"id": rid, "rcode": flags & 0xF, "from": source[0], "port": source[1]})
+    results["replies"] = replies
+    print(json.dumps(results))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("query")
+    q.add_argument("server")
+    q.add_argument("name")
+    q.add_argument("type", nargs="?", default="A")
+    q.add_argument("--timeout", type=float, default=3.0)
+    q.add_argument("--edns", action="store_true")
+    q.add_argument("--id", type=int)
+    q.set_defaults(func=query)
+    b = sub.add_parser("burst")
+    b.add_argument("server")
+    b.add_argument("--repeat", type=int, default=20)
+    b.set_defaults(func=burst)
+    args = p.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Upstream DNS servers that misbehave on purpose, run inside the lab's `up` namespace.
+
+  silent ADDRESS       receives queries and never answers (timeouts, SERVFAIL, next server)
+  spoofing ADDRESS ALT answers each query first with forgeries the relay must drop: a wrong ID,
+                       the right ID from another address (ALT), from another port, and for
+                       another question; then, 100 ms later, the real answer (A 10.53.4.100)
+
+Each line on stdout is a JSON event, so the test can count what the server saw and sent.
+"""
+import json
+import socket
+import sys
+import time
+
+import dns.message
+import dns.rrset
+
+
+def family_of(address):
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def bound(address, port):
+    s = socket.socket(family_of(address), socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, port))
+    return s
+
+
+def answer(query, ip):
+    response = dns.message.make_response(query)
+    q = query.question[0]
+    rdtype = "AAAA" if ":" in ip else "A"
+    response.answer.append(dns.rrset.from_text(q.name, 60, "IN", rdtype, ip))
+    return response
+
+
+def emit(event, **fields):
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def main():
+    mode, address = sys.argv[1], sys.argv[2]
+    main_socket = bound(address, 53)
+    emit("ready", address=address)
+    if mode == "silent":
+        while True:
+            data, client = main_socket.recvfrom(65535)
+            emit("query", client=client[0])
+    alt = bound(sys.argv[3], 53)
+    other_port = bound(address, 5353)
+    real = "fd53:4::100" if ":" in address else "10.53.4.100"
+    while True:
+        data, client = main_socket.recvfrom(65535)
+        query = dns.message.from_wire(data)
+        emit("query", client=client[0], id=query.id)
+        forged = answer(query, "fd53:4::66" if ":" in address else "10.53.4.66")
+        wrong_id = forged.to_wire()
+        wrong_id = bytes([(wrong_id[0] ^ 0x5A), wrong_id[1]]) + wrong_id[2:]
+        main_socket.sendto(wrong_id, client)
+        alt.sendto(forged.to_wire(), client)
+        other_port.sendto(forged.to_wire(), client)
+        other_question = dns.message.make_query("other.lab.test", "A")
+        other_question.id = query.id
+        main_socket.sendto(answer(other_question, "10.53.4.66").to_wire(), client)
+        emit("forged", count=4)
+        time.sleep(0.1)
+        main_socket.sendto(answer(query, real).to_wire(), client)
+        emit("answered")
+
+
+if __name__ == "__main__":
+    main()
