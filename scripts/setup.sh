@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything tproxy-relay needs to build, test, run the lab and benchmark, on Debian.
+# Idempotent; run as root. Needs only the Debian and PyPI registries.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/setup.sh: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+packages=(
+  # build: the C libraries the Swift targets link (ldns; libnftnl + libmnl), found by pkg-config
+  pkg-config libldns-dev libnftnl-dev libmnl-dev
+  # lab and tests: namespaces, nft (to inspect the relay's table), a real DNS server, real clients
+  iproute2 nftables knot knot-dnsutils bind9-dnsutils util-linux procps python3 python3-pip
+  # benchmark
+  dnsperf
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's knot package may start a knotd of its own where systemd runs; the lab starts its own.
+
+# Python packages for the end-to-end tests, for the python3 that is first on PATH.
+if ! python3 -c 'import dns.message, pytest' 2>/dev/null; then
+  echo "== pip install dnspython pytest"
+  python3 -m pip install -q dnspython pytest 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages dnspython pytest
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  if [ -x /opt/swift/usr/bin/swift ]; then
+    echo "note: swift is at /opt/swift/usr/bin; add it to PATH" >&2
+  else
+    echo "scripts/setup.sh: Swift 6 is needed and was not found" >&2
+    exit 1
+  fi
+fi
+echo "== setup done"
