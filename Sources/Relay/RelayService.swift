@@ -58,19 +58,18 @@ public final class RelayService {
         let v4 = Endpoint(address: configuration.listen.address, port: configuration.listen.dnsPort)
         let v6 = configuration.listen.address6.map { Endpoint(address: $0, port: configuration.listen.dnsPort) }
         ipv6Enabled = v6 != nil
+        // A transparent socket binds to any address, so probe with a plain one whether the IPv6
+        // listen address is really local (it is not where IPv6 is disabled; policy routing for
+        // IPv6 would then fail with EACCES).
+        if let v6, !Self.isLocalAddress(v6) {
+            logger.warning("IPv6 is off: \(v6.address) is not an address of this host (IPv6 disabled?); relaying IPv4 only")
+            ipv6Enabled = false
+        }
         for _ in 0..<count {
             var set = [try openListener(v4)]
-            if let v6, ipv6Enabled {
-                do {
-                    set.append(try openListener(v6))
-                } catch let error as Errno where error == .addressNotAvailable {
-                    logger.warning("IPv6 is off: \(v6) is not available on this host (\(error)); relaying IPv4 only")
-                    ipv6Enabled = false
-                }
-            }
+            if let v6, ipv6Enabled { set.append(try openListener(v6)) }
             listenerSets.append(set)
         }
-        if !ipv6Enabled { listenerSets = listenerSets.map { Array($0.prefix(1)) } }
 
         let settings = { (index: Int) in
             Worker.Settings(index: index, mode: self.configuration.upstream.mode, servers: self.configuration.upstream.servers,
@@ -122,6 +121,12 @@ public final class RelayService {
         if (try? socket.set(.receiveBufferForce(8 << 20))) == nil { try socket.set(.receiveBuffer(8 << 20)) }
         try socket.bind(to: endpoint)
         return socket
+    }
+
+    /// Whether `endpoint`'s address is configured on this host (a plain bind to port 0 succeeds).
+    static func isLocalAddress(_ endpoint: Endpoint) -> Bool {
+        guard let probe = try? Socket.udp(for: endpoint) else { return false }
+        return (try? probe.bind(to: Endpoint(address: endpoint.address, port: 0))) != nil
     }
 
     /// rp_filter drops forwarded TPROXY packets as martians when src_valid_mark is on (LINUX-NOTES.md).

@@ -191,3 +191,16 @@ def test_query_to_the_listener_itself_is_refused_not_looped(lab, relay):
     out = lab.exec(lab.rtr, "kdig", "+time=2", "+retry=0", "-p", "15353", "@127.0.0.1", "www.lab.test", check=True).stdout
     assert "status: REFUSED" in out, out
     assert relay.counters()["refused_loop"] == 1
+
+
+def test_without_a_usable_ipv6_address_it_relays_ipv4_and_says_so(lab, relay_factory):
+    """A transparent socket binds to any address, so the relay must probe whether the IPv6 listen
+    address is real; on a host with IPv6 disabled, `ip -6 rule` would fail with EACCES."""
+    cfg = config().replace('address6: "::1"', 'address6: "fd53:99::1"')
+    relay = relay_factory(cfg)
+    assert "IPv6 is off: fd53:99::1 is not an address of this host" in relay.output()
+    assert lab.query("10.53.2.53")["from"] == "10.53.2.53"
+    assert "lookup 153" not in lab.ip_rules("-6")
+    # IPv6 queries are not captured: they reach the server directly.
+    assert lab.query("fd53:2::53", rdtype="AAAA")["from"] == "fd53:2::53"
+    assert relay.counters()["received"] == 1

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# bench/run.sh — tproxy-relay beside dnsdist, the floor (a null relay) and no relay at all,
+# in the reference benchmark lab (../shared/bench), side by side in one run.
+#
+#   bench/run.sh [REPS]          default 3 repetitions of every scenario and SUT
+#
+# Env:
+#   BENCH=../shared/bench        the reference harness (lab.sh, qps.sh, floor/)
+#   SCENARIOS="miss hot"         query sets from gen-data.sh (this version forwards everything:
+#                                miss = unique names, hot = 1,000 names repeated)
+#   SUTS="direct dnsdist floor tproxy-relay"
+#   RATE_CAP=50000               an extra miss run of tproxy-relay capped at this offered rate
+#                                (dnsperf -Q), to check for loss below saturation; 0 skips it
+#   OUT=/tmp/tproxy-relay-bench/results/<stamp>
+#
+# Prints every RESULT line and a summary: qps, loss, p99, and CPU µs per answered query of the
+# SUT, with its ratio to the floor and to dnsdist measured in the same repetition.
+# Needs root; installs nothing itself (scripts/setup.sh does, plus dnsdist for that SUT).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+BENCH=${BENCH:-$(cd "$ROOT/../shared/bench" && pwd)}
+REPS=${1:-3}
+SCENARIOS=${SCENARIOS:-miss hot}
+SUTS=${SUTS:-direct dnsdist floor tproxy-relay}
+RATE_CAP=${RATE_CAP:-50000}
+export BENCH_WORK=${BENCH_WORK:-/tmp/tproxy-relay-bench}
+OUT=${OUT:-$BENCH_WORK/results/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+export RAW="$OUT/raw"
+
+[ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
+(cd "$ROOT" && swift build -c release 2>&1 | tail -1)
+BIN="$ROOT/.build/release/tproxy-relay"
+CONFIG="$OUT/relay.yaml"
+cat >"$CONFIG" <<YAML
+intercept:
+  interfaces: [lan0]
+listen:
+  address: 127.0.0.1
+  address6: "::1"     # the reference lab disables IPv6: the relay warns and relays IPv4
+  dns_port: 15353
+workers: auto           # qps.sh pins the SUT to one CPU, so one worker
+upstream:
+  mode: original
+  timeout: 2s
+YAML
+"$BIN" check --config "$CONFIG" >/dev/null
+
+cd "$BENCH"
+[ -s "$BENCH_WORK/data/miss.q" ] || ./gen-data.sh
+./lab.sh up
+trap './lab.sh down >/dev/null 2>&1 || true' EXIT
+
+sut_env() {
+  case $1 in
+    direct) echo "direct" ;;
+    dnsdist) echo "dnsdist" ;;
+    floor) echo "cmd floor $BENCH/floor/nullrelay.sh" ;;
+    tproxy-relay) echo "cmd tproxy-relay $BIN run --config $CONFIG" ;;
+  esac
+}
+
+run_one() { # scenario sut [dnsperf extra]
+  local scen=$1 sut=$2 extra=${3:-} spec kind name cmd
+  spec=$(sut_env "$sut")
+  kind=${spec%% *}
+  if [ "$kind" = cmd ]; then
+    name=$(echo "$spec" | cut -d' ' -f2)
+    cmd=$(echo "$spec" | cut -d' ' -f3-)
+    DNSPERF_EXTRA="$extra" SUT_NAME="$name" SUT_CMD="$cmd" ./qps.sh "$scen" cmd
+  else
+    DNSPERF_EXTRA="$extra" ./qps.sh "$scen" "$kind"
+  fi
+}
+
+for rep in $(seq "$REPS"); do
+  for scen in $SCENARIOS; do
+    for sut in $SUTS; do
+      line=$(run_one "$scen" "$sut" | grep '^RESULT' || true)
+      echo "rep=$rep $line" | tee -a "$OUT/runs.txt"
+    done
+  done
+  if [ "$RATE_CAP" != 0 ] && [[ " $SUTS " == *" tproxy-relay "* ]]; then
+    line=$(run_one miss tproxy-relay "-Q $RATE_CAP" | grep '^RESULT' || true)
+    echo "rep=$rep capped=$RATE_CAP $line" | tee -a "$OUT/runs.txt"
+  fi
+done
+
+python3 "$HERE/summarize.py" "$OUT/runs.txt" | tee "$OUT/summary.md"

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Summarizes bench/run.sh's RESULT lines: medians per scenario and SUT, and CPU per query as
+a ratio to the floor and to dnsdist measured in the same repetition (the machine is noisy, so
+only same-run ratios mean anything)."""
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+
+def parse(path):
+    runs = []
+    for line in open(path):
+        if "RESULT" not in line:
+            continue
+        fields = dict(re.findall(r"(\w+)=(\S+)", line))
+        runs.append(fields)
+    return runs
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def main():
+    runs = parse(sys.argv[1])
+    table = defaultdict(list)
+    by_rep = defaultdict(dict)
+    for r in runs:
+        key = (r.get("scenario"), r.get("sut") + (f" (capped {r['capped']})" if "capped" in r else ""))
+        table[key].append(r)
+        if "capped" not in r:
+            by_rep[(r.get("rep"), r.get("scenario"))][r.get("sut")] = r
+    print("| scenario | SUT | reps | qps (median) | lost (median) | p99 ms | SUT µs/query | CPU-1 µs/query |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (scen, sut), rs in sorted(table.items()):
+        def med(k):
+            vals = [num(r.get(k)) for r in rs if num(r.get(k)) is not None]
+            return f"{statistics.median(vals):,.1f}" if vals else "-"
+        print(f"| {scen} | {sut} | {len(rs)} | {med('qps')} | {med('lost')} | {med('p99_ms')} | {med('sut_us_q')} | {med('core_us_q')} |")
+    print()
+    print("CPU per answered query of tproxy-relay, as a ratio, same repetition (median over reps):")
+    ratios = defaultdict(lambda: defaultdict(list))
+    for (rep, scen), suts in by_rep.items():
+        ours = num(suts.get("tproxy-relay", {}).get("sut_us_q"))
+        if ours is None:
+            continue
+        for ref in ("floor", "dnsdist"):
+            theirs = num(suts.get(ref, {}).get("sut_us_q"))
+            if theirs:
+                ratios[scen][ref].append(ours / theirs)
+    for scen, refs in sorted(ratios.items()):
+        parts = [f"vs {ref} {statistics.median(v):.2f}x (n={len(v)})" for ref, v in sorted(refs.items())]
+        print(f"- {scen}: " + ", ".join(parts))
+
+
+if __name__ == "__main__":
+    main()
