@@ -27,6 +27,10 @@ unsigned char *tr_cmsg_data(const struct cmsghdr *cmsg) { return CMSG_DATA((stru
 size_t tr_cmsg_space(size_t payload) { return CMSG_SPACE(payload); }
 size_t tr_cmsg_len(size_t payload) { return CMSG_LEN(payload); }
 
+int tr_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
+    return accept4(fd, address, length, flags);
+}
+
 int tr_available_cpus(void) {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -35,13 +35,19 @@ public enum ResponseBuilder {
     }
 
     /// Cuts a response down to its header and question with TC=1 (RFC 2181 §9, RFC 6891 §7),
-    /// so that the client retries over TCP. Returns the new length, or nil when the response has no
+    /// so that the client retries over TCP; with `withOPT`, an OPT record follows (a client that
+    /// sent EDNS gets EDNS back). Returns the new length, or nil when the response has no
     /// well-formed question to keep.
     @inline(__always)
-    public static func truncate(in buffer: UnsafeMutableRawBufferPointer) -> Int? {
+    public static func truncate(in buffer: UnsafeMutableRawBufferPointer, withOPT: Bool = false) -> Int? {
         guard let end = Question.end(in: UnsafeRawBufferPointer(buffer)) else { return nil }
         let p = buffer.baseAddress!
         DNSHeader.setFlags(p, DNSHeader.flags(p) | DNSHeader.truncatedFlag)
+        if withOPT && buffer.count >= end + optRecord.count {
+            optRecord.withUnsafeBytes { (p + end).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            DNSHeader.setCounts(p, question: 1, answer: 0, authority: 0, additional: 1)
+            return end + optRecord.count
+        }
         DNSHeader.setCounts(p, question: 1, answer: 0, authority: 0, additional: 0)
         return end
     }

@@ -21,12 +21,30 @@ public final class Epoll {
         events.deallocate()
     }
 
-    /// Watches `target` for readability; `token` comes back with its events.
-    public func add(_ target: Int32, token: UInt64) throws(Errno) {
+    /// Readiness a caller asks for and gets back.
+    public struct Events: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        public static let readable = Events(rawValue: EPOLLIN.rawValue)
+        public static let writable = Events(rawValue: EPOLLOUT.rawValue)
+        /// Error or hang-up (always reported).
+        public static let closed = Events(rawValue: EPOLLERR.rawValue | EPOLLHUP.rawValue)
+    }
+
+    /// Watches `target`; `token` comes back with its events.
+    public func add(_ target: Int32, token: UInt64, events: Events = .readable) throws(Errno) {
         var event = epoll_event()
-        event.events = EPOLLIN.rawValue
+        event.events = events.rawValue
         event.data.u64 = token
         _ = try syscall { epoll_ctl(fd, EPOLL_CTL_ADD, target, &event) }
+    }
+
+    /// Changes what `target` is watched for.
+    public func modify(_ target: Int32, token: UInt64, events: Events) {
+        var event = epoll_event()
+        event.events = events.rawValue
+        event.data.u64 = token
+        _ = epoll_ctl(fd, EPOLL_CTL_MOD, target, &event)
     }
 
     public func remove(_ target: Int32) {
@@ -34,16 +52,16 @@ public final class Epoll {
         _ = epoll_ctl(fd, EPOLL_CTL_DEL, target, &event)
     }
 
-    /// Waits up to `timeoutMilliseconds` (-1: forever) and returns the tokens of ready descriptors
-    /// through `body`; returns how many there were.
+    /// Waits up to `timeoutMilliseconds` (-1: forever) and hands the token and events of each
+    /// ready descriptor to `body`; returns how many there were.
     @inline(__always)
-    public func wait(timeoutMilliseconds: Int32, _ body: (UInt64) -> Void) throws(Errno) -> Int {
+    public func wait(timeoutMilliseconds: Int32, _ body: (UInt64, Events) -> Void) throws(Errno) -> Int {
         let n = epoll_wait(fd, events, Int32(capacity), timeoutMilliseconds)
         if n < 0 {
             if errno == EINTR { return 0 }
             throw Errno.current
         }
-        for i in 0..<Int(n) { body(events[i].data.u64) }
+        for i in 0..<Int(n) { body(events[i].data.u64, Events(rawValue: events[i].events)) }
         return Int(n)
     }
 }

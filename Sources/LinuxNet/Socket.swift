@@ -16,6 +16,12 @@ public final class Socket {
         self.fd = try syscall { Glibc.socket(family, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
     }
 
+    /// Takes ownership of a descriptor made elsewhere (accept4).
+    init(adopting fd: Int32, family: Int32) {
+        self.fd = fd
+        self.family = family
+    }
+
     /// A UDP socket of the endpoint's family.
     public static func udp(for endpoint: Endpoint) throws(Errno) -> Socket {
         try Socket(family: endpoint.family, type: Int32(SOCK_DGRAM.rawValue))

@@ -116,6 +116,14 @@ import Testing
             #expect(DNSHeader.flags(p.baseAddress!) & DNSHeader.truncatedFlag != 0)
             #expect(DNSHeader.answerCount(p.baseAddress!) == 0)
         }
+        var withOPT = QueryParserTests.ednsQuery + [UInt8](repeating: 0, count: 64)
+        withOPT[2] |= 0x80
+        let optLength = withOPT.withUnsafeMutableBytes { ResponseBuilder.truncate(in: $0, withOPT: true) }
+        #expect(optLength == 30 + 11)
+        withOPT.withUnsafeBytes { p in
+            #expect(DNSHeader.additionalCount(p.baseAddress!) == 1)
+            #expect(p[30] == 0 && p[31] == 0 && p[32] == 41)  // root owner, TYPE OPT
+        }
         var junk = [UInt8](repeating: 0xff, count: 20)
         #expect(junk.withUnsafeMutableBytes { ResponseBuilder.truncate(in: $0) } == nil)
     }

@@ -42,6 +42,16 @@ import RelayCore
         }
     }
 
+    @Test func tcpCaptureMatchesTCP() throws {
+        var plan = Self.plan
+        plan.interfaces = ["lan0"]
+        plan.listenV6 = nil
+        plan.captures = [.init(.tcp, port: 53, to: 15353)]
+        let text = try #require(NftablesMessages.render(plan).first)
+        #expect(text.contains("[ cmp eq reg 1 0x00000006 ]"))  // l4proto tcp
+        #expect(text.contains("[ payload load 2b @ transport header + 2 => reg 1 ]"))
+    }
+
     @Test func ipv6RuleTargetsTheIPv6Listener() throws {
         let text = NftablesMessages.render(Self.plan)[1]
         #expect(text.contains("[ cmp eq reg 1 0x0000000a ]"))

@@ -45,7 +45,22 @@ import RelayCore
               timeout: 750ms
               sockets: 4
               max_in_flight: 1024
+            tcp:
+              idle_timeout: 3s
+              max_lifetime: 1m
+              max_connections: 100
+              max_connections_per_client: 5
+              max_queries_per_connection: 50
+              max_message_size: 4096
+              max_pending_output: 100000
             """)
+        #expect(config.tcp.idleTimeoutMilliseconds == 3000)
+        #expect(config.tcp.maxLifetimeMilliseconds == 60000)
+        #expect(config.tcp.maxConnections == 100)
+        #expect(config.tcp.maxConnectionsPerClient == 5)
+        #expect(config.tcp.maxQueriesPerConnection == 50)
+        #expect(config.tcp.maxMessageSize == 4096)
+        #expect(config.tcp.maxPendingOutput == 100000)
         #expect(config.intercept.interfaces == ["lan0", "wlan0"])
         #expect(config.intercept.mark == 0x10)
         #expect(config.intercept.bypassMark == 17)
@@ -99,7 +114,11 @@ import RelayCore
         ("upstream:\n  servers: 10.53.2.53\n", "relay.yaml:2: upstream.servers: expected a list of addresses"),
         ("upstream:\n  timeout: soon\n", "relay.yaml:2: upstream.timeout: expected a duration such as 2s or 500ms, got 'soon'"),
         ("upstream:\n  timeout: 5ms\n", "relay.yaml:2: upstream.timeout: 5ms is out of range (10ms...60s)"),
-        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, cache, filters, limits, querylog, quic, zones)"),
+        ("tcp:\n  idle_timeout: 0s\n", "relay.yaml:2: tcp.idle_timeout: 0s is out of range (100ms...3600s)"),
+        ("tcp:\n  max_message_size: 100\n", "relay.yaml:2: tcp.max_message_size: 100 is out of range (512...65535)"),
+        ("tcp:\n  max_pending_output: 10\n", "relay.yaml:2: tcp.max_pending_output: 10 is out of range (65537...67108864)"),
+        ("tcp:\n  backlog: 5\n", "relay.yaml:2: tcp.backlog: unknown key (expected one of idle_timeout, max_lifetime, max_connections, max_connections_per_client, max_queries_per_connection, max_message_size, max_pending_output)"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, cache, filters, limits, querylog, quic, zones)"),
         ("- just\n- a list\n", "relay.yaml:1: the file must be a mapping of sections"),
         ("intercept: [lan0\n", "relay.yaml:2: YAML syntax error: did not find expected ',' or ']'"),
         ("intercept:\n\tinterfaces: [lan0]\n", "relay.yaml:2: YAML syntax error: found character that cannot start any token"),

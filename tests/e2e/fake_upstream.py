@@ -5,6 +5,8 @@
   spoofing ADDRESS ALT answers each query first with forgeries the relay must drop: a wrong ID,
                        the right ID from another address (ALT), from another port, and for
                        another question; then, 100 ms later, the real answer (A 10.53.4.100)
+  midclose ADDRESS     UDP: answers TC=1 with no records (so the relay retries over TCP);
+                       TCP: reads the query, sends a length of 200 and 20 bytes, and closes
 
 Each line on stdout is a JSON event, so the test can count what the server saw and sent.
 """
@@ -13,6 +15,7 @@ import socket
 import sys
 import time
 
+import dns.flags
 import dns.message
 import dns.rrset
 
@@ -44,6 +47,36 @@ def main():
     mode, address = sys.argv[1], sys.argv[2]
     main_socket = bound(address, 53)
     emit("ready", address=address)
+    if mode == "midclose":
+        import threading
+
+        def udp():
+            while True:
+                data, client = main_socket.recvfrom(65535)
+                response = dns.message.make_response(dns.message.from_wire(data))
+                response.flags |= dns.flags.TC
+                main_socket.sendto(response.to_wire(), client)
+                emit("udp-truncated")
+
+        threading.Thread(target=udp, daemon=True).start()
+        listener = socket.socket(family_of(address), socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((address, 53))
+        listener.listen(16)
+        while True:
+            conn, client = listener.accept()
+            length = conn.recv(2)
+            if len(length) == 2:
+                want = int.from_bytes(length, "big")
+                got = b""
+                while len(got) < want:
+                    chunk = conn.recv(want - len(got))
+                    if not chunk:
+                        break
+                    got += chunk
+                conn.sendall((200).to_bytes(2, "big") + got[:2] + bytes(18))
+            conn.close()
+            emit("tcp-closed-mid-message", client=client[0])
     if mode == "silent":
         while True:
             data, client = main_socket.recvfrom(65535)

@@ -33,6 +33,9 @@ unsigned char *tr_cmsg_data(const struct cmsghdr *cmsg);
 size_t tr_cmsg_space(size_t payload);
 size_t tr_cmsg_len(size_t payload);
 
+/// accept4(2) (also behind _GNU_SOURCE).
+int tr_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+
 /// Number of CPUs this process may run on (sched_getaffinity), at least 1.
 int tr_available_cpus(void);
 

@@ -46,7 +46,25 @@ public struct Configuration: Equatable, Sendable {
         public var maxInFlight: Int = 8192
     }
 
+    /// TCP (client connections and upstream connections) limits.
+    public struct TCP: Equatable, Sendable {
+        /// A connection with nothing in flight and no complete query for this long is closed.
+        public var idleTimeoutMilliseconds = 10_000
+        /// No connection lives longer than this.
+        public var maxLifetimeMilliseconds = 120_000
+        /// Client connections open at once, in total and per client address.
+        public var maxConnections = 1024
+        public var maxConnectionsPerClient = 64
+        /// Queries one connection may carry; then it is closed once answered.
+        public var maxQueriesPerConnection = 10_000
+        /// Largest message accepted (the two-byte length's limit is 65535).
+        public var maxMessageSize = 65535
+        /// Answers waiting for a client that does not read; beyond this the connection is closed.
+        public var maxPendingOutput = 256 * 1024
+    }
+
     public var intercept = Intercept()
+    public var tcp = TCP()
     public var listen = Listen()
     /// Worker threads; nil means one per available CPU.
     public var workers: Int?

@@ -44,11 +44,12 @@ public struct ConfigurationParser {
             case "workers":
                 if value.string == "auto" { config.workers = nil } else { config.workers = try integer(value, key: key, in: 1...1024) }
             case "upstream": try parseUpstream(value, into: &config.upstream)
+            case "tcp": try parseTCP(value, into: &config.tcp)
             default:
                 if let why = Self.plannedSections[key] {
                     config.warnings.append("\(file):\(line(keyNode)): \(key): ignored, \(why)")
                 } else {
-                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
+                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
                 }
             }
         }
@@ -146,6 +147,24 @@ public struct ConfigurationParser {
             case "sockets": upstream.sockets = try integer(value, key: key, in: 1...1024)
             case "max_in_flight": upstream.maxInFlight = try integer(value, key: key, in: 16...65536)
             default: throw unknown(keyNode, key, expected: "mode, servers, timeout, sockets, max_in_flight")
+            }
+        }
+    }
+
+    private func parseTCP(_ node: Node, into tcp: inout Configuration.TCP) throws(ConfigurationError) {
+        for (keyNode, value) in try mapping(node, key: "tcp") {
+            let name = try keyName(keyNode, parent: "tcp")
+            let key = "tcp.\(name)"
+            switch name {
+            case "idle_timeout": tcp.idleTimeoutMilliseconds = try duration(value, key: key, in: 100...3_600_000)
+            case "max_lifetime": tcp.maxLifetimeMilliseconds = try duration(value, key: key, in: 100...86_400_000)
+            case "max_connections": tcp.maxConnections = try integer(value, key: key, in: 1...1_000_000)
+            case "max_connections_per_client": tcp.maxConnectionsPerClient = try integer(value, key: key, in: 1...1_000_000)
+            case "max_queries_per_connection": tcp.maxQueriesPerConnection = try integer(value, key: key, in: 1...10_000_000)
+            case "max_message_size": tcp.maxMessageSize = try integer(value, key: key, in: 512...65535)
+            case "max_pending_output": tcp.maxPendingOutput = try integer(value, key: key, in: 65537...(64 << 20))
+            default:
+                throw unknown(keyNode, key, expected: "idle_timeout, max_lifetime, max_connections, max_connections_per_client, max_queries_per_connection, max_message_size, max_pending_output")
             }
         }
     }

@@ -23,6 +23,15 @@ final class InFlightTable {
         var queryLength = 0
         var questionEnd = 0
         var hasEDNS = false
+        /// The client's UDP payload size (512 without EDNS); answers longer go out as TC=1.
+        var clientPayloadSize = 512
+        /// The client's TCP connection (slot and generation), or -1 for a UDP client.
+        var tcpClient: Int32 = -1
+        var tcpGeneration: UInt32 = 0
+        /// The upstream TCP connection this try went out on, or -1 for a UDP try.
+        var upstreamConnection: Int32 = -1
+        /// A UDP answer came back truncated and the query was asked again over TCP (once).
+        var retriedOverTCP = false
         var deadline: UInt64 = 0
         var previous: Int32 = -1
         var next: Int32 = -1

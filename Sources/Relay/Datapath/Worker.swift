@@ -5,10 +5,11 @@ import Logging
 import RelayCore
 import Synchronization
 
-/// One datapath thread: its own listeners (SO_REUSEPORT), upstream sockets, reply sockets,
-/// in-flight table and counters. Nothing on its path is shared with another worker, nothing is
-/// allocated per datagram (ldns' own parse allocations aside), and no Task is involved: a plain
-/// epoll loop around recvmmsg/sendmmsg batches.
+/// One datapath thread: its own listeners (SO_REUSEPORT), upstream sockets and connections,
+/// reply sockets, in-flight table and counters. Nothing on its UDP path is shared with another
+/// worker, nothing is allocated per datagram (ldns' own parse allocations aside), and no Task is
+/// involved: a plain epoll loop around recvmmsg/sendmmsg batches. TCP (client connections and
+/// upstream connections) lives in Worker+ClientTCP.swift and Worker+UpstreamTCP.swift.
 final class Worker {
     /// What a worker needs to know; fixed for its lifetime.
     struct Settings {
@@ -19,6 +20,9 @@ final class Worker {
         var upstreamSockets: Int
         var maxInFlight: Int
         var bypassMark: UInt32
+        var tcp: Configuration.TCP
+        /// Shared by all workers: TCP connections in total and per client.
+        var limits: ConnectionLimits
     }
 
     static let batchSize = 64
@@ -28,49 +32,67 @@ final class Worker {
     /// recvmmsg rounds per readiness event before other sockets get a turn.
     static let roundsPerEvent = 16
 
-    private let settings: Settings
-    private let logger: Logger
-    private let epoll: Epoll
+    /// Epoll token kinds (top byte); the low bits carry an index or a descriptor.
+    enum Token {
+        static let udpListener: UInt64 = 0
+        static let wake: UInt64 = 1 << 56
+        static let tcpListener: UInt64 = 2 << 56
+        static let clientConnection: UInt64 = 3 << 56
+        static let upstreamConnection: UInt64 = 4 << 56
+        static let upstreamSocket: UInt64 = 5 << 56
+        static let kindMask: UInt64 = 0xff << 56
+    }
+
+    let settings: Settings
+    let logger: Logger
+    let epoll: Epoll
     private let wakeup: EventNotifier
-    private var listeners: [Socket]
+    private var udpListeners: [Socket]
+    var tcpListeners: [Socket]
     /// The listeners' own addresses: a query whose original destination is one of them was sent
     /// to the relay directly, and forwarding it "to where it was going" would loop.
-    private let listenerEndpoints: [Endpoint]
+    let listenerEndpoints: [Endpoint]
     private let queryReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxQueryLength)
     private let answerReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxAnswerLength)
-    private let clientSender = BatchSender(capacity: Worker.batchSize * 2)
+    let clientSender = BatchSender(capacity: Worker.batchSize * 2)
     private let upstreamSender = BatchSender(capacity: Worker.batchSize * 2)
-    private let inFlight: InFlightTable
+    let inFlight: InFlightTable
     private let replySockets = ReplySockets()
-    private let random = RandomSource()
+    let random = RandomSource()
     private var pool4: UpstreamSocketPool!
     private var pool6: UpstreamSocketPool?
     /// The upstream socket each family uses for the current batch.
     private var batchFD4: Int32 = -1
     private var batchFD6: Int32 = -1
-    private var counters = Counters()
+    var counters = Counters()
     private var lastWarning: UInt64 = 0
+
+    // TCP state (see the TCP extensions).
+    var clients = Slots<ClientConnection>()
+    var nextGeneration: UInt32 = 1
+    var upstreamConnections = Slots<UpstreamConnection>()
+    var connectionsByServer: [Endpoint: [Int]] = [:]
+    var lastSweep: UInt64 = 0
 
     /// A copy of the counters, refreshed a few times a second, for the service to read.
     let published = Mutex(Counters())
     private let stopRequested = Atomic<Bool>(false)
     private let publishRequested = Atomic<Bool>(false)
 
-    private static let wakeToken: UInt64 = 1 << 40
-    private static let upstreamTokenFlag: UInt64 = 1 << 32
-
-    init(settings: Settings, listeners: [Socket], logger: Logger) throws {
+    init(settings: Settings, udpListeners: [Socket], tcpListeners: [Socket], logger: Logger) throws {
         self.settings = settings
-        self.listeners = listeners
+        self.udpListeners = udpListeners
+        self.tcpListeners = tcpListeners
         self.logger = logger
-        listenerEndpoints = listeners.compactMap { try? $0.localEndpoint() }
+        listenerEndpoints = udpListeners.compactMap { try? $0.localEndpoint() }
         epoll = try Epoll(capacity: 64)
         wakeup = try EventNotifier()
         inFlight = InFlightTable(capacity: settings.maxInFlight, maxQueryLength: Worker.maxQueryLength)
-        try epoll.add(wakeup.fd, token: Worker.wakeToken)
-        for (i, listener) in listeners.enumerated() { try epoll.add(listener.fd, token: UInt64(i)) }
+        try epoll.add(wakeup.fd, token: Token.wake)
+        for (i, listener) in udpListeners.enumerated() { try epoll.add(listener.fd, token: Token.udpListener | UInt64(i)) }
+        for (i, listener) in tcpListeners.enumerated() { try epoll.add(listener.fd, token: Token.tcpListener | UInt64(i)) }
         let now = SystemInfo.monotonicNanoseconds()
-        let token: (Int32) -> UInt64 = { Worker.upstreamTokenFlag | UInt64(UInt32(bitPattern: $0)) }
+        let token: (Int32) -> UInt64 = { Token.upstreamSocket | UInt64(UInt32(bitPattern: $0)) }
         pool4 = try UpstreamSocketPool(family: AF_INET, count: settings.upstreamSockets, bypassMark: settings.bypassMark,
                                        epoll: epoll, now: now, token: token)
         // IPv6 upstreams are optional: a host without IPv6 still relays IPv4.
@@ -95,14 +117,14 @@ final class Worker {
         var draining = false
         var lastPublish: UInt64 = 0
         while true {
-            var timeout: Int32 = 200
+            var timeout: Int32 = 100
             if let first = inFlight.earliest {
                 let now = SystemInfo.monotonicNanoseconds()
                 let deadline = inFlight[first].deadline
-                timeout = deadline <= now ? 0 : Int32(min(200, (deadline - now + 999_999) / 1_000_000))
+                timeout = deadline <= now ? 0 : Int32(min(100, (deadline - now + 999_999) / 1_000_000))
             }
             do {
-                _ = try epoll.wait(timeoutMilliseconds: timeout) { token in handle(token: token) }
+                _ = try epoll.wait(timeoutMilliseconds: timeout) { token, events in handle(token: token, events: events) }
             } catch {
                 warn("epoll_wait failed: \(error)")
             }
@@ -110,21 +132,27 @@ final class Worker {
             expire(now: now)
             pool4.maintain(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
             pool6?.maintain(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
+            if now - lastSweep >= 100_000_000 {
+                sweepConnections(now: now)
+                lastSweep = now
+            }
             if now - lastPublish >= 200_000_000 || publishRequested.exchange(false, ordering: .relaxed) {
                 publish()
                 lastPublish = now
             }
             if !draining && stopRequested.load(ordering: .relaxed) {
-                // Stop taking queries; answers to those in flight still arrive on the upstream sockets.
-                for listener in listeners {
+                // Stop taking queries; answers to those in flight still arrive upstream.
+                for listener in udpListeners + tcpListeners {
                     epoll.remove(listener.fd)
                     listener.close()
                 }
-                listeners = []
+                udpListeners = []
+                tcpListeners = []
                 draining = true
             }
             if draining && inFlight.isEmpty { break }
         }
+        closeAllConnections()
         pool4.closeAll()
         pool6?.closeAll()
         replySockets.closeAll()
@@ -139,17 +167,27 @@ final class Worker {
     }
 
     @inline(__always)
-    private func handle(token: UInt64) {
-        if token == Worker.wakeToken {
+    private func handle(token: UInt64, events: Epoll.Events) {
+        let index = Int(token & ~Token.kindMask)
+        switch token & Token.kindMask {
+        case Token.udpListener where index < udpListeners.count:
+            receiveQueries(fd: udpListeners[index].fd)
+        case Token.upstreamSocket:
+            receiveAnswers(fd: Int32(bitPattern: UInt32(truncatingIfNeeded: index)))
+        case Token.wake:
             wakeup.drain()
-        } else if token & Worker.upstreamTokenFlag != 0 {
-            receiveAnswers(fd: Int32(bitPattern: UInt32(truncatingIfNeeded: token)))
-        } else if Int(token) < listeners.count {
-            receiveQueries(fd: listeners[Int(token)].fd)
+        case Token.tcpListener where index < tcpListeners.count:
+            acceptClients(tcpListeners[index])
+        case Token.clientConnection:
+            serviceClient(index, events: events)
+        case Token.upstreamConnection:
+            serviceUpstream(index, events: events)
+        default:
+            break
         }
     }
 
-    // MARK: Queries from clients
+    // MARK: Queries from UDP clients
 
     private func receiveQueries(fd: Int32) {
         for _ in 0..<Worker.roundsPerEvent {
@@ -160,13 +198,18 @@ final class Worker {
             }
             if n == 0 { return }
             let now = SystemInfo.monotonicNanoseconds()
-            batchFD4 = pool4.pick(random)
-            batchFD6 = pool6?.pick(random) ?? -1
+            pickBatchSockets()
             for i in 0..<n { handleQuery(i, now: now) }
             upstreamSender.flush()
             clientSender.flush()
             if n < queryReceiver.capacity { return }
         }
+    }
+
+    @inline(__always)
+    private func pickBatchSockets() {
+        batchFD4 = pool4.pick(random)
+        batchFD6 = pool6?.pick(random) ?? -1
     }
 
     @inline(__always)
@@ -199,50 +242,57 @@ final class Worker {
                 reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
                 return
             }
-            forward(payload, query: query, client: client, destination: destination, now: now, slot: i)
+            guard let index = admit(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination) else { return }
+            inFlight[index].clientPayloadSize = query.udpPayloadSize
+            let server = inFlight[index].server
+            if sendUDP(index, to: server, now: now) { counters.forwarded += 1 }
         }
     }
 
+    /// Takes a free in-flight entry for a query: copies it, records who asked whom, and gives it
+    /// a fresh random ID. nil (counted) when the table is full.
     @inline(__always)
-    private func forward(_ payload: UnsafeMutableRawBufferPointer, query: ParsedQuery, client: Endpoint,
-                         destination: Endpoint, now: UInt64, slot: Int) {
-        let server = settings.mode == .original ? destination : settings.servers[0]
+    func admit(_ payload: UnsafeRawBufferPointer, query: ParsedQuery, client: Endpoint, destination: Endpoint) -> Int? {
         guard let index = inFlight.allocate(random: random) else {
             counters.droppedOverload += 1
-            return
+            return nil
         }
         let stored = inFlight.buffer(index)
         stored.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count)
-        let upstreamID = inFlight[index].upstreamID
         inFlight[index].clientID = DNSHeader.id(payload.baseAddress!)
         inFlight[index].client = client
         inFlight[index].originalDestination = destination
-        inFlight[index].server = server
+        inFlight[index].server = settings.mode == .original ? destination : settings.servers[0]
         inFlight[index].serverIndex = 0
         inFlight[index].queryLength = payload.count
         inFlight[index].questionEnd = query.questionEnd
         inFlight[index].hasEDNS = query.hasEDNS
-        DNSHeader.setID(stored.baseAddress!, upstreamID)
-        guard send(index, to: server, now: now) else { return }
-        counters.forwarded += 1
+        inFlight[index].clientPayloadSize = 65535
+        inFlight[index].tcpClient = -1
+        inFlight[index].upstreamConnection = -1
+        inFlight[index].upstreamFD = -1
+        inFlight[index].retriedOverTCP = false
+        DNSHeader.setID(stored.baseAddress!, inFlight[index].upstreamID)
+        return index
     }
 
-    /// Sends entry `index` to `server` from this batch's socket of the right family and schedules
-    /// its timeout. Without a socket of that family the client gets SERVFAIL at once.
+    /// Sends entry `index` to `server` over UDP from this batch's socket of the right family and
+    /// schedules its timeout. Without a socket of that family the client gets SERVFAIL at once.
     @inline(__always)
-    private func send(_ index: Int, to server: Endpoint, now: UInt64) -> Bool {
+    private func sendUDP(_ index: Int, to server: Endpoint, now: UInt64) -> Bool {
         let fd = server.address.isIPv6 ? batchFD6 : batchFD4
         guard fd >= 0 else {
             failQuery(index)
             return false
         }
         inFlight[index].upstreamFD = fd
+        inFlight[index].upstreamConnection = -1
         inFlight.schedule(index, deadline: now + settings.timeoutNanoseconds)
         upstreamSender.enqueue(fd: fd, bytes: inFlight.query(index), to: server)
         return true
     }
 
-    // MARK: Answers from upstream
+    // MARK: Answers from upstream over UDP
 
     private func receiveAnswers(fd: Int32) {
         for _ in 0..<Worker.roundsPerEvent {
@@ -266,30 +316,49 @@ final class Worker {
         guard payload.count >= DNSHeader.size, let base = payload.baseAddress,
               DNSHeader.isResponse(base),
               let index = inFlight.lookup(id: DNSHeader.id(base)),
-              inFlight[index].upstreamFD == fd,
+              inFlight[index].upstreamFD == fd, inFlight[index].upstreamConnection < 0,
               let source = answerReceiver.source(i), source == inFlight[index].server,
               Question.matches(query: inFlight.query(index), end: inFlight[index].questionEnd, response: UnsafeRawBufferPointer(payload))
         else {
             counters.upstreamMismatches += 1
             return
         }
-        var length = payload.count
-        if answerReceiver.isTruncated(i) {
-            // Larger than any UDP answer we keep: pass on header and question with TC=1, so the
-            // client asks again over TCP.
-            guard let cut = ResponseBuilder.truncate(in: answerReceiver.slot(i)) else {
-                counters.upstreamMismatches += 1
+        if DNSHeader.flags(base) & DNSHeader.truncatedFlag != 0 || answerReceiver.isTruncated(i) {
+            // Truncated upstream: ask the same server again over TCP, once (RFC 7766 §5).
+            if !inFlight[index].retriedOverTCP {
+                counters.tcpRetries += 1
+                inFlight[index].retriedOverTCP = true
+                inFlight.assignID(index, random: random)
+                DNSHeader.setID(inFlight.buffer(index).baseAddress!, inFlight[index].upstreamID)
+                sendTCP(index, to: inFlight[index].server, now: SystemInfo.monotonicNanoseconds())
                 return
             }
-            length = cut
             counters.truncatedAnswers += 1
         }
-        // The client gets its own ID and the exact bytes of its question back (its letter case).
+        deliver(index, answer: answerReceiver.slot(i), length: payload.count)
+    }
+
+    /// Hands an accepted answer to the client that asked, from the address it asked, with its own
+    /// ID and question bytes; a UDP client gets TC=1 when the answer exceeds its buffer. Frees the
+    /// entry. `answer` is the writable buffer holding the answer in its first `length` bytes.
+    @inline(__always)
+    func deliver(_ index: Int, answer: UnsafeMutableRawBufferPointer, length: Int) {
+        let base = answer.baseAddress!
         let end = inFlight[index].questionEnd
         (base + DNSHeader.size).copyMemory(from: inFlight.query(index).baseAddress! + DNSHeader.size, byteCount: end - DNSHeader.size)
         DNSHeader.setID(base, inFlight[index].clientID)
-        reply(UnsafeRawBufferPointer(rebasing: payload[0..<length]), from: inFlight[index].originalDestination, to: inFlight[index].client)
         counters.answered += 1
+        if inFlight[index].tcpClient >= 0 {
+            writeAnswer(UnsafeRawBufferPointer(start: base, count: length), toClient: Int(inFlight[index].tcpClient),
+                        generation: inFlight[index].tcpGeneration)
+        } else {
+            var size = length
+            if length > inFlight[index].clientPayloadSize {
+                counters.truncatedForClients += 1
+                size = ResponseBuilder.truncate(in: answer, withOPT: inFlight[index].hasEDNS) ?? length
+            }
+            reply(UnsafeRawBufferPointer(start: base, count: size), from: inFlight[index].originalDestination, to: inFlight[index].client)
+        }
         inFlight.release(index)
     }
 
@@ -298,10 +367,11 @@ final class Worker {
     /// Retries timed-out queries on the next configured server, or answers SERVFAIL.
     private func expire(now: UInt64) {
         guard let first = inFlight.earliest, inFlight[first].deadline <= now else { return }
-        batchFD4 = pool4.pick(random)
-        batchFD6 = pool6?.pick(random) ?? -1
+        pickBatchSockets()
         while let index = inFlight.earliest, inFlight[index].deadline <= now {
             counters.upstreamTimeouts += 1
+            let overTCP = inFlight[index].upstreamConnection >= 0
+            if overTCP { forgetUpstreamWait(index) }
             let next = inFlight[index].serverIndex + 1
             if settings.mode == .servers && next < settings.servers.count {
                 counters.upstreamRetries += 1
@@ -309,7 +379,11 @@ final class Worker {
                 inFlight[index].server = settings.servers[next]
                 inFlight.assignID(index, random: random)
                 DNSHeader.setID(inFlight.buffer(index).baseAddress!, inFlight[index].upstreamID)
-                _ = send(index, to: settings.servers[next], now: now)
+                if overTCP {
+                    sendTCP(index, to: settings.servers[next], now: now)
+                } else {
+                    _ = sendUDP(index, to: settings.servers[next], now: now)
+                }
             } else {
                 failQuery(index)
             }
@@ -319,17 +393,22 @@ final class Worker {
     }
 
     /// Answers SERVFAIL (built in place in the stored query) and frees the entry.
-    private func failQuery(_ index: Int) {
+    func failQuery(_ index: Int) {
         counters.serverFailures += 1
         let buffer = inFlight.buffer(index)
         DNSHeader.setID(buffer.baseAddress!, inFlight[index].clientID)
         let length = ResponseBuilder.answer(rcode: .serverFailure, in: buffer, questionEnd: inFlight[index].questionEnd,
                                             withOPT: inFlight[index].hasEDNS)
-        reply(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), from: inFlight[index].originalDestination, to: inFlight[index].client)
+        if inFlight[index].tcpClient >= 0 {
+            writeAnswer(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), toClient: Int(inFlight[index].tcpClient),
+                        generation: inFlight[index].tcpGeneration)
+        } else {
+            reply(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), from: inFlight[index].originalDestination, to: inFlight[index].client)
+        }
         inFlight.release(index)
     }
 
-    // MARK: Replies
+    // MARK: Replies to UDP clients
 
     @inline(__always)
     private func reply(_ bytes: UnsafeRawBufferPointer, from origin: Endpoint, to client: Endpoint) {
@@ -342,7 +421,7 @@ final class Worker {
     }
 
     /// At most one warning every 10 s per worker: a flood of bad input must not become a flood of logs.
-    private func warn(_ message: @autoclosure () -> String) {
+    func warn(_ message: @autoclosure () -> String) {
         let now = SystemInfo.monotonicNanoseconds()
         guard now - lastWarning > 10_000_000_000 || lastWarning == 0 else { return }
         lastWarning = now

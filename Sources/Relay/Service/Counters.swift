@@ -36,6 +36,25 @@ public struct Counters: Equatable, Sendable {
     /// Upstream queries that could not be sent.
     public var upstreamSendFailures = 0
 
+    /// Client TCP connections accepted.
+    public var tcpAccepted = 0
+    /// Client TCP connections refused at a limit (total or per client).
+    public var tcpRefused = 0
+    /// Queries read from client TCP connections.
+    public var tcpQueries = 0
+    /// Client connections closed for idleness or age (slow or stalled senders among them).
+    public var tcpClosedIdle = 0
+    /// Client connections closed for a malformed length or message.
+    public var tcpMalformed = 0
+    /// Client connections closed because they did not read their answers.
+    public var tcpSlowReaders = 0
+    /// UDP answers with TC=1 asked again over TCP.
+    public var tcpRetries = 0
+    /// Answers too large for the client's UDP buffer, sent as TC=1.
+    public var truncatedForClients = 0
+    /// Upstream TCP connections that failed or closed with queries waiting.
+    public var upstreamTCPFailures = 0
+
     public init() {}
 
     /// Sums counters of several workers.
@@ -58,6 +77,15 @@ public struct Counters: Equatable, Sendable {
         c.truncatedAnswers += b.truncatedAnswers
         c.replyFailures += b.replyFailures
         c.upstreamSendFailures += b.upstreamSendFailures
+        c.tcpAccepted += b.tcpAccepted
+        c.tcpRefused += b.tcpRefused
+        c.tcpQueries += b.tcpQueries
+        c.tcpClosedIdle += b.tcpClosedIdle
+        c.tcpMalformed += b.tcpMalformed
+        c.tcpSlowReaders += b.tcpSlowReaders
+        c.tcpRetries += b.tcpRetries
+        c.truncatedForClients += b.truncatedForClients
+        c.upstreamTCPFailures += b.upstreamTCPFailures
         return c
     }
 
@@ -68,7 +96,8 @@ public struct Counters: Equatable, Sendable {
          ("dropped_nodst", droppedNoDestination), ("dropped_overload", droppedOverload),
          ("upstream_mismatch", upstreamMismatches), ("upstream_timeout", upstreamTimeouts),
          ("upstream_retry", upstreamRetries), ("servfail", serverFailures), ("refused_loop", refusedLoops),
-         ("truncated", truncatedAnswers), ("reply_fail", replyFailures), ("upstream_send_fail", upstreamSendFailures)]
+         ("truncated", truncatedAnswers), ("reply_fail", replyFailures), ("upstream_send_fail", upstreamSendFailures),
+         ("tcp_accepted", tcpAccepted), ("tcp_refused", tcpRefused), ("tcp_queries", tcpQueries), ("tcp_closed_idle", tcpClosedIdle), ("tcp_malformed", tcpMalformed), ("tcp_slow_readers", tcpSlowReaders), ("tcp_retry", tcpRetries), ("truncated_for_client", truncatedForClients), ("upstream_tcp_fail", upstreamTCPFailures)]
             .map { "\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }

@@ -54,7 +54,7 @@ public final class RelayService {
         let table = try NftablesTable(name: intercept.table)
 
         let count = configuration.resolvedWorkers(availableCPUs: SystemInfo.availableCPUs)
-        var listenerSets: [[Socket]] = []
+        var listenerSets: [(udp: [Socket], tcp: [Socket])] = []
         let v4 = Endpoint(address: configuration.listen.address, port: configuration.listen.dnsPort)
         let v6 = configuration.listen.address6.map { Endpoint(address: $0, port: configuration.listen.dnsPort) }
         ipv6Enabled = v6 != nil
@@ -66,19 +66,26 @@ public final class RelayService {
             ipv6Enabled = false
         }
         for _ in 0..<count {
-            var set = [try openListener(v4)]
-            if let v6, ipv6Enabled { set.append(try openListener(v6)) }
-            listenerSets.append(set)
+            var udp = [try openListener(v4)]
+            var tcp = [try openStreamListener(v4)]
+            if let v6, ipv6Enabled {
+                udp.append(try openListener(v6))
+                tcp.append(try openStreamListener(v6))
+            }
+            listenerSets.append((udp, tcp))
         }
 
+        let limits = ConnectionLimits(maxTotal: configuration.tcp.maxConnections, maxPerClient: configuration.tcp.maxConnectionsPerClient)
         let settings = { (index: Int) in
             Worker.Settings(index: index, mode: self.configuration.upstream.mode, servers: self.configuration.upstream.servers,
                             timeoutNanoseconds: UInt64(self.configuration.upstream.timeoutMilliseconds) * 1_000_000,
                             upstreamSockets: self.configuration.upstream.sockets,
                             maxInFlight: self.configuration.upstream.maxInFlight,
-                            bypassMark: intercept.bypassMark)
+                            bypassMark: intercept.bypassMark, tcp: self.configuration.tcp, limits: limits)
         }
-        workers = try listenerSets.enumerated().map { try Worker(settings: settings($0.offset), listeners: $0.element, logger: logger) }
+        workers = try listenerSets.enumerated().map {
+            try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp, logger: logger)
+        }
 
         // Routes before the rules: the moment a packet is marked, its route must exist.
         let routing = try PolicyRouting(mark: intercept.mark, table: intercept.routeTable, priority: intercept.rulePriority, ipv6: ipv6Enabled)
@@ -92,14 +99,17 @@ public final class RelayService {
         self.table = table
         for worker in workers { threads.append(Self.spawn(worker)) }
         state = .running
-        logger.info("relaying DNS: \(count) workers, interfaces \(intercept.interfaces.joined(separator: ",")), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
+        logger.info("relaying DNS over UDP and TCP: \(count) workers, interfaces \(intercept.interfaces.joined(separator: ",")), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
     }
 
     /// The nft rules this configuration asks for.
     public func interceptionPlan(ipv6: Bool) -> InterceptionPlan {
         let intercept = configuration.intercept
         var captures: [InterceptionPlan.Capture] = []
-        if intercept.dns { captures.append(.init(.udp, port: 53, to: configuration.listen.dnsPort)) }
+        if intercept.dns {
+            captures.append(.init(.udp, port: 53, to: configuration.listen.dnsPort))
+            captures.append(.init(.tcp, port: 53, to: configuration.listen.dnsPort))
+        }
         return InterceptionPlan(tableName: intercept.table, interfaces: intercept.interfaces, mark: intercept.mark,
                                 routeTable: intercept.routeTable, rulePriority: intercept.rulePriority,
                                 listenV4: configuration.listen.address,
@@ -120,6 +130,17 @@ public final class RelayService {
         // Bursts of a few hundred queries overflow the ~212 KB default (RcvbufErrors).
         if (try? socket.set(.receiveBufferForce(8 << 20))) == nil { try socket.set(.receiveBuffer(8 << 20)) }
         try socket.bind(to: endpoint)
+        return socket
+    }
+
+    /// A transparent TCP listener: TPROXY hands it connections to any address, and each accepted
+    /// socket's local address is the one the client connected to.
+    private func openStreamListener(_ endpoint: Endpoint) throws -> Socket {
+        let socket = try Socket.tcp(for: endpoint)
+        try socket.set([.reuseAddress, .reusePort, .transparent])
+        if endpoint.address.isIPv6 { try socket.set(.ipv6Only) }
+        try socket.bind(to: endpoint)
+        try socket.listen(backlog: 1024)
         return socket
     }
 
