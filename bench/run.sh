@@ -9,6 +9,8 @@
 #   SCENARIOS="miss hot"         query sets from gen-data.sh (this version forwards everything:
 #                                miss = unique names, hot = 1,000 names repeated)
 #   SUTS="direct dnsdist floor tproxy-relay"
+#   PROTO=udp                    udp, or tcp (dnsperf -m tcp: one connection per dnsperf client;
+#                                the floor is UDP-only and is skipped)
 #   RATE_CAP=50000               an extra miss run of tproxy-relay capped at this offered rate
 #                                (dnsperf -Q), to check for loss below saturation; 0 skips it
 #   OUT=/tmp/tproxy-relay-bench/results/<stamp>
@@ -24,8 +26,14 @@ REPS=${1:-3}
 SCENARIOS=${SCENARIOS:-miss hot}
 SUTS=${SUTS:-direct dnsdist floor tproxy-relay}
 RATE_CAP=${RATE_CAP:-50000}
+PROTO=${PROTO:-udp}
+MODE_FLAGS=""
+if [ "$PROTO" = tcp ]; then
+  MODE_FLAGS="-m tcp"
+  SUTS=${SUTS/floor/}
+fi
 export BENCH_WORK=${BENCH_WORK:-/tmp/tproxy-relay-bench}
-OUT=${OUT:-$BENCH_WORK/results/$(date +%Y%m%d-%H%M%S)}
+OUT=${OUT:-$BENCH_WORK/results/$(date +%Y%m%d-%H%M%S)-${PROTO:-udp}}
 mkdir -p "$OUT"
 export RAW="$OUT/raw"
 
@@ -68,9 +76,9 @@ run_one() { # scenario sut [dnsperf extra]
   if [ "$kind" = cmd ]; then
     name=$(echo "$spec" | cut -d' ' -f2)
     cmd=$(echo "$spec" | cut -d' ' -f3-)
-    DNSPERF_EXTRA="$extra" SUT_NAME="$name" SUT_CMD="$cmd" ./qps.sh "$scen" cmd
+    DNSPERF_EXTRA="$MODE_FLAGS $extra" SUT_NAME="$name" SUT_CMD="$cmd" ./qps.sh "$scen" cmd
   else
-    DNSPERF_EXTRA="$extra" ./qps.sh "$scen" "$kind"
+    DNSPERF_EXTRA="$MODE_FLAGS $extra" ./qps.sh "$scen" "$kind"
   fi
 }
 

@@ -147,3 +147,10 @@ def test_upstream_closing_mid_message_gives_servfail(lab, relay):
     assert after["servfail"] - before["servfail"] == 2
     assert lab.query("10.53.2.53")["rcode"] == "NOERROR"
     fake.kill()
+
+
+def test_max_queries_per_connection_closes_after_answering(lab, relay_factory):
+    limited_relay(relay_factory, max_queries_per_connection=5)
+    result = tcp(lab, "pipeline", "10.53.2.53", "--count", "8")
+    # The first five are answered, then the relay closes; the rest were never read.
+    assert result["answered"] == 5 and result["mismatched"] == 0, result

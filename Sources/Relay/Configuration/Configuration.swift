@@ -55,8 +55,9 @@ public struct Configuration: Equatable, Sendable {
         /// Client connections open at once, in total and per client address.
         public var maxConnections = 1024
         public var maxConnectionsPerClient = 64
-        /// Queries one connection may carry; then it is closed once answered.
-        public var maxQueriesPerConnection = 10_000
+        /// Queries one connection may carry, then it is closed once they are answered; 0 = no
+        /// limit (as dnsdist and unbound default: long-lived clients pipeline far more).
+        public var maxQueriesPerConnection = 0
         /// Largest message accepted (the two-byte length's limit is 65535).
         public var maxMessageSize = 65535
         /// Answers waiting for a client that does not read; beyond this the connection is closed.

@@ -160,7 +160,7 @@ public struct ConfigurationParser {
             case "max_lifetime": tcp.maxLifetimeMilliseconds = try duration(value, key: key, in: 100...86_400_000)
             case "max_connections": tcp.maxConnections = try integer(value, key: key, in: 1...1_000_000)
             case "max_connections_per_client": tcp.maxConnectionsPerClient = try integer(value, key: key, in: 1...1_000_000)
-            case "max_queries_per_connection": tcp.maxQueriesPerConnection = try integer(value, key: key, in: 1...10_000_000)
+            case "max_queries_per_connection": tcp.maxQueriesPerConnection = try integer(value, key: key, in: 0...10_000_000)
             case "max_message_size": tcp.maxMessageSize = try integer(value, key: key, in: 512...65535)
             case "max_pending_output": tcp.maxPendingOutput = try integer(value, key: key, in: 65537...(64 << 20))
             default:

@@ -85,7 +85,8 @@ extension Worker {
                 counters.tcpQueries += 1
                 connection.queries += 1
                 connection.lastActivity = now
-                if connection.queries >= settings.tcp.maxQueriesPerConnection { connection.closing = true }
+                let limit = settings.tcp.maxQueriesPerConnection
+                if limit > 0 && connection.queries >= limit { connection.closing = true }
                 switch QueryParser.classify(UnsafeRawBufferPointer(message)) {
                 case .drop:
                     counters.tcpMalformed += 1
