@@ -57,37 +57,39 @@ public final class PolicyRouting {
     }
 
     private func send(rule type: Int, family: UInt8, flags: Int32) throws(Errno) {
-        let buffer = NetlinkMessageBuffer(capacity: 4096)
-        let h = mnl_nlmsg_put_header(buffer.base)!
-        h.pointee.nlmsg_type = UInt16(type)
-        h.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | flags)
-        h.pointee.nlmsg_seq = socket.nextSequence()
-        let header = mnl_nlmsg_put_extra_header(h, MemoryLayout<fib_rule_hdr>.size)!.assumingMemoryBound(to: fib_rule_hdr.self)
-        header.pointee.family = family
-        header.pointee.action = UInt8(FR_ACT_TO_TBL)
-        header.pointee.table = table < 256 ? UInt8(table) : UInt8(RT_TABLE_UNSPEC.rawValue)
-        mnl_attr_put_u32(h, UInt16(FRA_TABLE), table)
-        mnl_attr_put_u32(h, UInt16(FRA_FWMARK), mark)
-        mnl_attr_put_u32(h, UInt16(FRA_PRIORITY), priority)
-        buffer.commit(h, expectsAck: true)
-        try socket.request(buffer.bytes, acks: 1)
+        try send(type, flags: flags, header: fib_rule_hdr.self) { h, header in
+            header.pointee.family = family
+            header.pointee.action = UInt8(FR_ACT_TO_TBL)
+            header.pointee.table = table < 256 ? UInt8(table) : UInt8(RT_TABLE_UNSPEC.rawValue)
+            mnl_attr_put_u32(h, UInt16(FRA_TABLE), table)
+            mnl_attr_put_u32(h, UInt16(FRA_FWMARK), mark)
+            mnl_attr_put_u32(h, UInt16(FRA_PRIORITY), priority)
+        }
     }
 
     private func send(route type: Int, family: UInt8, loopback: UInt32, flags: Int32) throws(Errno) {
+        try send(type, flags: flags, header: rtmsg.self) { h, message in
+            message.pointee.rtm_family = family
+            message.pointee.rtm_dst_len = 0
+            message.pointee.rtm_table = table < 256 ? UInt8(table) : UInt8(RT_TABLE_UNSPEC.rawValue)
+            message.pointee.rtm_protocol = UInt8(RTPROT_BOOT)
+            message.pointee.rtm_scope = UInt8(RT_SCOPE_HOST.rawValue)
+            message.pointee.rtm_type = UInt8(RTN_LOCAL)
+            mnl_attr_put_u32(h, UInt16(RTA_TABLE.rawValue), table)
+            mnl_attr_put_u32(h, UInt16(RTA_OIF.rawValue), loopback)
+        }
+    }
+
+    /// One rtnetlink request: the netlink header, a family header of type `Header` that `fill`
+    /// completes (with its attributes), and a wait for the ack.
+    private func send<Header>(_ type: Int, flags: Int32, header: Header.Type,
+                              fill: (UnsafeMutablePointer<nlmsghdr>, UnsafeMutablePointer<Header>) -> Void) throws(Errno) {
         let buffer = NetlinkMessageBuffer(capacity: 4096)
         let h = mnl_nlmsg_put_header(buffer.base)!
         h.pointee.nlmsg_type = UInt16(type)
         h.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | flags)
         h.pointee.nlmsg_seq = socket.nextSequence()
-        let message = mnl_nlmsg_put_extra_header(h, MemoryLayout<rtmsg>.size)!.assumingMemoryBound(to: rtmsg.self)
-        message.pointee.rtm_family = family
-        message.pointee.rtm_dst_len = 0
-        message.pointee.rtm_table = table < 256 ? UInt8(table) : UInt8(RT_TABLE_UNSPEC.rawValue)
-        message.pointee.rtm_protocol = UInt8(RTPROT_BOOT)
-        message.pointee.rtm_scope = UInt8(RT_SCOPE_HOST.rawValue)
-        message.pointee.rtm_type = UInt8(RTN_LOCAL)
-        mnl_attr_put_u32(h, UInt16(RTA_TABLE.rawValue), table)
-        mnl_attr_put_u32(h, UInt16(RTA_OIF.rawValue), loopback)
+        fill(h, mnl_nlmsg_put_extra_header(h, MemoryLayout<Header>.size)!.assumingMemoryBound(to: Header.self))
         buffer.commit(h, expectsAck: true)
         try socket.request(buffer.bytes, acks: 1)
     }

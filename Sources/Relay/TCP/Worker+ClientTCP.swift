@@ -143,16 +143,11 @@ extension Worker {
     }
 
     private func flushClient(_ index: Int, _ connection: ClientConnection) {
-        if let failure = connection.output.flush(to: connection.socket) {
-            _ = failure
+        guard flush(connection.output, to: connection.socket, token: Token.clientConnection | UInt64(index),
+                    watchingWrites: &connection.watchingWrites)
+        else {
             closeClient(index)
             return
-        }
-        let needsWrites = !connection.output.isEmpty
-        if needsWrites != connection.watchingWrites {
-            connection.watchingWrites = needsWrites
-            epoll.modify(connection.socket.fd, token: Token.clientConnection | UInt64(index),
-                         events: needsWrites ? [.readable, .writable] : .readable)
         }
         if connection.closing && connection.inFlight == 0 && connection.output.isEmpty {
             closeClient(index)
@@ -161,6 +156,18 @@ extension Worker {
 
     /// Closes a client connection; `abort` resets it (for clients that stall: their unread
     /// answers are dropped now rather than held by the kernel).
+    /// Writes what the socket takes and watches for writability only while something is left.
+    /// False when the connection failed.
+    func flush(_ output: OutputQueue, to socket: Socket, token: UInt64, watchingWrites: inout Bool) -> Bool {
+        if output.flush(to: socket) != nil { return false }
+        let needsWrites = !output.isEmpty
+        if needsWrites != watchingWrites {
+            watchingWrites = needsWrites
+            epoll.modify(socket.fd, token: token, events: needsWrites ? [.readable, .writable] : .readable)
+        }
+        return true
+    }
+
     func closeClient(_ index: Int, abort: Bool = false) {
         guard let connection = clients[index] else { return }
         epoll.remove(connection.socket.fd)

@@ -69,15 +69,9 @@ extension Worker {
     }
 
     private func flushUpstream(_ slot: Int, _ connection: UpstreamConnection) {
-        if connection.output.flush(to: connection.socket) != nil {
+        if !flush(connection.output, to: connection.socket, token: Token.upstreamConnection | UInt64(slot),
+                  watchingWrites: &connection.watchingWrites) {
             failUpstream(slot)
-            return
-        }
-        let needsWrites = !connection.output.isEmpty
-        if needsWrites != connection.watchingWrites {
-            connection.watchingWrites = needsWrites
-            epoll.modify(connection.socket.fd, token: Token.upstreamConnection | UInt64(slot),
-                         events: needsWrites ? [.readable, .writable] : .readable)
         }
     }
 
