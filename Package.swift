@@ -29,10 +29,11 @@ let package = Package(
         .target(name: "LinuxNet", dependencies: ["RelayCore", "CLinuxShim"]),
         .target(name: "DNS", dependencies: ["RelayCore", "CLDNS"]),
         .target(name: "Interception", dependencies: ["RelayCore", "CNetfilter"]),
+        .target(name: "Rules", dependencies: ["RelayCore"]),
         .target(
             name: "Relay",
             dependencies: [
-                "RelayCore", "LinuxNet", "DNS", "Interception",
+                "RelayCore", "LinuxNet", "DNS", "Interception", "Rules",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]),
@@ -40,7 +41,7 @@ let package = Package(
         .executableTarget(
             name: "tproxy-relay",
             dependencies: [
-                "Relay", "Lab",
+                "Relay", "Lab", "Rules",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -50,6 +51,7 @@ let package = Package(
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "RelayCore"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "RelayCore"]),
         .testTarget(name: "InterceptionTests", dependencies: ["Interception", "RelayCore"]),
+        .testTarget(name: "RulesTests", dependencies: ["Rules", "RelayCore"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS"]),
         .testTarget(name: "CLITests", dependencies: ["tproxy-relay"]),
     ],

@@ -34,6 +34,32 @@ public enum ResponseBuilder {
         return length
     }
 
+    /// Turns a query into a NOERROR answer carrying one A or AAAA record for its name (`address`
+    /// is 4 or 16 bytes), with `ttl`, and an OPT record when `withOPT`. Returns the length; the
+    /// buffer must hold `questionEnd + 28 + 11` bytes.
+    public static func addressAnswer(in buffer: UnsafeMutableRawBufferPointer, questionEnd: Int, address: UnsafeRawBufferPointer,
+                                     ttl: UInt32, withOPT: Bool) -> Int {
+        let p = buffer.baseAddress!
+        let flags = DNSHeader.flags(p)
+        DNSHeader.setFlags(p, DNSHeader.responseFlag | (flags & (DNSHeader.opcodeMask | DNSHeader.recursionDesiredFlag)) | DNSHeader.recursionAvailableFlag)
+        var o = questionEnd
+        func put16(_ v: UInt16) { DNSHeader.setU16(p, o, v); o += 2 }
+        put16(0xc00c)  // the question's name
+        put16(address.count == 4 ? 1 : 28)
+        put16(1)  // IN
+        put16(UInt16(ttl >> 16))
+        put16(UInt16(ttl & 0xffff))
+        put16(UInt16(address.count))
+        (p + o).copyMemory(from: address.baseAddress!, byteCount: address.count)
+        o += address.count
+        if withOPT {
+            optRecord.withUnsafeBytes { (p + o).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            o += optRecord.count
+        }
+        DNSHeader.setCounts(p, question: 1, answer: 1, authority: 0, additional: withOPT ? 1 : 0)
+        return o
+    }
+
     /// Cuts a response down to its header and question with TC=1 (RFC 2181 §9, RFC 6891 §7),
     /// so that the client retries over TCP; with `withOPT`, an OPT record follows (a client that
     /// sent EDNS gets EDNS back). Returns the new length, or nil when the response has no

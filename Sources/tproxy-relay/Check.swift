@@ -1,21 +1,45 @@
 import ArgumentParser
 import Relay
+import Rules
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate the configuration; errors name the file, line and key.",
-        discussion: "Exits 0 when the configuration is valid (warnings are printed), 1 otherwise.")
+        abstract: "Validate the configuration and rule lists; errors name the file, line and key.",
+        discussion: "Exits 0 when the configuration is valid (warnings are printed), 1 otherwise; with --strict, also 1 when a list has a rejected line.")
 
     @OptionGroup var options: ConfigOptions
 
+    @Flag(help: "Fail (exit 1) when any list line is rejected.")
+    var strict = false
+
     func run() throws {
+        let configuration: Configuration
         do {
-            let configuration = try ConfigurationParser.load(path: options.config)
-            for warning in configuration.warnings { print("warning: \(warning)") }
-            let workers = configuration.workers.map(String.init) ?? "auto"
-            print("\(options.config): ok (interfaces: \(configuration.intercept.interfaces.joined(separator: ", ")); workers: \(workers); upstream: \(configuration.upstream.mode.rawValue))")
+            configuration = try ConfigurationParser.load(path: options.config)
         } catch {
             print("error: \(error)")
+            throw ExitCode(1)
+        }
+        for warning in configuration.warnings { print("warning: \(warning)") }
+        var rejected = 0
+        if !configuration.filters.lists.isEmpty {
+            do {
+                let rules = try RuleSetBuilder.load(paths: configuration.filters.lists)
+                for report in rules.reports {
+                    print("\(report.list): \(report.rules) rules, \(report.exceptions) exceptions, \(report.ignored) ignored, \(report.rejected.count) rejected, \(report.disabled) disabled by $badfilter")
+                    for (why, count) in report.ignoredReasons.sorted(by: { $0.key < $1.key }) { print("  ignored \(count): \(why)") }
+                    for bad in report.rejected { print("  \(report.list):\(bad.line): rejected: \(bad.reason): \(bad.text)") }
+                    rejected += report.rejected.count
+                }
+            } catch {
+                print("error: rule list \(error)")
+                throw ExitCode(1)
+            }
+        }
+        let workers = configuration.workers.map(String.init) ?? "auto"
+        print("\(options.config): ok (interfaces: \(configuration.intercept.interfaces.joined(separator: ", ")); workers: \(workers); upstream: \(configuration.upstream.mode.rawValue))")
+        if strict && rejected > 0 {
+            print("error: \(rejected) rejected line(s) (--strict)")
             throw ExitCode(1)
         }
     }

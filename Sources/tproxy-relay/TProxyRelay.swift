@@ -7,7 +7,7 @@ struct TProxyRelay: ParsableCommand {
         commandName: "tproxy-relay",
         abstract: "A transparent DNS relay: captures a LAN's DNS with nftables TPROXY and answers from the address each client asked.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, LabCommand.self]
+        subcommands: [Run.self, Check.self, Explain.self, LabCommand.self]
     )
 }
 

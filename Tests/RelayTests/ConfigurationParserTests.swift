@@ -83,13 +83,19 @@ import RelayCore
             intercept:
               interfaces: [lan0]
               quic: true
+            zones: zones/
             filters:
-              lists: []
+              lists: [ads.txt, /etc/block.txt]
+              block_with: 0.0.0.0
+              ttl: 60
             """)
         #expect(config.warnings == [
             "relay.yaml:3: intercept.quic: ignored, QUIC relaying is not implemented in this version",
-            "relay.yaml:4: filters: ignored, filtering is not implemented in this version",
+            "relay.yaml:4: zones: ignored, local zones are not implemented in this version",
         ])
+        #expect(config.filters.lists == ["ads.txt", "/etc/block.txt"])
+        #expect(config.filters.blockWith == .address(IPAddress("0.0.0.0")!))
+        #expect(config.filters.ttl == 60)
     }
 
     /// Every bad input names file, line and key.
@@ -118,7 +124,9 @@ import RelayCore
         ("tcp:\n  max_message_size: 100\n", "relay.yaml:2: tcp.max_message_size: 100 is out of range (512...65535)"),
         ("tcp:\n  max_pending_output: 10\n", "relay.yaml:2: tcp.max_pending_output: 10 is out of range (65537...67108864)"),
         ("tcp:\n  backlog: 5\n", "relay.yaml:2: tcp.backlog: unknown key (expected one of idle_timeout, max_lifetime, max_connections, max_connections_per_client, max_queries_per_connection, max_message_size, max_pending_output)"),
-        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, cache, filters, limits, querylog, quic, zones)"),
+        ("filters:\n  block_with: maybe\n", "relay.yaml:2: filters.block_with: expected nxdomain, null-ip, refused or an IP address, got 'maybe'"),
+        ("filters:\n  lists: ads.txt\n", "relay.yaml:2: filters.lists: expected a list, such as [lan0]"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, limits, querylog, quic, zones)"),
         ("- just\n- a list\n", "relay.yaml:1: the file must be a mapping of sections"),
         ("intercept: [lan0\n", "relay.yaml:2: YAML syntax error: did not find expected ',' or ']'"),
         ("intercept:\n\tinterfaces: [lan0]\n", "relay.yaml:2: YAML syntax error: found character that cannot start any token"),

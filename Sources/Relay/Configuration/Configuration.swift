@@ -64,7 +64,26 @@ public struct Configuration: Equatable, Sendable {
         public var maxPendingOutput = 256 * 1024
     }
 
+    /// How a blocked query is answered.
+    public enum BlockResponse: Equatable, Sendable {
+        case nxdomain
+        /// 0.0.0.0 / :: for A / AAAA, an empty NOERROR for other types.
+        case nullIP
+        case refused
+        /// This address for the matching family, an empty NOERROR otherwise.
+        case address(IPAddress)
+    }
+
+    public struct Filters: Equatable, Sendable {
+        /// Rule files, in order (relative paths are relative to the configuration file).
+        public var lists: [String] = []
+        public var blockWith: BlockResponse = .nxdomain
+        /// TTL of answers the relay makes up (blocks and rewrites), in seconds.
+        public var ttl: UInt32 = 10
+    }
+
     public var intercept = Intercept()
+    public var filters = Filters()
     public var tcp = TCP()
     public var listen = Listen()
     /// Worker threads; nil means one per available CPU.

@@ -13,7 +13,6 @@ public struct ConfigurationParser {
 
     /// Top-level sections of DESIGN.md that this version accepts but does not act on yet.
     static let plannedSections: [String: String] = [
-        "filters": "filtering is not implemented in this version",
         "zones": "local zones are not implemented in this version",
         "cache": "the answer cache is not implemented in this version",
         "querylog": "the query log is not implemented in this version",
@@ -45,11 +44,12 @@ public struct ConfigurationParser {
                 if value.string == "auto" { config.workers = nil } else { config.workers = try integer(value, key: key, in: 1...1024) }
             case "upstream": try parseUpstream(value, into: &config.upstream)
             case "tcp": try parseTCP(value, into: &config.tcp)
+            case "filters": try parseFilters(value, into: &config.filters)
             default:
                 if let why = Self.plannedSections[key] {
                     config.warnings.append("\(file):\(line(keyNode)): \(key): ignored, \(why)")
                 } else {
-                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
+                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
                 }
             }
         }
@@ -147,6 +147,34 @@ public struct ConfigurationParser {
             case "sockets": upstream.sockets = try integer(value, key: key, in: 1...1024)
             case "max_in_flight": upstream.maxInFlight = try integer(value, key: key, in: 16...65536)
             default: throw unknown(keyNode, key, expected: "mode, servers, timeout, sockets, max_in_flight")
+            }
+        }
+    }
+
+    private func parseFilters(_ node: Node, into filters: inout Configuration.Filters) throws(ConfigurationError) {
+        for (keyNode, value) in try mapping(node, key: "filters") {
+            let name = try keyName(keyNode, parent: "filters")
+            let key = "filters.\(name)"
+            switch name {
+            case "lists":
+                let base = (file as NSString).deletingLastPathComponent
+                filters.lists = try strings(value, key: key).map { path in
+                    path.hasPrefix("/") || base.isEmpty ? path : base + "/" + path
+                }
+            case "block_with":
+                let text = try scalar(value, key: key)
+                switch text {
+                case "nxdomain": filters.blockWith = .nxdomain
+                case "null-ip": filters.blockWith = .nullIP
+                case "refused": filters.blockWith = .refused
+                default:
+                    guard let address = IPAddress(text) else {
+                        throw error(value, key, "expected nxdomain, null-ip, refused or an IP address, got '\(text)'")
+                    }
+                    filters.blockWith = .address(address)
+                }
+            case "ttl": filters.ttl = UInt32(try integer(value, key: key, in: 0...86400))
+            default: throw unknown(keyNode, key, expected: "lists, block_with, ttl")
             }
         }
     }

@@ -3,6 +3,7 @@ import Glibc
 import LinuxNet
 import Logging
 import RelayCore
+import Rules
 import Synchronization
 
 /// One datapath thread: its own listeners (SO_REUSEPORT), upstream sockets and connections,
@@ -23,6 +24,9 @@ final class Worker {
         var tcp: Configuration.TCP
         /// Shared by all workers: TCP connections in total and per client.
         var limits: ConnectionLimits
+        var blockWith: Configuration.BlockResponse = .nxdomain
+        /// TTL of the answers the relay makes up.
+        var answerTTL: UInt32 = 10
     }
 
     static let batchSize = 64
@@ -74,13 +78,24 @@ final class Worker {
     var connectionsByServer: [Endpoint: [Int]] = [:]
     var lastSweep: UInt64 = 0
 
+    // Filtering (see Worker+Filtering.swift).
+    /// The rules in force; shared read-only with the other workers, replaced whole on reload.
+    var rules: RuleSet
+    let ruleMailbox = Mutex<RuleSet?>(nil)
+    let rulesChanged = Atomic<Bool>(false)
+    /// Where a query's name is spelled out for the rules (256 bytes, allocated once).
+    let nameScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    /// Where answers to TCP queries are built (a frame must not grow in place).
+    let answerScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Worker.maxQueryLength + 64, alignment: 8)
+
     /// A copy of the counters, refreshed a few times a second, for the service to read.
     let published = Mutex(Counters())
     private let stopRequested = Atomic<Bool>(false)
     private let publishRequested = Atomic<Bool>(false)
 
-    init(settings: Settings, udpListeners: [Socket], tcpListeners: [Socket], logger: Logger) throws {
+    init(settings: Settings, udpListeners: [Socket], tcpListeners: [Socket], rules: RuleSet, logger: Logger) throws {
         self.settings = settings
+        self.rules = rules
         self.udpListeners = udpListeners
         self.tcpListeners = tcpListeners
         self.logger = logger
@@ -99,6 +114,13 @@ final class Worker {
         pool6 = try? UpstreamSocketPool(family: AF_INET6, count: settings.upstreamSockets, bypassMark: settings.bypassMark,
                                         epoll: epoll, now: now, token: token)
     }
+
+    deinit {
+        nameScratch.deallocate()
+        answerScratch.deallocate()
+    }
+
+    func wakeUp() { wakeup.notify() }
 
     /// Asks the loop to stop taking queries, answer what is in flight, and return.
     func requestStop() {
@@ -128,6 +150,7 @@ final class Worker {
             } catch {
                 warn("epoll_wait failed: \(error)")
             }
+            takeNewRules()
             let now = SystemInfo.monotonicNanoseconds()
             expire(now: now)
             pool4.maintain(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
@@ -239,6 +262,10 @@ final class Worker {
             if listenerEndpoints.contains(destination) {
                 counters.refusedLoops += 1
                 let length = ResponseBuilder.answer(rcode: .refused, in: queryReceiver.slot(i), questionEnd: query.questionEnd, withOPT: query.hasEDNS)
+                reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
+                return
+            }
+            if let length = filter(queryReceiver.slot(i), queryLength: payload.count, query: query) {
                 reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
                 return
             }

@@ -55,6 +55,11 @@ public struct Counters: Equatable, Sendable {
     /// Upstream TCP connections that failed or closed with queries waiting.
     public var upstreamTCPFailures = 0
 
+    /// Queries answered by a block rule.
+    public var blocked = 0
+    /// Queries answered locally by a rewrite rule (hosts line with an address, dnsmasq address).
+    public var rewritten = 0
+
     public init() {}
 
     /// Sums counters of several workers.
@@ -86,12 +91,14 @@ public struct Counters: Equatable, Sendable {
         c.tcpRetries += b.tcpRetries
         c.truncatedForClients += b.truncatedForClients
         c.upstreamTCPFailures += b.upstreamTCPFailures
+        c.blocked += b.blocked
+        c.rewritten += b.rewritten
         return c
     }
 
     /// `key=value` pairs for one log line, in a fixed order (tests and scripts parse it).
     public var summary: String {
-        [("received", received), ("forwarded", forwarded), ("answered", answered), ("formerr", formatErrors),
+        [("received", received), ("forwarded", forwarded), ("answered", answered), ("blocked", blocked), ("rewritten", rewritten), ("formerr", formatErrors),
          ("dropped_short", droppedShort), ("dropped_qr", droppedResponses), ("dropped_oversize", droppedOversize),
          ("dropped_nodst", droppedNoDestination), ("dropped_overload", droppedOverload),
          ("upstream_mismatch", upstreamMismatches), ("upstream_timeout", upstreamTimeouts),

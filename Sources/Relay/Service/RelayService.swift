@@ -3,6 +3,7 @@ import Interception
 import LinuxNet
 import Logging
 import RelayCore
+import Rules
 
 /// The relay as a service with an explicit state: `start()` does the privileged set-up (sockets,
 /// policy routing, the nft table, workers), `run()` serves until SIGTERM/SIGINT, and `stop()`
@@ -48,6 +49,8 @@ public final class RelayService {
             throw RelayError(.noSuchInterface, "interface \(name) (intercept.interfaces) does not exist in this network namespace")
         }
         warnAboutSourceValidMark()
+        // Lists load before anything is installed: a list that cannot be read stops start-up.
+        let rules = try loadRules()
 
         // The owned, still empty, nft table is the instance lock: take it before touching anything
         // a running instance depends on (its SO_REUSEPORT group, its policy routes).
@@ -81,10 +84,11 @@ public final class RelayService {
                             timeoutNanoseconds: UInt64(self.configuration.upstream.timeoutMilliseconds) * 1_000_000,
                             upstreamSockets: self.configuration.upstream.sockets,
                             maxInFlight: self.configuration.upstream.maxInFlight,
-                            bypassMark: intercept.bypassMark, tcp: self.configuration.tcp, limits: limits)
+                            bypassMark: intercept.bypassMark, tcp: self.configuration.tcp, limits: limits,
+                            blockWith: self.configuration.filters.blockWith, answerTTL: self.configuration.filters.ttl)
         }
         workers = try listenerSets.enumerated().map {
-            try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp, logger: logger)
+            try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp, rules: rules, logger: logger)
         }
 
         // Routes before the rules: the moment a packet is marked, its route must exist.
@@ -210,11 +214,45 @@ public final class RelayService {
                 usleep(20_000)
                 logger.info("counters: \(counters.summary)")
             case SIGHUP:
-                logger.info("SIGHUP: nothing to reload (no rule lists or zones in this version)")
+                reloadRules()
             default:
                 logger.info("signal \(signal): stopping")
                 stop()
             }
+        }
+    }
+
+    /// Loads the configured lists and logs what each held; rejected lines are logged with file:line.
+    private func loadRules() throws -> RuleSet {
+        let lists = configuration.filters.lists
+        guard !lists.isEmpty else { return .empty }
+        let started = SystemInfo.monotonicNanoseconds()
+        let rules: RuleSet
+        do {
+            rules = try RuleSetBuilder.load(paths: lists)
+        } catch {
+            throw RelayError(.invalidConfiguration, "rule list \(error)")
+        }
+        let ms = (SystemInfo.monotonicNanoseconds() - started) / 1_000_000
+        for report in rules.reports {
+            logger.info("list \(report.list): \(report.rules) rules, \(report.exceptions) exceptions, \(report.ignored) ignored, \(report.rejected.count) rejected")
+            for bad in report.rejected.prefix(20) {
+                logger.warning("\(report.list):\(bad.line): rejected: \(bad.reason): \(bad.text)")
+            }
+        }
+        logger.info("rules loaded: \(rules.ruleCount) in \(ms) ms")
+        return rules
+    }
+
+    /// SIGHUP: builds a new rule set off the datapath and hands it to every worker; a list that
+    /// fails to load keeps the previous set in force.
+    private func reloadRules() {
+        do {
+            let rules = try loadRules()
+            for worker in workers { worker.install(rules) }
+            logger.info("reloaded: \(rules.ruleCount) rules in force")
+        } catch {
+            logger.error("reload failed, the previous rules stay in force: \(error)")
         }
     }
 

@@ -110,6 +110,12 @@ extension Worker {
                         copy.withUnsafeBytes { writeAnswer(UnsafeRawBufferPointer(rebasing: $0[0..<length]), toClient: index, generation: connection.generation) }
                         continue
                     }
+                    answerScratch.baseAddress!.copyMemory(from: message.baseAddress!, byteCount: message.count)
+                    if let length = filter(answerScratch, queryLength: message.count, query: query) {
+                        writeAnswer(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), toClient: index, generation: connection.generation)
+                        if clients[index] !== connection { return false }
+                        continue
+                    }
                     guard let entry = admit(UnsafeRawBufferPointer(message), query: query, client: connection.client, destination: connection.origin) else {
                         continue
                     }

@@ -1,0 +1,84 @@
+import RelayCore
+
+/// What a matching rule asks for.
+public enum RuleAction: Equatable, Sendable {
+    /// Answer with the configured block response.
+    case block
+    /// An exception (`@@`): let the query through even if a block rule matches.
+    case allow
+    /// Answer locally with this address (a hosts line with a real address).
+    case rewrite(IPAddress)
+}
+
+/// Which names a domain rule covers.
+public enum DomainScope: UInt8, Sendable {
+    /// Exactly the name (hosts lines, plain domain lists, `|name^`).
+    case exact
+    /// The name and every name below it (`||name^`, dnsmasq `address=/name/`, Unbound local-zone).
+    case subtree
+    /// Only names below it (`*.name`, `.name`).
+    case below
+}
+
+/// One compiled rule: what it matches, what it does, and where it came from.
+public struct Rule: Equatable, Sendable {
+    public var action: RuleAction
+    /// `$important`: beats exceptions that are not important themselves.
+    public var important = false
+    /// `$dnstype=`: the rule applies only to these types (or, when `excludesTypes`, to all others).
+    public var types: [UInt16] = []
+    public var excludesTypes = false
+    /// `$denyallow=`: names (and their subdomains) the rule does not apply to.
+    public var denyAllow: [String] = []
+    /// Where it came from.
+    public var source: RuleSource
+
+    public init(action: RuleAction, source: RuleSource) {
+        self.action = action
+        self.source = source
+    }
+
+    /// Whether the rule's modifiers let it apply to a query of `type` for `name`.
+    @inline(__always)
+    func applies(type: UInt16, name: UnsafeRawBufferPointer) -> Bool {
+        if !types.isEmpty {
+            let listed = types.contains(type)
+            if listed == excludesTypes { return false }
+        }
+        if !denyAllow.isEmpty {
+            for domain in denyAllow where DomainName.isSubdomain(name, of: domain) { return false }
+        }
+        return true
+    }
+}
+
+/// A rule's origin, for `explain`, `check` and the query log: list, line, text.
+public struct RuleSource: Equatable, Sendable, CustomStringConvertible {
+    public var list: String
+    public var line: Int
+    public var text: String
+
+    public init(list: String, line: Int, text: String) {
+        self.list = list
+        self.line = line
+        self.text = text
+    }
+
+    public var description: String { "\(list):\(line): \(text)" }
+}
+
+/// The outcome for one query.
+public struct Decision: Equatable, Sendable {
+    public enum Verdict: Equatable, Sendable {
+        /// No rule matched, or an exception won: forward.
+        case pass
+        case block
+        case rewrite(IPAddress)
+    }
+
+    public var verdict: Verdict
+    /// The rule that decided (nil when nothing matched).
+    public var rule: Rule?
+
+    public static let noMatch = Decision(verdict: .pass, rule: nil)
+}

@@ -1,0 +1,217 @@
+import Foundation
+import RelayCore
+
+/// A list that could not be read at all (missing, unreadable, not text): the reload keeps the
+/// previous rule set.
+public struct RuleLoadError: Error, Equatable, CustomStringConvertible {
+    public var list: String
+    public var reason: String
+    public var description: String { "\(list): \(reason)" }
+}
+
+/// Builds a `RuleSet` from list files. Lines in the common shapes (`||name^`, `name`,
+/// `0.0.0.0 name`, `*.name`, `address=/name/#`) take a byte-level path that allocates nothing per
+/// line; everything else goes through `LineParser`.
+public struct RuleSetBuilder {
+    private var lists: [String] = []
+    private var reports: [ListReport] = []
+    private var table = DomainTable(capacity: 1 << 16)
+    private var rules: [RuleSet.CompactRule] = []
+    private var extras: [RuleSet.Extras] = []
+    private var regexes: [(regex: Regex<AnyRegexOutput>, rule: UInt32)] = []
+    private var badfilterKeys: Set<String> = []
+
+    public init() {}
+
+    /// Loads every list; the first one that cannot be read fails the whole set.
+    public static func load(paths: [String]) throws(RuleLoadError) -> RuleSet {
+        var builder = RuleSetBuilder()
+        var contents: [(String, [UInt8])] = []
+        for path in paths {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+                throw RuleLoadError(list: path, reason: reason)
+            }
+            contents.append((path, [UInt8](data)))
+        }
+        // $badfilter can disable a rule in any list, so collect those first.
+        for (_, bytes) in contents where bytes.withUnsafeBytes({ Self.contains($0, "badfilter") }) {
+            builder.collectBadfilters(bytes)
+        }
+        for (path, bytes) in contents { builder.add(list: path, bytes: bytes) }
+        return builder.build()
+    }
+
+    public func build() -> RuleSet {
+        RuleSet(lists: lists, reports: reports, table: table, rules: rules, extras: extras, regexes: regexes)
+    }
+
+    // MARK: Lines
+
+    private mutating func collectBadfilters(_ bytes: [UInt8]) {
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.contains("badfilter") {
+            if case .rules(let parsed) = LineParser.parse(line) {
+                for rule in parsed where rule.badfilter { badfilterKeys.insert(rule.key) }
+            }
+        }
+    }
+
+    mutating func add(list path: String, bytes: [UInt8]) {
+        let listIndex = UInt16(lists.count)
+        lists.append(path)
+        var report = ListReport(list: path)
+        var scratch = [UInt8](repeating: 0, count: 256)
+        bytes.withUnsafeBytes { raw in
+            var lineNumber = 0
+            var start = 0
+            while start < raw.count {
+                var end = start
+                while end < raw.count && raw[end] != 0x0a { end += 1 }
+                lineNumber += 1
+                let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                start = end + 1
+                if badfilterKeys.isEmpty, fastPath(line, list: listIndex, line: lineNumber, scratch: &scratch, report: &report) { continue }
+                slowPath(line, list: listIndex, line: lineNumber, report: &report)
+            }
+        }
+        reports.append(report)
+    }
+
+    /// The common shapes, straight into the table. False when the line needs the full parser.
+    private mutating func fastPath(_ line: UnsafeRawBufferPointer, list: UInt16, line number: Int,
+                                   scratch: inout [UInt8], report: inout ListReport) -> Bool {
+        var lo = 0
+        var hi = line.count
+        while lo < hi && (line[lo] == 0x20 || line[lo] == 0x09) { lo += 1 }
+        while hi > lo && (line[hi - 1] == 0x20 || line[hi - 1] == 0x09 || line[hi - 1] == 0x0d) { hi -= 1 }
+        if lo == hi { return true }  // blank
+        let first = line[lo]
+        if first == UInt8(ascii: "!") || (first == UInt8(ascii: "#") && (hi - lo < 2 || line[lo + 1] != UInt8(ascii: "#"))) { return true }
+        var scope = DomainScope.exact
+        if hasPrefix(line, lo, hi, "||") && line[hi - 1] == UInt8(ascii: "^") {
+            lo += 2; hi -= 1; scope = .subtree
+        } else if hasPrefix(line, lo, hi, "0.0.0.0 ") || hasPrefix(line, lo, hi, "127.0.0.1 ") {
+            lo += line[lo] == UInt8(ascii: "0") ? 8 : 10
+            while lo < hi && line[lo] == 0x20 { lo += 1 }
+        } else if hasPrefix(line, lo, hi, "*.") {
+            lo += 2; scope = .below
+        } else if hasPrefix(line, lo, hi, "address=/") && hi - lo > 11 && line[hi - 2] == UInt8(ascii: "/") && line[hi - 1] == UInt8(ascii: "#") {
+            lo += 9; hi -= 2; scope = .subtree
+        }
+        // The name: letters, digits, '-', '_', '.', at most 253 bytes, labels 1...63.
+        let length = hi - lo
+        guard length > 0 && length <= 253 else { return false }
+        var label = 0
+        for i in 0..<length {
+            var c = line[lo + i]
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): c |= 0x20; label += 1
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"): label += 1
+            case UInt8(ascii: "."): if label == 0 { return false }; label = 0
+            default: return false
+            }
+            if label > 63 { return false }
+            scratch[i] = c
+        }
+        guard label > 0 else { return false }
+        // hosts files name the machine itself ("0.0.0.0 localhost"): leave those to the parser.
+        if scope == .exact && !memchr0(scratch, length) { return false }
+        scratch.withUnsafeBytes { insert(UnsafeRawBufferPointer(rebasing: $0[0..<length]), scope: scope, action: 0,
+                                         important: false, extra: .max, list: list, line: number) }
+        report.rules += 1
+        return true
+    }
+
+    /// True when the name has a dot (single labels like `localhost` go to the full parser).
+    private func memchr0(_ bytes: [UInt8], _ length: Int) -> Bool {
+        for i in 0..<length where bytes[i] == UInt8(ascii: ".") { return true }
+        return false
+    }
+
+    private func hasPrefix(_ line: UnsafeRawBufferPointer, _ lo: Int, _ hi: Int, _ prefix: StaticString) -> Bool {
+        let n = prefix.utf8CodeUnitCount
+        guard hi - lo > n else { return false }
+        let p = prefix.utf8Start
+        for i in 0..<n where line[lo + i] != p[i] { return false }
+        return true
+    }
+
+    private mutating func slowPath(_ line: UnsafeRawBufferPointer, list: UInt16, line number: Int, report: inout ListReport) {
+        let text = String(decoding: line, as: UTF8.self)
+        switch LineParser.parse(Substring(text)) {
+        case .comment:
+            break
+        case .ignored(let why):
+            report.ignored += 1
+            report.ignoredReasons[why, default: 0] += 1
+        case .rejected(let why):
+            report.rejected.append((number, String(text.trimmingWhitespace()), why))
+        case .rules(let parsed):
+            for rule in parsed {
+                if rule.badfilter { continue }
+                if !rule.key.isEmpty && badfilterKeys.contains(rule.key) {
+                    report.disabled += 1
+                    continue
+                }
+                add(rule, list: list, line: number)
+                if rule.action == .allow { report.exceptions += 1 } else { report.rules += 1 }
+            }
+        }
+    }
+
+    private mutating func add(_ rule: ParsedRule, list: UInt16, line: Int) {
+        var extra = UInt32.max
+        var rewrite: IPAddress?
+        if case .rewrite(let address) = rule.action { rewrite = address }
+        if rewrite != nil || !rule.types.isEmpty || !rule.denyAllow.isEmpty {
+            extra = UInt32(extras.count)
+            extras.append(RuleSet.Extras(rewrite: rewrite, types: rule.types, excludesTypes: rule.excludesTypes, denyAllow: rule.denyAllow))
+        }
+        let action: UInt8 = rule.action == .allow ? 1 : rewrite != nil ? 2 : 0
+        switch rule.pattern {
+        case .domain(let name, let scope):
+            var name = name
+            name.withUTF8 { insert(UnsafeRawBufferPointer($0), scope: scope, action: action, important: rule.important,
+                                   extra: extra, list: list, line: line) }
+        case .regex(let source):
+            guard let regex = try? Regex(source) else { return }
+            regexes.append((regex.ignoresCase(), UInt32(rules.count)))
+            rules.append(RuleSet.CompactRule(list: list, scope: .subtree, action: action, important: rule.important,
+                                             line: UInt32(line), extra: extra, next: .max))
+        }
+    }
+
+    private mutating func insert(_ name: UnsafeRawBufferPointer, scope: DomainScope, action: UInt8, important: Bool,
+                                 extra: UInt32, list: UInt16, line: Int) {
+        let index = UInt32(rules.count)
+        let (entry, isNew) = table.insert(name, head: index)
+        var rule = RuleSet.CompactRule(list: list, scope: scope, action: action, important: important,
+                                       line: UInt32(line), extra: extra, next: .max)
+        if !isNew {
+            // Keep load order in the chain: walk to its end (chains are short: one name, few rules).
+            var last = table.heads[entry]
+            while rules[Int(last)].next != .max { last = rules[Int(last)].next }
+            rules.append(rule)
+            rules[Int(last)].next = index
+            return
+        }
+        rule.next = .max
+        rules.append(rule)
+    }
+
+    private static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: StaticString) -> Bool {
+        let n = needle.utf8CodeUnitCount
+        guard haystack.count >= n else { return false }
+        let p = needle.utf8Start
+        var i = 0
+        while i <= haystack.count - n {
+            if haystack[i] == p[0] {
+                var j = 1
+                while j < n && haystack[i + j] == p[j] { j += 1 }
+                if j == n { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+}
