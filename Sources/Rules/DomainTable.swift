@@ -10,11 +10,15 @@ struct DomainTable {
     private var slots: [Int32]
     private var mask: Int
 
-    init(capacity: Int = 1024) {
+    init(capacity: Int = 1024, arenaBytes: Int = 0) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
         slots = [Int32](repeating: -1, count: size)
         mask = size - 1
+        arena.reserveCapacity(arenaBytes)
+        offsets.reserveCapacity(capacity)
+        lengths.reserveCapacity(capacity)
+        heads.reserveCapacity(capacity)
     }
 
     var count: Int { offsets.count }

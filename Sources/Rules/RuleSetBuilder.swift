@@ -26,14 +26,18 @@ public struct RuleSetBuilder {
     /// Loads every list; the first one that cannot be read fails the whole set.
     public static func load(paths: [String]) throws(RuleLoadError) -> RuleSet {
         var builder = RuleSetBuilder()
-        var contents: [(String, [UInt8])] = []
+        var contents: [(String, Data)] = []
         for path in paths {
             guard let data = FileManager.default.contents(atPath: path) else {
                 let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
                 throw RuleLoadError(list: path, reason: reason)
             }
-            contents.append((path, [UInt8](data)))
+            contents.append((path, data))
         }
+        // Size everything once from the line count: growing by doubling would copy (and, at the
+        // peak, hold twice) a million-rule table.
+        let lines = contents.reduce(0) { total, item in total + item.1.reduce(0) { $0 + ($1 == 0x0a ? 1 : 0) } }
+        builder.reserve(lines: lines, bytes: contents.reduce(0) { $0 + $1.1.count })
         // $badfilter can disable a rule in any list, so collect those first.
         for (_, bytes) in contents where bytes.withUnsafeBytes({ Self.contains($0, "badfilter") }) {
             builder.collectBadfilters(bytes)
@@ -42,13 +46,18 @@ public struct RuleSetBuilder {
         return builder.build()
     }
 
+    mutating func reserve(lines: Int, bytes: Int) {
+        table = DomainTable(capacity: lines, arenaBytes: bytes)
+        rules.reserveCapacity(lines)
+    }
+
     public func build() -> RuleSet {
         RuleSet(lists: lists, reports: reports, table: table, rules: rules, extras: extras, regexes: regexes)
     }
 
     // MARK: Lines
 
-    private mutating func collectBadfilters(_ bytes: [UInt8]) {
+    private mutating func collectBadfilters(_ bytes: Data) {
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.contains("badfilter") {
             if case .rules(let parsed) = LineParser.parse(line) {
                 for rule in parsed where rule.badfilter { badfilterKeys.insert(rule.key) }
@@ -56,7 +65,7 @@ public struct RuleSetBuilder {
         }
     }
 
-    mutating func add(list path: String, bytes: [UInt8]) {
+    mutating func add(list path: String, bytes: Data) {
         let listIndex = UInt16(lists.count)
         lists.append(path)
         var report = ListReport(list: path)
