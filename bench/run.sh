@@ -6,8 +6,9 @@
 #
 # Env:
 #   BENCH=../shared/bench        the reference harness (lab.sh, qps.sh, floor/)
-#   SCENARIOS="miss hot"         query sets from gen-data.sh (this version forwards everything:
-#                                miss = unique names, hot = 1,000 names repeated)
+#   SCENARIOS="miss hot"         query sets from gen-data.sh: miss = unique names (forwarded),
+#                                hot = 1,000 names repeated (forwarded: no cache yet),
+#                                blocked = names from the 100k block list (answered locally)
 #   SUTS="direct dnsdist floor tproxy-relay"
 #   PROTO=udp                    udp, or tcp (dnsperf -m tcp: one connection per dnsperf client;
 #                                the floor is UDP-only and is skipped)
@@ -52,11 +53,14 @@ workers: auto           # qps.sh pins the SUT to one CPU, so one worker
 upstream:
   mode: original
   timeout: 2s
+filters:
+  lists: [$OUT/blocklist-100k.adblock.txt]   # the 100k names dnsdist blocks, as ||name^ (name and below, as dnsdist)
+  block_with: nxdomain
 YAML
-"$BIN" check --config "$CONFIG" >/dev/null
-
 cd "$BENCH"
 [ -s "$BENCH_WORK/data/miss.q" ] || ./gen-data.sh
+sed 's/.*/||&^/' "$BENCH_WORK/data/blocklist-100k.txt" >"$OUT/blocklist-100k.adblock.txt"
+"$BIN" check --config "$CONFIG" >/dev/null
 ./lab.sh up
 trap './lab.sh down >/dev/null 2>&1 || true' EXIT
 

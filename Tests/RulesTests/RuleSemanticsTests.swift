@@ -157,7 +157,10 @@ import RelayCore
 
 /// The real public lists in ../shared/data/blocklists load with nothing rejected.
 @Suite struct RealListTests {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/data/blocklists").standardized.path
+    /// shared/ sits beside the repository (as in CI); TPROXY_RELAY_SHARED overrides.
+    static let directory = (ProcessInfo.processInfo.environment["TPROXY_RELAY_SHARED"]
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared").standardized.path)
+        + "/data/blocklists"
 
     @Test(arguments: ["hagezi-light.adblock.txt", "hagezi-light.wildcard.txt", "hagezi-personal.dnsmasq.txt",
                       "hagezi-personal.domains.txt", "hagezi-personal.hosts.txt", "hagezi-personal.unbound.conf",
