@@ -37,19 +37,6 @@ public struct Rule: Equatable, Sendable {
         self.action = action
         self.source = source
     }
-
-    /// Whether the rule's modifiers let it apply to a query of `type` for `name`.
-    @inline(__always)
-    func applies(type: UInt16, name: UnsafeRawBufferPointer) -> Bool {
-        if !types.isEmpty {
-            let listed = types.contains(type)
-            if listed == excludesTypes { return false }
-        }
-        if !denyAllow.isEmpty {
-            for domain in denyAllow where DomainName.isSubdomain(name, of: domain) { return false }
-        }
-        return true
-    }
 }
 
 /// A rule's origin, for `explain`, `check` and the query log: list, line, text.
@@ -65,20 +52,4 @@ public struct RuleSource: Equatable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(list):\(line): \(text)" }
-}
-
-/// The outcome for one query.
-public struct Decision: Equatable, Sendable {
-    public enum Verdict: Equatable, Sendable {
-        /// No rule matched, or an exception won: forward.
-        case pass
-        case block
-        case rewrite(IPAddress)
-    }
-
-    public var verdict: Verdict
-    /// The rule that decided (nil when nothing matched).
-    public var rule: Rule?
-
-    public static let noMatch = Decision(verdict: .pass, rule: nil)
 }
