@@ -60,9 +60,7 @@ public struct ConfigurationParser {
     // MARK: Sections
 
     private func parseIntercept(_ node: Node, into intercept: inout Configuration.Intercept, warnings: inout [String]) throws(ConfigurationError) {
-        for (keyNode, value) in try mapping(node, key: "intercept") {
-            let name = try keyName(keyNode, parent: "intercept")
-            let key = "intercept.\(name)"
+        for (keyNode, value, name, key) in try entries(of: node, section: "intercept") {
             switch name {
             case "interfaces":
                 let names = try strings(value, key: key)
@@ -96,9 +94,7 @@ public struct ConfigurationParser {
     }
 
     private func parseListen(_ node: Node, into listen: inout Configuration.Listen) throws(ConfigurationError) {
-        for (keyNode, value) in try mapping(node, key: "listen") {
-            let name = try keyName(keyNode, parent: "listen")
-            let key = "listen.\(name)"
+        for (keyNode, value, name, key) in try entries(of: node, section: "listen") {
             switch name {
             case "address":
                 guard let address = IPAddress(try scalar(value, key: key)), !address.isIPv6 else {
@@ -123,9 +119,7 @@ public struct ConfigurationParser {
     }
 
     private func parseUpstream(_ node: Node, into upstream: inout Configuration.Upstream) throws(ConfigurationError) {
-        for (keyNode, value) in try mapping(node, key: "upstream") {
-            let name = try keyName(keyNode, parent: "upstream")
-            let key = "upstream.\(name)"
+        for (keyNode, value, name, key) in try entries(of: node, section: "upstream") {
             switch name {
             case "mode":
                 guard let mode = Configuration.UpstreamMode(rawValue: try scalar(value, key: key)) else {
@@ -152,9 +146,7 @@ public struct ConfigurationParser {
     }
 
     private func parseFilters(_ node: Node, into filters: inout Configuration.Filters) throws(ConfigurationError) {
-        for (keyNode, value) in try mapping(node, key: "filters") {
-            let name = try keyName(keyNode, parent: "filters")
-            let key = "filters.\(name)"
+        for (keyNode, value, name, key) in try entries(of: node, section: "filters") {
             switch name {
             case "lists":
                 let base = (file as NSString).deletingLastPathComponent
@@ -180,9 +172,7 @@ public struct ConfigurationParser {
     }
 
     private func parseTCP(_ node: Node, into tcp: inout Configuration.TCP) throws(ConfigurationError) {
-        for (keyNode, value) in try mapping(node, key: "tcp") {
-            let name = try keyName(keyNode, parent: "tcp")
-            let key = "tcp.\(name)"
+        for (keyNode, value, name, key) in try entries(of: node, section: "tcp") {
             switch name {
             case "idle_timeout": tcp.idleTimeoutMilliseconds = try duration(value, key: key, in: 100...3_600_000)
             case "max_lifetime": tcp.maxLifetimeMilliseconds = try duration(value, key: key, in: 100...86_400_000)
@@ -216,6 +206,17 @@ public struct ConfigurationParser {
             throw error(node, key, key == nil ? "the file must be a mapping of sections" : "expected a mapping of keys")
         }
         return m.map { ($0.key, $0.value) }
+    }
+
+    /// A section's entries: the key's node (for its line), the value, the key's name and its
+    /// dotted path (`upstream.timeout`), for error messages.
+    private func entries(of node: Node, section: String) throws(ConfigurationError) -> [(Node, Node, String, String)] {
+        var out: [(Node, Node, String, String)] = []
+        for (keyNode, value) in try mapping(node, key: section) {
+            let name = try keyName(keyNode, parent: section)
+            out.append((keyNode, value, name, "\(section).\(name)"))
+        }
+        return out
     }
 
     private func keyName(_ node: Node, parent: String?) throws(ConfigurationError) -> String {
