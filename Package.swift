@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "DNSTests", dependencies: ["DNS", "RelayCore"]),
         .testTarget(name: "InterceptionTests", dependencies: ["Interception", "RelayCore"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "RelayCore"]),
-        .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS"]),
+        .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules"]),
         .testTarget(name: "CLITests", dependencies: ["tproxy-relay"]),
     ],
     swiftLanguageModes: [.v5]

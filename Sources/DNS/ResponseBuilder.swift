@@ -60,6 +60,46 @@ public enum ResponseBuilder {
         return o
     }
 
+    /// Starts an answer in place of a query (header and question, `questionEnd` bytes): flags
+    /// become a response with `rcode`, no records yet. Returns where the first record goes.
+    public static func beginAnswer(rcode: ResponseCode, in buffer: UnsafeMutableRawBufferPointer, questionEnd: Int) -> Int {
+        let p = buffer.baseAddress!
+        let flags = DNSHeader.flags(p)
+        DNSHeader.setFlags(p, DNSHeader.responseFlag | (flags & (DNSHeader.opcodeMask | DNSHeader.recursionDesiredFlag)) | DNSHeader.recursionAvailableFlag | rcode.rawValue)
+        DNSHeader.setCounts(p, question: 1, answer: 0, authority: 0, additional: 0)
+        return questionEnd
+    }
+
+    /// Appends a record for the question's name (a pointer to offset 12) of `type` with `ttl`
+    /// and `rdata` at `offset`. Returns the offset after it, or nil when it does not fit in
+    /// `buffer` with room left for an OPT record.
+    public static func appendRecord(in buffer: UnsafeMutableRawBufferPointer, at offset: Int, type: UInt16, ttl: UInt32,
+                                    rdata: UnsafeRawBufferPointer) -> Int? {
+        guard offset + 12 + rdata.count + optRecord.count <= buffer.count, rdata.count <= 65535 else { return nil }
+        let p = buffer.baseAddress!
+        var o = offset
+        func put16(_ v: UInt16) { DNSHeader.setU16(p, o, v); o += 2 }
+        put16(0xc00c)
+        put16(type)
+        put16(1)  // IN
+        put16(UInt16(ttl >> 16))
+        put16(UInt16(ttl & 0xffff))
+        put16(UInt16(rdata.count))
+        if rdata.count > 0 { (p + o).copyMemory(from: rdata.baseAddress!, byteCount: rdata.count) }
+        o += rdata.count
+        DNSHeader.setU16(p, 6, DNSHeader.u16(p, 6) + 1)  // ANCOUNT
+        return o
+    }
+
+    /// Ends an answer begun with `beginAnswer`: an OPT record when `withOPT`. Returns the length.
+    public static func finishAnswer(in buffer: UnsafeMutableRawBufferPointer, at offset: Int, withOPT: Bool) -> Int {
+        guard withOPT, offset + optRecord.count <= buffer.count else { return offset }
+        let p = buffer.baseAddress!
+        optRecord.withUnsafeBytes { (p + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        DNSHeader.setU16(p, 10, DNSHeader.u16(p, 10) + 1)  // ARCOUNT
+        return offset + optRecord.count
+    }
+
     /// Cuts a response down to its header and question with TC=1 (RFC 2181 §9, RFC 6891 §7),
     /// so that the client retries over TCP; with `withOPT`, an OPT record follows (a client that
     /// sent EDNS gets EDNS back). Returns the new length, or nil when the response has no

@@ -48,6 +48,17 @@ public enum DomainName {
         return nil
     }
 
+    /// `name` (normalized, dotted) in uncompressed wire form, root label included.
+    static func wire(_ name: String) -> [UInt8] {
+        var out: [UInt8] = []
+        for label in name.split(separator: ".") {
+            out.append(UInt8(label.utf8.count))
+            out.append(contentsOf: label.utf8)
+        }
+        out.append(0)
+        return out
+    }
+
     /// Whether `name` equals `domain` or lies below it.
     @inline(__always)
     static func isSubdomain(_ name: UnsafeRawBufferPointer, of domain: String) -> Bool {

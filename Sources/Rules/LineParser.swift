@@ -25,6 +25,8 @@ public struct ParsedRule: Equatable, Sendable {
     public var types: [UInt16] = []
     public var excludesTypes = false
     public var denyAllow: [String] = []
+    public var clients: [IPPrefix] = []
+    public var excludedClients: [IPPrefix] = []
     /// `$badfilter`: this rule disables the rule with the same text minus this modifier.
     public var badfilter = false
     /// What `$badfilter` matches against: the rule's text without `$badfilter`.
@@ -114,17 +116,30 @@ public enum LineParser {
     }
 
     /// dnsmasq: `address=/d/#`, `address=/d/0.0.0.0` or `::` block d and below; another address
-    /// is a local answer; `local=/d/` blocks (NXDOMAIN). `server=/d/…` (per-domain upstreams)
-    /// is not supported yet and says so.
+    /// is a local answer; `local=/d/` and `server=/d/` block (NXDOMAIN); `server=/d/IP[#port]`
+    /// forwards d and below to that server, `server=/d/#` to the configured upstream.
     private static func dnsmasq(_ line: Substring) -> ParsedLine {
         let parts = line.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count >= 3 else { return .rejected("expected address=/name/answer") }
-        if parts[0] == "server=" { return .rejected("server=/…/ (a per-domain upstream) is not supported yet") }
         let names = parts[1..<(parts.count - 1)].filter { !$0.isEmpty }
         let answer = parts[parts.count - 1].trimmingWhitespace()
         guard !names.isEmpty else { return .rejected("no domain between the slashes") }
         let action: RuleAction
-        if parts[0] == "local=" || answer.isEmpty || answer == "#" {
+        if parts[0] == "server=" && !answer.isEmpty {
+            // server=/d/IP[#port]: a per-domain upstream; server=/d/# the configured one.
+            if answer == "#" {
+                action = .forward(nil)
+            } else {
+                let pieces = answer.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)
+                let port = pieces.count == 2 ? UInt16(pieces[1]) : 53
+                guard !answer.contains("@"), let address = IPAddress(String(pieces[0])), let port, port != 0 else {
+                    return .rejected("'\(answer)' is not an upstream address (IP or IP#port; @interface is not supported)")
+                }
+                let server = Endpoint(address: address, port: port)
+                action = .forward(server)
+            }
+        } else if parts[0] == "local=" || parts[0] == "server=" || answer.isEmpty || answer == "#" {
+            // local=/d/ and server=/d/ (nothing after the slash) mean "answer locally only".
             action = .block
         } else if let address = IPAddress(String(answer)) {
             action = isNullOrLoopback(address) ? .block : .rewrite(address)
@@ -168,6 +183,9 @@ public enum LineParser {
             modifiers = body[body.index(after: dollar)...]
         }
         var rule: ParsedRule
+        if pattern.hasPrefix("/") && pattern.dropFirst().firstIndex(of: "/") == nil {
+            return .rejected("a regular expression needs a closing '/'")
+        }
         if pattern.hasPrefix("/") && pattern.hasSuffix("/") && pattern.count > 2 {
             let source = String(pattern.dropFirst().dropLast())
             guard (try? Regex(source)) != nil else { return .rejected("invalid regular expression /\(source)/") }
@@ -231,8 +249,38 @@ public enum LineParser {
                 }
             case "match-case":
                 break  // DNS names are compared without case anyway
-            case "client", "dnsrewrite", "ctag":
-                return .rejected("$\(name) is not supported yet")
+            case "client":
+                for entry in value.split(separator: "|") {
+                    let excluded = entry.hasPrefix("~")
+                    let text = excluded ? entry.dropFirst() : entry
+                    guard let prefix = IPPrefix(String(text)) else {
+                        if text.hasPrefix("'") || text.hasPrefix("\"") || IPAddress(String(text)) == nil && !text.contains("/") {
+                            return .rejected("$client=\(text): the relay knows clients by address; use an address or a CIDR")
+                        }
+                        return .rejected("'\(text)' in $client is not an address or CIDR")
+                    }
+                    if excluded { rule.excludedClients.append(prefix) } else { rule.clients.append(prefix) }
+                }
+                guard !rule.clients.isEmpty || !rule.excludedClients.isEmpty else { return .rejected("$client needs at least one address") }
+            case "dnsrewrite":
+                if exception {
+                    if value.isEmpty {
+                        rule.action = .cancelDNSRewrite(nil)
+                    } else {
+                        switch DNSRewrite.parse(value) {
+                        case .success(let rewrite): rule.action = .cancelDNSRewrite(rewrite)
+                        case .failure(let error): return .rejected(error.reason)
+                        }
+                    }
+                } else {
+                    guard !value.isEmpty else { return .rejected("$dnsrewrite needs a value (a response code, an address or a host name)") }
+                    switch DNSRewrite.parse(value) {
+                    case .success(let rewrite): rule.action = .dnsRewrite(rewrite)
+                    case .failure(let error): return .rejected(error.reason)
+                    }
+                }
+            case "ctag":
+                return .rejected("$ctag needs client tags, which the relay does not have; use $client with addresses")
             case "third-party", "3p", "first-party", "1p", "script", "image", "stylesheet", "domain", "popup", "xmlhttprequest", "subdocument", "media", "font", "websocket", "other", "ping", "object", "document", "all":
                 return .ignored("$\(name) applies to web requests, not DNS")
             default:

@@ -8,6 +8,15 @@ public enum RuleAction: Equatable, Sendable {
     case allow
     /// Answer locally with this address (a hosts line with a real address).
     case rewrite(IPAddress)
+    /// `$dnsrewrite`: answer with this response code, record or alias. Beats blocks and
+    /// exceptions, as in AdGuard Home.
+    case dnsRewrite(DNSRewrite)
+    /// `@@…$dnsrewrite`: cancels every `$dnsrewrite` rule for the name (nil) or the ones with
+    /// this value.
+    case cancelDNSRewrite(DNSRewrite?)
+    /// dnsmasq `server=/name/address`: forward the name (and below) to this server; nil is
+    /// `server=/name/#`, the configured upstream.
+    case forward(Endpoint?)
 }
 
 /// Which names a domain rule covers.
@@ -30,6 +39,10 @@ public struct Rule: Equatable, Sendable {
     public var excludesTypes = false
     /// `$denyallow=`: names (and their subdomains) the rule does not apply to.
     public var denyAllow: [String] = []
+    /// `$client=`: the rule applies only to these clients (none listed: every client), and
+    /// never to the excluded ones (`~`).
+    public var clients: [IPPrefix] = []
+    public var excludedClients: [IPPrefix] = []
     /// Where it came from.
     public var source: RuleSource
 

@@ -23,26 +23,36 @@ public struct RuleSetBuilder {
 
     public init() {}
 
-    /// Loads every list; the first one that cannot be read fails the whole set.
+    /// Loads every list; the first one that cannot be read fails the whole set. Files are read
+    /// in chunks (`ListFile`), never whole.
     public static func load(paths: [String]) throws(RuleLoadError) -> RuleSet {
         var builder = RuleSetBuilder()
-        var contents: [(String, Data)] = []
+        var lines = 0
+        var bytes = 0
+        var withBadfilter: [String] = []
         for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
-                throw RuleLoadError(list: path, reason: reason)
+            let survey = try ListFile(path: path).survey(needle: "badfilter")
+            if let line = survey.nulLine {
+                throw RuleLoadError(list: path, reason: "is not a text file (a NUL byte on line \(line))")
             }
-            contents.append((path, data))
+            lines += survey.lines + 1
+            bytes += survey.bytes
+            if survey.hasNeedle { withBadfilter.append(path) }
         }
         // Size everything once from the line count: growing by doubling would copy (and, at the
         // peak, hold twice) a million-rule table.
-        let lines = contents.reduce(0) { total, item in total + item.1.reduce(0) { $0 + ($1 == 0x0a ? 1 : 0) } }
-        builder.reserve(lines: lines, bytes: contents.reduce(0) { $0 + $1.1.count })
+        builder.reserve(lines: lines, bytes: bytes)
         // $badfilter can disable a rule in any list, so collect those first.
-        for (_, bytes) in contents where bytes.withUnsafeBytes({ Self.contains($0, "badfilter") }) {
-            builder.collectBadfilters(bytes)
+        for path in withBadfilter { try builder.collectBadfilters(path) }
+        for path in paths {
+            try builder.add(list: path)
+            // A list where nothing could be read but something was rejected is broken, not empty
+            // on purpose: refuse it, so that a reload keeps the rules in force.
+            let report = builder.reports[builder.reports.count - 1]
+            if report.rules == 0 && report.exceptions == 0, let first = report.rejected.first {
+                throw RuleLoadError(list: path, reason: "no rule could be read (\(report.rejected.count) lines rejected; line \(first.line): \(first.reason))")
+            }
         }
-        for (path, bytes) in contents { builder.add(list: path, bytes: bytes) }
         return builder.build()
     }
 
@@ -57,30 +67,28 @@ public struct RuleSetBuilder {
 
     // MARK: Lines
 
-    private mutating func collectBadfilters(_ bytes: Data) {
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.contains("badfilter") {
-            if case .rules(let parsed) = LineParser.parse(line) {
-                for rule in parsed where rule.badfilter { badfilterKeys.insert(rule.key) }
-            }
+    private mutating func collectBadfilters(_ path: String) throws(RuleLoadError) {
+        try ListFile(path: path).forEachLine(maxLine: Self.maxLineLength) { line, _ in
+            guard case .text(let bytes) = line, Self.contains(bytes, "badfilter"),
+                  case .rules(let parsed) = LineParser.parse(Substring(String(decoding: bytes, as: UTF8.self))) else { return }
+            for rule in parsed where rule.badfilter { badfilterKeys.insert(rule.key) }
         }
     }
 
-    mutating func add(list path: String, bytes: Data) {
+    /// Reads one list into the set (the report is appended to `reports`).
+    mutating func add(list path: String) throws(RuleLoadError) {
         let listIndex = UInt16(lists.count)
         lists.append(path)
         var report = ListReport(list: path)
         var scratch = [UInt8](repeating: 0, count: 256)
-        bytes.withUnsafeBytes { raw in
-            var lineNumber = 0
-            var start = 0
-            while start < raw.count {
-                var end = start
-                while end < raw.count && raw[end] != 0x0a { end += 1 }
-                lineNumber += 1
-                let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
-                start = end + 1
-                if badfilterKeys.isEmpty, fastPath(line, list: listIndex, line: lineNumber, scratch: &scratch, report: &report) { continue }
-                slowPath(line, list: listIndex, line: lineNumber, report: &report)
+        try ListFile(path: path).forEachLine(maxLine: Self.maxLineLength) { line, number in
+            switch line {
+            case .overlong(let length, let preview):
+                report.rejected.append((number, String(decoding: preview, as: UTF8.self) + "…",
+                                        "the line is \(length) bytes long; a rule is at most \(Self.maxLineLength)"))
+            case .text(let bytes):
+                if badfilterKeys.isEmpty, fastPath(bytes, list: listIndex, line: number, scratch: &scratch, report: &report) { return }
+                slowPath(bytes, list: listIndex, line: number, report: &report)
             }
         }
         reports.append(report)
@@ -145,8 +153,15 @@ public struct RuleSetBuilder {
         return true
     }
 
+    /// Longest line read as a rule (a name is at most 253 bytes; adblock rules with many
+    /// `$denyallow` names run longer, but not to this).
+    static let maxLineLength = 8192
+
     private mutating func slowPath(_ line: UnsafeRawBufferPointer, list: UInt16, line number: Int, report: inout ListReport) {
-        let text = String(decoding: line, as: UTF8.self)
+        guard let text = String(validating: line, as: UTF8.self) else {
+            report.rejected.append((number, String(decoding: line.prefix(60), as: UTF8.self), "not valid UTF-8 text"))
+            return
+        }
         switch LineParser.parse(Substring(text)) {
         case .comment:
             break
@@ -163,20 +178,32 @@ public struct RuleSetBuilder {
                     continue
                 }
                 add(rule, list: list, line: number)
-                if rule.action == .allow { report.exceptions += 1 } else { report.rules += 1 }
+                switch rule.action {
+                case .allow, .cancelDNSRewrite: report.exceptions += 1
+                default: report.rules += 1
+                }
             }
         }
     }
 
     private mutating func add(_ rule: ParsedRule, list: UInt16, line: Int) {
-        var extra = UInt32.max
-        var rewrite: IPAddress?
-        if case .rewrite(let address) = rule.action { rewrite = address }
-        if rewrite != nil || !rule.types.isEmpty || !rule.denyAllow.isEmpty {
-            extra = UInt32(extras.count)
-            extras.append(RuleSet.Extras(rewrite: rewrite, types: rule.types, excludesTypes: rule.excludesTypes, denyAllow: rule.denyAllow))
+        var x = RuleSet.Extras(types: rule.types, excludesTypes: rule.excludesTypes, denyAllow: rule.denyAllow,
+                               clients: rule.clients, excludedClients: rule.excludedClients)
+        let action: UInt8
+        var needsExtra = !rule.types.isEmpty || !rule.denyAllow.isEmpty || !rule.clients.isEmpty || !rule.excludedClients.isEmpty
+        switch rule.action {
+        case .block: action = RuleSet.Code.block
+        case .allow: action = RuleSet.Code.allow
+        case .rewrite(let address): action = RuleSet.Code.rewrite; x.rewrite = address; needsExtra = true
+        case .dnsRewrite(let rewrite): action = RuleSet.Code.dnsRewrite; x.dnsRewrite = rewrite; needsExtra = true
+        case .cancelDNSRewrite(let which): action = RuleSet.Code.cancelDNSRewrite; x.dnsRewrite = which; needsExtra = true
+        case .forward(let server): action = RuleSet.Code.forward; x.forward = server; needsExtra = true
         }
-        let action: UInt8 = rule.action == .allow ? 1 : rewrite != nil ? 2 : 0
+        var extra = UInt32.max
+        if needsExtra {
+            extra = UInt32(extras.count)
+            extras.append(x)
+        }
         switch rule.pattern {
         case .domain(let name, let scope):
             var name = name

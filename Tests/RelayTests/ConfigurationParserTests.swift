@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Relay
 import RelayCore
+import Rules
 
 @Suite struct ConfigurationParserTests {
     func parse(_ text: String) throws(ConfigurationError) -> Configuration {
@@ -126,6 +127,13 @@ import RelayCore
         ("tcp:\n  backlog: 5\n", "relay.yaml:2: tcp.backlog: unknown key (expected one of idle_timeout, max_lifetime, max_connections, max_connections_per_client, max_queries_per_connection, max_message_size, max_pending_output)"),
         ("filters:\n  block_with: maybe\n", "relay.yaml:2: filters.block_with: expected nxdomain, null-ip, refused or an IP address, got 'maybe'"),
         ("filters:\n  lists: ads.txt\n", "relay.yaml:2: filters.lists: expected a list, such as [lan0]"),
+        ("filters:\n  clients: 10.53.1.0/24\n", "relay.yaml:2: filters.clients: expected a list of {match: [CIDR, ...], lists: [file, ...]}"),
+        ("filters:\n  clients:\n    - match: [10.53.1.0/99]\n      lists: []\n", "relay.yaml:3: filters.clients.match: '10.53.1.0/99' is not an address or CIDR such as 10.53.1.0/24"),
+        ("filters:\n  clients:\n    - lists: []\n", "relay.yaml:3: filters.clients.match: each entry needs match: with at least one address or CIDR"),
+        ("filters:\n  clients:\n    - match: 10.53.1.7\n", "relay.yaml:3: filters.clients.lists: each entry needs lists: (an empty list means no filtering)"),
+        ("filters:\n  clients:\n    - match: 10.53.1.7\n      lists: []\n      colour: red\n", "relay.yaml:5: filters.clients.colour: unknown key (expected one of match, lists)"),
+        ("filters:\n  lists: [a.txt]\n  clients:\n    - match: 10.53.1.7\n      lists: [b.txt]\n", "relay.yaml:4: filters.clients.lists: 'b.txt' is not one of filters.lists (name it there first)"),
+        ("filters:\n  watch: sometimes\n", "relay.yaml:2: filters.watch: expected true or false"),
         ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, limits, querylog, quic, zones)"),
         ("- just\n- a list\n", "relay.yaml:1: the file must be a mapping of sections"),
         ("intercept: [lan0\n", "relay.yaml:2: YAML syntax error: did not find expected ',' or ']'"),
@@ -138,6 +146,25 @@ import RelayCore
         } catch {
             #expect(error.description == expected)
         }
+    }
+
+    @Test func clientPoliciesBecomeListMasks() throws {
+        let config = try parse("""
+            filters:
+              lists: [ads.txt, adult.txt]
+              watch: false
+              clients:
+                - match: [10.53.1.0/24, "fd53:1::/64"]
+                  lists: [ads.txt]
+                - match: 10.53.1.7
+                  lists: []
+            """)
+        #expect(config.filters.watch == false)
+        let policy = config.filters.clientPolicy
+        #expect(policy.lists(for: IPAddress("10.53.1.9")!) == ListMask(lists: [0]))
+        #expect(policy.lists(for: IPAddress("fd53:1::9")!) == ListMask(lists: [0]))
+        #expect(policy.lists(for: IPAddress("10.53.1.7")!) == ListMask(lists: []))
+        #expect(policy.lists(for: IPAddress("10.53.2.7")!) == .all)
     }
 
     @Test func missingFileIsReported() {

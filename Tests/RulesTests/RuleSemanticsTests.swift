@@ -21,7 +21,11 @@ import RelayCore
         var verdict: RuleSet.Match.Verdict
         /// The deciding line (1-based), nil when nothing decided.
         var line: Int?
-        var testDescription: String { "\(lines) ? \(query)" }
+        /// Who asks (for $client); nil: unknown.
+        var client: String? = nil
+        /// The server=/d/ upstream the query should go to.
+        var upstream: String? = nil
+        var testDescription: String { "\(lines) ? \(query)\(client.map { " from " + $0 } ?? "")" }
     }
 
     static let cases: [Case] = [
@@ -76,13 +80,47 @@ import RelayCore
         Case(lines: ["||ADS.Test.^"], query: "ads.test", verdict: .block, line: 1),
         // a rewrite beats a plain block of the same rank
         Case(lines: ["||nas.test^", "10.53.9.9 nas.test"], query: "nas.test", verdict: .rewrite(IPAddress("10.53.9.9")!), line: 2),
+        // $client narrows a rule to addresses or blocks of them; ~ excludes
+        Case(lines: ["||ads.test^$client=10.53.1.0/24"], query: "ads.test", verdict: .block, line: 1, client: "10.53.1.5"),
+        Case(lines: ["||ads.test^$client=10.53.1.0/24"], query: "ads.test", verdict: .pass, line: nil, client: "10.53.9.5"),
+        Case(lines: ["||ads.test^$client=10.53.1.0/24"], query: "ads.test", verdict: .pass, line: nil),
+        Case(lines: ["||ads.test^$client=~10.53.1.7"], query: "ads.test", verdict: .pass, line: nil, client: "10.53.1.7"),
+        Case(lines: ["||ads.test^$client=~10.53.1.7"], query: "ads.test", verdict: .block, line: 1, client: "10.53.1.8"),
+        Case(lines: ["||ads.test^$client=10.53.1.0/24|~10.53.1.7"], query: "ads.test", verdict: .pass, line: nil, client: "10.53.1.7"),
+        Case(lines: ["||ads.test^", "@@||ads.test^$client=fd53:1::/64"], query: "ads.test", verdict: .pass, line: 2, client: "fd53:1::5"),
+        Case(lines: ["||ads.test^", "@@||ads.test^$client=fd53:1::/64"], query: "ads.test", verdict: .block, line: 1, client: "10.53.1.5"),
+        // $dnsrewrite: records, response codes, aliases; above blocks and plain exceptions
+        Case(lines: ["||nas.test^$dnsrewrite=10.53.9.9"], query: "nas.test",
+             verdict: .dnsRewrite(.record(type: 1, rdata: [10, 53, 9, 9], text: "10.53.9.9")), line: 1),
+        Case(lines: ["||nas.test^$dnsrewrite=NOERROR;AAAA;fd53::9"], query: "x.nas.test",
+             verdict: .dnsRewrite(.record(type: 28, rdata: IPv6Address(bytes: [0xfd, 0x53] + [UInt8](repeating: 0, count: 13) + [9]).bytes, text: "fd53::9")), line: 1),
+        Case(lines: ["||x.test^$dnsrewrite=REFUSED"], query: "x.test", verdict: .dnsRewrite(.rcode(5)), line: 1),
+        Case(lines: ["||x.test^$dnsrewrite=NXDOMAIN;;"], query: "x.test", verdict: .dnsRewrite(.rcode(3)), line: 1),
+        Case(lines: ["||x.test^$dnsrewrite=www.lab.test"], query: "x.test", verdict: .dnsRewrite(.cname("www.lab.test")), line: 1),
+        Case(lines: ["||x.test^", "||x.test^$dnsrewrite=10.53.9.9"], query: "x.test",
+             verdict: .dnsRewrite(.record(type: 1, rdata: [10, 53, 9, 9], text: "10.53.9.9")), line: 2),
+        Case(lines: ["@@||x.test^", "||x.test^$dnsrewrite=REFUSED"], query: "x.test", verdict: .dnsRewrite(.rcode(5)), line: 2),
+        Case(lines: ["||x.test^$dnsrewrite=10.53.9.9", "@@||x.test^$dnsrewrite"], query: "x.test", verdict: .pass, line: nil),
+        Case(lines: ["||x.test^$dnsrewrite=10.53.9.9", "||x.test^$dnsrewrite=10.53.9.8", "@@||x.test^$dnsrewrite=10.53.9.9"], query: "x.test",
+             verdict: .dnsRewrite(.record(type: 1, rdata: [10, 53, 9, 8], text: "10.53.9.8")), line: 2),
+        Case(lines: ["||x.test^$dnsrewrite=1.2.3.4", "||x.test^$dnsrewrite=REFUSED"], query: "x.test", verdict: .dnsRewrite(.rcode(5)), line: 2),
+        Case(lines: ["||x.test^$dnstype=HTTPS,dnsrewrite=NOERROR"], query: "x.test", type: 65, verdict: .dnsRewrite(.rcode(0)), line: 1),
+        Case(lines: ["||x.test^$dnstype=HTTPS,dnsrewrite=NOERROR"], query: "x.test", type: 1, verdict: .pass, line: nil),
+        // dnsmasq server=/d/: a per-domain upstream, the longest name wins; blocks still block
+        Case(lines: ["server=/corp.test/10.53.4.53"], query: "a.corp.test", verdict: .pass, line: 1, upstream: "10.53.4.53:53"),
+        Case(lines: ["server=/corp.test/10.53.4.53#5353", "server=/a.corp.test/#"], query: "x.a.corp.test", verdict: .pass, line: 2),
+        Case(lines: ["server=/corp.test/10.53.4.53#5353", "server=/a.corp.test/#"], query: "b.corp.test", verdict: .pass, line: 1, upstream: "10.53.4.53:5353"),
+        Case(lines: ["server=/corp.test/fd53:4::53"], query: "corp.test", verdict: .pass, line: 1, upstream: "[fd53:4::53]:53"),
+        Case(lines: ["server=/corp.test/"], query: "corp.test", verdict: .block, line: 1),
+        Case(lines: ["server=/corp.test/10.53.4.53", "||ads.corp.test^"], query: "ads.corp.test", verdict: .block, line: 2),
     ]
 
     @Test(arguments: cases)
     func decides(_ c: Case) throws {
         let set = try Self.ruleSet(c.lines)
-        let (match, matches) = set.explain(name: c.query, type: c.type)
+        let (match, matches) = set.explain(name: c.query, type: c.type, client: c.client.flatMap { IPAddress($0) })
         #expect(match.verdict == c.verdict)
+        #expect(match.upstream?.description == c.upstream)
         #expect(match.rule.map { Int(set.rule(at: $0).source.line) } == c.line)
         if let line = c.line {
             #expect(matches.first?.source.line == line)
@@ -107,7 +145,19 @@ import RelayCore
         LineCase(line: "||example.test^$third-party", kind: "ignored", reason: "web requests"),
         LineCase(line: "127.0.0.1 localhost", kind: "ignored", reason: "machine itself"),
         LineCase(line: "||exa mple.test^", kind: "rejected", reason: "not a host name"),
-        LineCase(line: "||example.test^$client=10.53.1.2", kind: "rejected", reason: "not supported yet"),
+        LineCase(line: "||example.test^$client='Frank laptop'", kind: "rejected", reason: "use an address or a CIDR"),
+        LineCase(line: "||example.test^$client=10.53.1.0/33", kind: "rejected", reason: "not an address or CIDR"),
+        LineCase(line: "||example.test^$ctag=kids", kind: "rejected", reason: "client tags"),
+        LineCase(line: "||example.test^$dnsrewrite", kind: "rejected", reason: "needs a value"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;NAPTR;x", kind: "rejected", reason: "not supported"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;A;fd53::1", kind: "rejected", reason: "not an IPv4 address"),
+        LineCase(line: "||example.test^$dnsrewrite=BOGUS;;", kind: "rejected", reason: "unknown response code"),
+        LineCase(line: "||example.test^$dnsrewrite=NXDOMAIN;A;1.2.3.4", kind: "rejected", reason: "carries no record"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;MX;mail.test", kind: "rejected", reason: "PREFERENCE HOST"),
+        LineCase(line: "||example.test^$dnsrewrite=not a name!", kind: "rejected", reason: "not a response code"),
+        LineCase(line: "/unterminated", kind: "rejected", reason: "closing '/'"),
+        LineCase(line: "server=/corp.test/10.53.2.53@eth0", kind: "rejected", reason: "not an upstream address"),
+        LineCase(line: "server=/corp.test/10.53.2.53#0", kind: "rejected", reason: "not an upstream address"),
         LineCase(line: "||example.test^$frobnicate", kind: "rejected", reason: "unknown modifier"),
         LineCase(line: "||example.test^$dnstype=BOGUS", kind: "rejected", reason: "unknown record type"),
         LineCase(line: "||example.test^$dnstype=A|~AAAA", kind: "rejected", reason: "mixes"),
@@ -115,7 +165,6 @@ import RelayCore
         LineCase(line: "999.1.1.1 host.test", kind: "rejected", reason: "not an IP address"),
         LineCase(line: "0.0.0.0 bad_name!.test", kind: "rejected", reason: "not a host name"),
         LineCase(line: "address=/ads.test/banana", kind: "rejected", reason: "not an address"),
-        LineCase(line: "server=/corp.test/10.53.2.53", kind: "rejected", reason: "not supported yet"),
         LineCase(line: "local-zone: \"ads.test.\" sometimes", kind: "rejected", reason: "unknown local-zone type"),
         LineCase(line: "local-zone: ads.test. always_null", kind: "rejected", reason: "quoted"),
         LineCase(line: "ads.*.test", kind: "rejected", reason: "wildcard"),
@@ -133,13 +182,87 @@ import RelayCore
     }
 
     @Test func reportsNameFileAndLineOfEveryRejectedLine() throws {
-        let set = try Self.ruleSet(["||good.test^", "||bad name^", "@@||ok.test^", "x.test##.ad", "||a.test^$client=1.2.3.4"])
+        let set = try Self.ruleSet(["||good.test^", "||bad name^", "@@||ok.test^", "x.test##.ad", "||a.test^$client='name'"])
         let report = try #require(set.reports.first)
         #expect(report.rules == 1)
         #expect(report.exceptions == 1)
         #expect(report.ignored == 1)
         #expect(report.rejected.map(\.line) == [2, 5])
         #expect(report.rejected[0].text == "||bad name^")
+    }
+
+    @Test func rewriteRecordsOfTheQueryTypeAllGoIntoTheAnswer() throws {
+        let set = try Self.ruleSet(["||multi.test^$dnsrewrite=10.53.9.1", "||multi.test^$dnsrewrite=10.53.9.2",
+                                    "||multi.test^$dnsrewrite=fd53::1", "||multi.test^$dnsrewrite=NOERROR;TXT;hello",
+                                    "@@||multi.test^$dnsrewrite=10.53.9.2"])
+        var seen: [[UInt8]] = []
+        var name = Array("multi.test".utf8)
+        name.withUnsafeBytes { set.forEachRewriteRecord(name: $0, type: 1) { _, rdata in seen.append(rdata) } }
+        #expect(seen == [[10, 53, 9, 1]])
+        seen = []
+        name.withUnsafeBytes { set.forEachRewriteRecord(name: $0, type: 16) { _, rdata in seen.append(rdata) } }
+        #expect(seen == [[5] + Array("hello".utf8)])
+    }
+
+    @Test func clientPoliciesPickTheMostSpecificBlock() throws {
+        let policy = ClientPolicy([(IPPrefix("10.53.1.0/24")!, ListMask(lists: [0])), (IPPrefix("10.53.1.7")!, ListMask(lists: [])),
+                                   (IPPrefix("fd53:1::/64")!, ListMask(lists: [1]))])
+        #expect(policy.lists(for: IPAddress("10.53.1.5")!) == ListMask(lists: [0]))
+        #expect(policy.lists(for: IPAddress("10.53.1.7")!) == ListMask(lists: []))
+        #expect(policy.lists(for: IPAddress("fd53:1::9")!) == ListMask(lists: [1]))
+        #expect(policy.lists(for: IPAddress("10.53.2.5")!) == .all)
+        // The mask decides which lists' rules apply.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("policy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let a = dir.appendingPathComponent("a.txt").path, b = dir.appendingPathComponent("b.txt").path
+        try "||a.test^".write(toFile: a, atomically: true, encoding: .utf8)
+        try "||b.test^".write(toFile: b, atomically: true, encoding: .utf8)
+        let set = try RuleSetBuilder.load(paths: [a, b])
+        #expect(set.explain(name: "a.test", type: 1, lists: ListMask(lists: [0])).decision.verdict == .block)
+        #expect(set.explain(name: "b.test", type: 1, lists: ListMask(lists: [0])).decision.verdict == .pass)
+        #expect(set.explain(name: "b.test", type: 1, lists: .all).decision.verdict == .block)
+    }
+
+    struct BrokenList: Sendable, CustomTestStringConvertible {
+        var name: String
+        var bytes: [UInt8]
+        /// nil: the list loads (with rejected lines); otherwise the load fails with this reason.
+        var failure: String?
+        var rejectedReason: String = ""
+        var testDescription: String { name }
+    }
+
+    static let brokenLists: [BrokenList] = [
+        BrokenList(name: "binary garbage", bytes: (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) }, failure: "not a text file"),
+        BrokenList(name: "a 10 MB line", bytes: [UInt8](repeating: UInt8(ascii: "a"), count: 10 << 20), failure: "at most 8192"),
+        BrokenList(name: "a 10 MB line among good ones", bytes: Array("||good.test^\n".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 10 << 20)
+                   + Array("\n||also.test^\n".utf8), failure: nil, rejectedReason: "at most 8192"),
+        BrokenList(name: "invalid UTF-8", bytes: Array("||good.test^\n||b".utf8) + [0xff, 0xfe] + Array("d.test^\n||also.test^".utf8), failure: nil, rejectedReason: "UTF-8"),
+        BrokenList(name: "only invalid UTF-8", bytes: [0xc3, 0x28, 0x0a, 0xff, 0x0a], failure: "no rule could be read"),
+        BrokenList(name: "unterminated regex", bytes: Array("/ads[0-9]+\n".utf8), failure: "closing '/'"),
+        BrokenList(name: "empty", bytes: [], failure: nil),
+    ]
+
+    @Test(arguments: brokenLists)
+    func brokenListsFailClearlyOrLoseOnlyTheirBadLines(_ c: BrokenList) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("list.txt").path
+        try Data(c.bytes).write(to: URL(fileURLWithPath: path))
+        do {
+            let set = try RuleSetBuilder.load(paths: [path])
+            #expect(c.failure == nil, "loaded, expected: \(c.failure ?? "")")
+            if !c.rejectedReason.isEmpty {
+                let report = try #require(set.reports.first)
+                #expect(report.rules == 2)
+                #expect(report.rejected.count == 1)
+                #expect(report.rejected.first?.reason.contains(c.rejectedReason) == true, "\(report.rejected)")
+            }
+        } catch let error as RuleLoadError {
+            let failure = try #require(c.failure, "failed: \(error)")
+            #expect(error.description.contains(failure), "\(error)")
+            #expect(error.list == path)
+        }
     }
 
     @Test func aMissingListFailsTheLoad() {

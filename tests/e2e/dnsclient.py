@@ -32,6 +32,8 @@ def query(args):
     msg.id = args.id if args.id is not None else int.from_bytes(os.urandom(2), "big")
     wire = msg.to_wire()
     s = socket.socket(family_of(args.server), socket.SOCK_DGRAM)
+    if args.source:
+        s.bind((args.source, 0))
     s.settimeout(args.timeout)
     started = time.monotonic()
     s.sendto(wire, (args.server, 53))
@@ -105,6 +107,7 @@ def main():
     q.add_argument("--timeout", type=float, default=3.0)
     q.add_argument("--edns", action="store_true")
     q.add_argument("--id", type=int)
+    q.add_argument("--source", help="the address to send from (one of the client namespace's)")
     q.set_defaults(func=query)
     b = sub.add_parser("burst")
     b.add_argument("server")

@@ -5,6 +5,8 @@
   spoofing ADDRESS ALT answers each query first with forgeries the relay must drop: a wrong ID,
                        the right ID from another address (ALT), from another port, and for
                        another question; then, 100 ms later, the real answer (A 10.53.4.100)
+  answering ADDRESS    answers every query with A 10.53.4.100 / AAAA fd53:4::100 and reports
+                       each query's name (a per-domain upstream that can be told apart)
   midclose ADDRESS     UDP: answers TC=1 with no records (so the relay retries over TCP);
                        TCP: reads the query, sends a length of 200 and 20 bytes, and closes
 
@@ -17,6 +19,7 @@ import time
 
 import dns.flags
 import dns.message
+import dns.rdatatype
 import dns.rrset
 
 
@@ -77,6 +80,17 @@ def main():
                 conn.sendall((200).to_bytes(2, "big") + got[:2] + bytes(18))
             conn.close()
             emit("tcp-closed-mid-message", client=client[0])
+    if mode == "answering":
+        while True:
+            data, client = main_socket.recvfrom(65535)
+            query = dns.message.from_wire(data)
+            q = query.question[0]
+            emit("query", client=client[0], name=q.name.to_text(), type=dns.rdatatype.to_text(q.rdtype))
+            response = dns.message.make_response(query)
+            if q.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                ip = "10.53.4.100" if q.rdtype == dns.rdatatype.A else "fd53:4::100"
+                response.answer.append(dns.rrset.from_text(q.name, 60, "IN", q.rdtype, ip))
+            main_socket.sendto(response.to_wire(), client)
     if mode == "silent":
         while True:
             data, client = main_socket.recvfrom(65535)

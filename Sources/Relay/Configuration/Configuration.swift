@@ -1,4 +1,5 @@
 import RelayCore
+import Rules
 
 /// Everything `run` needs, validated. Built by `ConfigurationParser` from YAML; every field has
 /// the default that `Configs/relay.yaml` documents.
@@ -80,6 +81,27 @@ public struct Configuration: Equatable, Sendable {
         public var blockWith: BlockResponse = .nxdomain
         /// TTL of answers the relay makes up (blocks and rewrites), in seconds.
         public var ttl: UInt32 = 10
+        /// Per-client policies: which of `lists` apply to which clients.
+        public var clients: [ClientLists] = []
+        /// Reload when a list file changes (inotify), besides SIGHUP.
+        public var watch = true
+
+        /// The policies as list masks for the datapath.
+        public var clientPolicy: ClientPolicy {
+            ClientPolicy(clients.flatMap { entry in
+                let mask = ListMask(lists: entry.lists.compactMap { lists.firstIndex(of: $0) })
+                return entry.match.map { (prefix: $0, lists: mask) }
+            })
+        }
+    }
+
+    /// One `filters.clients` entry: these clients get these lists (none: no filtering at all).
+    public struct ClientLists: Equatable, Sendable {
+        public var match: [IPPrefix]
+        /// Paths, resolved as `filters.lists` are.
+        public var lists: [String]
+        /// Where it was written, for errors found later.
+        public var line: Int?
     }
 
     public var intercept = Intercept()

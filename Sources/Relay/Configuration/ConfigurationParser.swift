@@ -1,5 +1,6 @@
 import Foundation
 import RelayCore
+import Rules
 import Yams
 
 /// Reads the relay's YAML configuration into a `Configuration`, or fails with a
@@ -149,10 +150,35 @@ public struct ConfigurationParser {
         for (keyNode, value, name, key) in try entries(of: node, section: "filters") {
             switch name {
             case "lists":
-                let base = (file as NSString).deletingLastPathComponent
-                filters.lists = try strings(value, key: key).map { path in
-                    path.hasPrefix("/") || base.isEmpty ? path : base + "/" + path
+                filters.lists = try strings(value, key: key).map(resolve)
+            case "clients":
+                guard case .sequence(let items) = value else {
+                    throw error(value, key, "expected a list of {match: [CIDR, ...], lists: [file, ...]}")
                 }
+                for item in items {
+                    var match: [IPPrefix]?
+                    var lists: [String]?
+                    for (entryKey, entryValue, entryName, _) in try entries(of: item, section: key) {
+                        switch entryName {
+                        case "match":
+                            let texts: [String]
+                            if case .scalar(let single) = entryValue { texts = [single.string] } else { texts = try strings(entryValue, key: "\(key).match") }
+                            match = []
+                            for text in texts {
+                                guard let prefix = IPPrefix(text) else {
+                                    throw error(entryValue, "\(key).match", "'\(text)' is not an address or CIDR such as 10.53.1.0/24")
+                                }
+                                match?.append(prefix)
+                            }
+                        case "lists": lists = try strings(entryValue, key: "\(key).lists").map(resolve)
+                        default: throw unknown(entryKey, "\(key).\(entryName)", expected: "match, lists")
+                        }
+                    }
+                    guard let match, !match.isEmpty else { throw error(item, "\(key).match", "each entry needs match: with at least one address or CIDR") }
+                    guard let lists else { throw error(item, "\(key).lists", "each entry needs lists: (an empty list means no filtering)") }
+                    filters.clients.append(Configuration.ClientLists(match: match, lists: lists, line: item.mark?.line))
+                }
+            case "watch": filters.watch = try boolean(value, key: key)
             case "block_with":
                 let text = try scalar(value, key: key)
                 switch text {
@@ -166,7 +192,7 @@ public struct ConfigurationParser {
                     filters.blockWith = .address(address)
                 }
             case "ttl": filters.ttl = UInt32(try integer(value, key: key, in: 0...86400))
-            default: throw unknown(keyNode, key, expected: "lists, block_with, ttl")
+            default: throw unknown(keyNode, key, expected: "lists, block_with, ttl, clients, watch")
             }
         }
     }
@@ -187,8 +213,24 @@ public struct ConfigurationParser {
         }
     }
 
+    /// A list path as written, relative to the configuration file's directory.
+    private func resolve(_ path: String) -> String {
+        let base = (file as NSString).deletingLastPathComponent
+        return path.hasPrefix("/") || base.isEmpty ? path : base + "/" + path
+    }
+
     /// Rules that involve several keys.
     private func validate(_ config: Configuration, root: Node) throws(ConfigurationError) {
+        for entry in config.filters.clients {
+            for list in entry.lists where !config.filters.lists.contains(list) {
+                throw ConfigurationError(file: file, line: entry.line, key: "filters.clients.lists",
+                                         message: "'\(list)' is not one of filters.lists (name it there first)")
+            }
+        }
+        if !config.filters.clients.isEmpty && config.filters.lists.count > 64 {
+            throw ConfigurationError(file: file, line: lineOf(path: ["filters", "clients"], in: root), key: "filters.clients",
+                                     message: "per-client policies work with up to 64 lists; \(config.filters.lists.count) are listed")
+        }
         if config.intercept.mark == config.intercept.bypassMark {
             throw ConfigurationError(file: file, line: lineOf(path: ["intercept", "bypass_mark"], in: root), key: "intercept.bypass_mark",
                                      message: "must differ from intercept.mark, or the relay's own queries would be captured again")

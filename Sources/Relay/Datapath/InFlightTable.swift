@@ -32,11 +32,18 @@ final class InFlightTable {
         var upstreamConnection: Int32 = -1
         /// A UDP answer came back truncated and the query was asked again over TCP (once).
         var retriedOverTCP = false
+        /// For a `$dnsrewrite` alias: the length of the client's header and question, kept at
+        /// `aliasOffset` in the buffer while the query for the target is in flight; 0 otherwise.
+        var aliasQuestionEnd = 0
         var deadline: UInt64 = 0
         var previous: Int32 = -1
         var next: Int32 = -1
         var nextFree: Int32 = -1
     }
+
+    /// Where an alias entry keeps the client's header and question (at most 12 + 255 + 4 bytes;
+    /// the query for the target, before it, is at most as long plus an OPT record).
+    static let aliasOffset = 2048
 
     let capacity: Int
     /// Largest query kept (UDP queries longer than this are refused before they get here).

@@ -2,37 +2,80 @@ import DNS
 import RelayCore
 import Rules
 
+/// What the rules make of a query.
+enum FilterOutcome {
+    /// The relay answered; the answer (this many bytes) is in the query's buffer.
+    case answered(Int)
+    /// Forward it: to this server (a `server=/d/` rule), or to the usual upstream when nil.
+    case forward(Endpoint?)
+    /// `$dnsrewrite` made the name an alias: ask the upstream for `target` and answer with the
+    /// CNAME followed by what it says.
+    case alias(String)
+}
+
 /// Filtering on the datapath: the rule set decides, and blocked or rewritten queries are answered
 /// by the relay itself, from the address the client asked, without reaching the upstream.
 extension Worker {
-    /// Decides the query in `buffer` (its first `queryLength` bytes). When the relay answers it
-    /// itself, writes the answer over the query in `buffer` and returns its length; nil means
-    /// forward. No allocation: the name is written into a per-worker scratch buffer.
+    /// Decides the query in `buffer` (its first `queryLength` bytes) from `client`. An answer the
+    /// relay makes is written over the query in `buffer`, at most `limit` bytes (the client's UDP
+    /// size; longer answers go out with TC=1). No allocation: the name goes into a per-worker
+    /// scratch buffer.
     @inline(__always)
-    func filter(_ buffer: UnsafeMutableRawBufferPointer, queryLength: Int, query: ParsedQuery) -> Int? {
+    func filter(_ buffer: UnsafeMutableRawBufferPointer, queryLength: Int, query: ParsedQuery, client: IPAddress, limit: Int) -> FilterOutcome {
         guard !rules.isEmpty,
               let length = DomainName.fromWire(UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength]), into: nameScratch)
-        else { return nil }
-        let match = rules.decide(name: UnsafeRawBufferPointer(rebasing: nameScratch[0..<length]), type: query.type)
+        else { return .forward(nil) }
+        let name = UnsafeRawBufferPointer(rebasing: nameScratch[0..<length])
+        let lists = settings.clientPolicy.isEmpty ? ListMask.all : settings.clientPolicy.lists(for: client)
+        let match = rules.decide(name: name, type: query.type, client: client, lists: lists)
         switch match.verdict {
         case .pass:
-            return nil
+            return .forward(match.upstream)
         case .block:
             counters.blocked += 1
             switch settings.blockWith {
             case .nxdomain:
-                return ResponseBuilder.answer(rcode: .nameError, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS)
+                return .answered(ResponseBuilder.answer(rcode: .nameError, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS))
             case .refused:
-                return ResponseBuilder.answer(rcode: .refused, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS)
+                return .answered(ResponseBuilder.answer(rcode: .refused, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS))
             case .nullIP:
-                return addressAnswer(query.type == 28 ? .anyV6 : .anyV4, in: buffer, query: query)
+                return .answered(addressAnswer(query.type == 28 ? .anyV6 : .anyV4, in: buffer, query: query))
             case .address(let address):
-                return addressAnswer(address, in: buffer, query: query)
+                return .answered(addressAnswer(address, in: buffer, query: query))
             }
         case .rewrite(let address):
             counters.rewritten += 1
-            return addressAnswer(address, in: buffer, query: query)
+            return .answered(addressAnswer(address, in: buffer, query: query))
+        case .dnsRewrite(let rewrite):
+            counters.rewritten += 1
+            switch rewrite {
+            case .rcode(let code) where code != 0:
+                return .answered(ResponseBuilder.answer(rcode: ResponseCode(rawValue: UInt16(code)), in: buffer,
+                                                        questionEnd: query.questionEnd, withOPT: query.hasEDNS))
+            case .cname(let target):
+                return .alias(target)
+            default:
+                return .answered(recordsAnswer(name: name, in: buffer, query: query, client: client, lists: lists, limit: limit))
+            }
         }
+    }
+
+    /// A NOERROR answer with every `$dnsrewrite` record of the query's type (none: NODATA).
+    private func recordsAnswer(name: UnsafeRawBufferPointer, in buffer: UnsafeMutableRawBufferPointer, query: ParsedQuery,
+                               client: IPAddress, lists: ListMask, limit: Int) -> Int {
+        let room = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, max(limit, 512))])
+        var offset = ResponseBuilder.beginAnswer(rcode: .noError, in: room, questionEnd: query.questionEnd)
+        var truncated = false
+        let ttl = settings.answerTTL
+        rules.forEachRewriteRecord(name: name, type: query.type, client: client, lists: lists) { type, rdata in
+            guard !truncated else { return }
+            let next = rdata.withUnsafeBytes { ResponseBuilder.appendRecord(in: room, at: offset, type: type, ttl: ttl, rdata: $0) }
+            if let next { offset = next } else { truncated = true }
+        }
+        if truncated {
+            return ResponseBuilder.truncate(in: room, withOPT: query.hasEDNS) ?? query.questionEnd
+        }
+        return ResponseBuilder.finishAnswer(in: room, at: offset, withOPT: query.hasEDNS)
     }
 
     /// An A or AAAA answer with `address` when the query asks for its family; otherwise an empty

@@ -27,6 +27,8 @@ final class Worker {
         var blockWith: Configuration.BlockResponse = .nxdomain
         /// TTL of the answers the relay makes up.
         var answerTTL: UInt32 = 10
+        /// Which lists apply to which clients (`filters.clients`).
+        var clientPolicy = ClientPolicy()
     }
 
     static let batchSize = 64
@@ -265,11 +267,17 @@ final class Worker {
                 reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
                 return
             }
-            if let length = filter(queryReceiver.slot(i), queryLength: payload.count, query: query) {
+            let index: Int?
+            switch filter(queryReceiver.slot(i), queryLength: payload.count, query: query, client: client.address, limit: query.udpPayloadSize) {
+            case .answered(let length):
                 reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
                 return
+            case .forward(let server):
+                index = admit(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination, server: server)
+            case .alias(let target):
+                index = admitAlias(UnsafeRawBufferPointer(payload), query: query, target: target, client: client, destination: destination)
             }
-            guard let index = admit(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination) else { return }
+            guard let index else { return }
             inFlight[index].clientPayloadSize = query.udpPayloadSize
             let server = inFlight[index].server
             if sendUDP(index, to: server, now: now) { counters.forwarded += 1 }
@@ -279,7 +287,7 @@ final class Worker {
     /// Takes a free in-flight entry for a query: copies it, records who asked whom, and gives it
     /// a fresh random ID. nil (counted) when the table is full.
     @inline(__always)
-    func admit(_ payload: UnsafeRawBufferPointer, query: ParsedQuery, client: Endpoint, destination: Endpoint) -> Int? {
+    func admit(_ payload: UnsafeRawBufferPointer, query: ParsedQuery, client: Endpoint, destination: Endpoint, server: Endpoint? = nil) -> Int? {
         guard let index = inFlight.allocate(random: random) else {
             counters.droppedOverload += 1
             return nil
@@ -289,8 +297,16 @@ final class Worker {
         inFlight[index].clientID = DNSHeader.id(payload.baseAddress!)
         inFlight[index].client = client
         inFlight[index].originalDestination = destination
-        inFlight[index].server = settings.mode == .original ? destination : settings.servers[0]
-        inFlight[index].serverIndex = 0
+        if let server {
+            // A server=/d/ upstream: no fallback to the configured servers.
+            counters.forwardedByRule += 1
+            inFlight[index].server = server
+            inFlight[index].serverIndex = Int(Int32.max)
+        } else {
+            inFlight[index].server = settings.mode == .original ? destination : settings.servers[0]
+            inFlight[index].serverIndex = 0
+        }
+        inFlight[index].aliasQuestionEnd = 0
         inFlight[index].queryLength = payload.count
         inFlight[index].questionEnd = query.questionEnd
         inFlight[index].hasEDNS = query.hasEDNS
@@ -300,6 +316,32 @@ final class Worker {
         inFlight[index].upstreamFD = -1
         inFlight[index].retriedOverTCP = false
         DNSHeader.setID(stored.baseAddress!, inFlight[index].upstreamID)
+        return index
+    }
+
+    /// Admits a query whose name a `$dnsrewrite` rule made an alias of `target`: the entry keeps
+    /// the client's header and question aside and carries the query for the target instead.
+    func admitAlias(_ payload: UnsafeRawBufferPointer, query: ParsedQuery, target: String, client: Endpoint, destination: Endpoint) -> Int? {
+        guard let index = admit(payload, query: query, client: client, destination: destination) else { return nil }
+        let buffer = inFlight.buffer(index)
+        let aside = InFlightTable.aliasOffset
+        // Neither guard can fail for a parsed query (question ≤ 271 bytes, target ≤ 253), but
+        // an entry that cannot be built is freed rather than sent half-made.
+        guard query.questionEnd <= buffer.count - aside else {
+            inFlight.release(index)
+            return nil
+        }
+        (buffer.baseAddress! + aside).copyMemory(from: buffer.baseAddress!, byteCount: query.questionEnd)
+        guard let built = AliasAnswer.query(target: target, type: query.type,
+                                            header: UnsafeRawBufferPointer(rebasing: buffer[aside..<(aside + DNSHeader.size)]),
+                                            withOPT: query.hasEDNS, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<aside])) else {
+            inFlight.release(index)
+            return nil
+        }
+        inFlight[index].queryLength = built.length
+        inFlight[index].questionEnd = built.questionEnd
+        inFlight[index].aliasQuestionEnd = query.questionEnd
+        counters.aliasesResolved += 1
         return index
     }
 
@@ -370,9 +412,34 @@ final class Worker {
     /// entry. `answer` is the writable buffer holding the answer in its first `length` bytes.
     @inline(__always)
     func deliver(_ index: Int, answer: UnsafeMutableRawBufferPointer, length: Int) {
+        if inFlight[index].aliasQuestionEnd > 0 {
+            deliverAlias(index, answer: UnsafeRawBufferPointer(rebasing: answer[0..<length]))
+            return
+        }
         let base = answer.baseAddress!
         let end = inFlight[index].questionEnd
         (base + DNSHeader.size).copyMemory(from: inFlight.query(index).baseAddress! + DNSHeader.size, byteCount: end - DNSHeader.size)
+        send(index, answer: answer, length: length)
+    }
+
+    /// The answer for the target of an alias becomes the client's: its question, the CNAME, the
+    /// target's records. An answer that does not parse becomes SERVFAIL.
+    private func deliverAlias(_ index: Int, answer: UnsafeRawBufferPointer) {
+        let buffer = inFlight.buffer(index)
+        let aside = UnsafeRawBufferPointer(rebasing: buffer[InFlightTable.aliasOffset..<(InFlightTable.aliasOffset + inFlight[index].aliasQuestionEnd)])
+        guard let length = DomainName.fromWire(inFlight.query(index), into: nameScratch),
+              var composed = AliasAnswer.compose(original: aside, target: String(decoding: nameScratch[0..<length], as: UTF8.self),
+                                                 ttl: settings.answerTTL, upstream: answer, withOPT: inFlight[index].hasEDNS)
+        else {
+            failQuery(index)
+            return
+        }
+        composed.withUnsafeMutableBytes { send(index, answer: $0, length: $0.count) }
+    }
+
+    /// Sends a finished answer (the client's ID goes in here) and frees the entry.
+    private func send(_ index: Int, answer: UnsafeMutableRawBufferPointer, length: Int) {
+        let base = answer.baseAddress!
         DNSHeader.setID(base, inFlight[index].clientID)
         counters.answered += 1
         if inFlight[index].tcpClient >= 0 {
@@ -382,7 +449,7 @@ final class Worker {
             var size = length
             if length > inFlight[index].clientPayloadSize {
                 counters.truncatedForClients += 1
-                size = ResponseBuilder.truncate(in: answer, withOPT: inFlight[index].hasEDNS) ?? length
+                size = ResponseBuilder.truncate(in: UnsafeMutableRawBufferPointer(rebasing: answer[0..<length]), withOPT: inFlight[index].hasEDNS) ?? length
             }
             reply(UnsafeRawBufferPointer(start: base, count: size), from: inFlight[index].originalDestination, to: inFlight[index].client)
         }
@@ -423,6 +490,12 @@ final class Worker {
     func failQuery(_ index: Int) {
         counters.serverFailures += 1
         let buffer = inFlight.buffer(index)
+        if inFlight[index].aliasQuestionEnd > 0 {
+            // The client asked for the alias, not the target: answer its own question.
+            buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + InFlightTable.aliasOffset, byteCount: inFlight[index].aliasQuestionEnd)
+            inFlight[index].questionEnd = inFlight[index].aliasQuestionEnd
+            inFlight[index].aliasQuestionEnd = 0
+        }
         DNSHeader.setID(buffer.baseAddress!, inFlight[index].clientID)
         let length = ResponseBuilder.answer(rcode: .serverFailure, in: buffer, questionEnd: inFlight[index].questionEnd,
                                             withOPT: inFlight[index].hasEDNS)

@@ -59,6 +59,10 @@ public struct Counters: Equatable, Sendable {
     public var blocked = 0
     /// Queries answered locally by a rewrite rule (hosts line with an address, dnsmasq address).
     public var rewritten = 0
+    /// Queries a `$dnsrewrite` alias sent upstream as a query for its target.
+    public var aliasesResolved = 0
+    /// Queries sent to a `server=/d/` upstream rather than the configured one.
+    public var forwardedByRule = 0
 
     public init() {}
 
@@ -93,6 +97,8 @@ public struct Counters: Equatable, Sendable {
         c.upstreamTCPFailures += b.upstreamTCPFailures
         c.blocked += b.blocked
         c.rewritten += b.rewritten
+        c.aliasesResolved += b.aliasesResolved
+        c.forwardedByRule += b.forwardedByRule
         return c
     }
 
@@ -104,7 +110,8 @@ public struct Counters: Equatable, Sendable {
          ("upstream_mismatch", upstreamMismatches), ("upstream_timeout", upstreamTimeouts),
          ("upstream_retry", upstreamRetries), ("servfail", serverFailures), ("refused_loop", refusedLoops),
          ("truncated", truncatedAnswers), ("reply_fail", replyFailures), ("upstream_send_fail", upstreamSendFailures),
-         ("tcp_accepted", tcpAccepted), ("tcp_refused", tcpRefused), ("tcp_queries", tcpQueries), ("tcp_closed_idle", tcpClosedIdle), ("tcp_malformed", tcpMalformed), ("tcp_slow_readers", tcpSlowReaders), ("tcp_retry", tcpRetries), ("truncated_for_client", truncatedForClients), ("upstream_tcp_fail", upstreamTCPFailures)]
+         ("tcp_accepted", tcpAccepted), ("tcp_refused", tcpRefused), ("tcp_queries", tcpQueries), ("tcp_closed_idle", tcpClosedIdle), ("tcp_malformed", tcpMalformed), ("tcp_slow_readers", tcpSlowReaders), ("tcp_retry", tcpRetries), ("truncated_for_client", truncatedForClients), ("upstream_tcp_fail", upstreamTCPFailures),
+         ("aliased", aliasesResolved), ("forwarded_by_rule", forwardedByRule)]
             .map { "\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }

@@ -19,6 +19,9 @@ public final class RelayService {
     private var threads: [pthread_t] = []
     private var routing: PolicyRouting?
     private var table: NftablesTable?
+    private var watcher: ListWatcher?
+    /// Reloads come from SIGHUP and from the watcher; one at a time.
+    private let reloading = NSLock()
     /// Whether IPv6 is relayed (false when the host has no usable IPv6 listener address).
     public private(set) var ipv6Enabled = false
 
@@ -85,7 +88,8 @@ public final class RelayService {
                             upstreamSockets: self.configuration.upstream.sockets,
                             maxInFlight: self.configuration.upstream.maxInFlight,
                             bypassMark: intercept.bypassMark, tcp: self.configuration.tcp, limits: limits,
-                            blockWith: self.configuration.filters.blockWith, answerTTL: self.configuration.filters.ttl)
+                            blockWith: self.configuration.filters.blockWith, answerTTL: self.configuration.filters.ttl,
+                            clientPolicy: self.configuration.filters.clientPolicy)
         }
         workers = try listenerSets.enumerated().map {
             try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp, rules: rules, logger: logger)
@@ -102,6 +106,14 @@ public final class RelayService {
         self.routing = routing
         self.table = table
         for worker in workers { threads.append(Self.spawn(worker)) }
+        if configuration.filters.watch && !configuration.filters.lists.isEmpty {
+            let watcher = ListWatcher(paths: configuration.filters.lists, logger: logger) { [weak self] in
+                self?.logger.info("a list changed on disk: reloading")
+                self?.reloadRules()
+            }
+            watcher.start()
+            self.watcher = watcher
+        }
         state = .running
         logger.info("relaying DNS over UDP and TCP: \(count) workers, interfaces \(intercept.interfaces.joined(separator: ",")), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
     }
@@ -244,9 +256,11 @@ public final class RelayService {
         return rules
     }
 
-    /// SIGHUP: builds a new rule set off the datapath and hands it to every worker; a list that
+    /// SIGHUP or a list changed on disk: builds a new rule set off the datapath and hands it to every worker; a list that
     /// fails to load keeps the previous set in force.
     private func reloadRules() {
+        reloading.lock()
+        defer { reloading.unlock() }
         do {
             let rules = try loadRules()
             for worker in workers { worker.install(rules) }
@@ -261,6 +275,8 @@ public final class RelayService {
         guard state == .running else { return }
         state = .draining
         table = nil  // closes the owning netlink socket: the kernel drops the table now
+        watcher?.stop()
+        watcher = nil
         for worker in workers { worker.requestStop() }
         for thread in threads { pthread_join(thread, nil) }
         threads = []

@@ -111,14 +111,18 @@ extension Worker {
                         continue
                     }
                     answerScratch.baseAddress!.copyMemory(from: message.baseAddress!, byteCount: message.count)
-                    if let length = filter(answerScratch, queryLength: message.count, query: query) {
+                    let admitted: Int?
+                    switch filter(answerScratch, queryLength: message.count, query: query, client: connection.client.address, limit: 65535) {
+                    case .answered(let length):
                         writeAnswer(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), toClient: index, generation: connection.generation)
                         if clients[index] !== connection { return false }
                         continue
+                    case .forward(let server):
+                        admitted = admit(UnsafeRawBufferPointer(message), query: query, client: connection.client, destination: connection.origin, server: server)
+                    case .alias(let target):
+                        admitted = admitAlias(UnsafeRawBufferPointer(message), query: query, target: target, client: connection.client, destination: connection.origin)
                     }
-                    guard let entry = admit(UnsafeRawBufferPointer(message), query: query, client: connection.client, destination: connection.origin) else {
-                        continue
-                    }
+                    guard let entry = admitted else { continue }
                     inFlight[entry].tcpClient = Int32(index)
                     inFlight[entry].tcpGeneration = connection.generation
                     connection.inFlight += 1

@@ -1,0 +1,120 @@
+import Glibc
+import Logging
+import Synchronization
+
+/// Watches the rule lists with inotify and calls `onChange` once a burst of changes has settled.
+///
+/// It watches the lists' directories, not the files: editors and `mv` replace a file with a new
+/// one (a new inode), which a watch on the old file would never see. A change is acted on when
+/// nothing else has changed for `settle` (a copy in progress is not read half-written).
+final class ListWatcher: @unchecked Sendable {
+    private let paths: [String]
+    private let settleNanoseconds: UInt64
+    private let onChange: @Sendable () -> Void
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private var thread: pthread_t?
+    private var fd: Int32 = -1
+    /// Watch descriptor → the list file names in that directory.
+    private var names: [Int32: Set<String>] = [:]
+
+    init(paths: [String], settleMilliseconds: Int = 300, logger: Logger, onChange: @escaping @Sendable () -> Void) {
+        self.paths = paths
+        self.settleNanoseconds = UInt64(settleMilliseconds) * 1_000_000
+        self.logger = logger
+        self.onChange = onChange
+    }
+
+    deinit { stop() }
+
+    /// Sets the watches and starts the thread. A directory that cannot be watched is logged and
+    /// skipped (SIGHUP still reloads).
+    func start() {
+        fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        guard fd >= 0 else {
+            logger.warning("cannot watch the lists (inotify: \(String(cString: strerror(errno)))); reload with SIGHUP")
+            return
+        }
+        var byDirectory: [String: Set<String>] = [:]
+        for path in paths {
+            let slash = path.lastIndex(of: "/")
+            let directory = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+            let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+            byDirectory[directory, default: []].insert(name)
+        }
+        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE)
+        for (directory, files) in byDirectory {
+            let wd = inotify_add_watch(fd, directory, mask)
+            if wd < 0 {
+                logger.warning("cannot watch \(directory) for list changes: \(String(cString: strerror(errno)))")
+                continue
+            }
+            names[wd] = files
+        }
+        let box = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { argument in
+            let watcher = Unmanaged<ListWatcher>.fromOpaque(argument!).takeRetainedValue()
+            watcher.loop()
+            return nil
+        }, box.toOpaque())
+        if result == 0 { self.thread = thread } else { box.release() }
+    }
+
+    /// Stops the thread and closes the inotify descriptor.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        if let thread {
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+    }
+
+    private func loop() {
+        var pending: UInt64?  // when the last relevant change was seen
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
+        defer { buffer.deallocate() }
+        while !stopping.load(ordering: .acquiring) {
+            var pollfd = Glibc.pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&pollfd, 1, 100)
+            while true {
+                let n = read(fd, buffer.baseAddress!, buffer.count)
+                guard n > 0 else { break }
+                if relevant(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { pending = monotonicNow() }
+            }
+            if let seen = pending, monotonicNow() - seen >= settleNanoseconds {
+                pending = nil
+                onChange()
+            }
+        }
+    }
+
+    /// Whether any event in the batch names one of the lists.
+    private func relevant(_ events: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        var hit = false
+        let header = MemoryLayout<inotify_event>.size
+        while offset + header <= events.count {
+            let event = events.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+            let nameLength = Int(event.len)
+            if nameLength > 0, offset + header + nameLength <= events.count {
+                let raw = UnsafeRawBufferPointer(rebasing: events[(offset + header)..<(offset + header + nameLength)])
+                let name = String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                if names[event.wd]?.contains(name) == true { hit = true }
+            }
+            if event.mask & UInt32(IN_Q_OVERFLOW) != 0 { hit = true }
+            offset += header + nameLength
+        }
+        return hit
+    }
+
+    private func monotonicNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
