@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "tproxy-relay", targets: ["tproxy-relay"]),
+        .executable(name: "rules-bench", targets: ["RulesBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -45,6 +46,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // bench/rules.sh: load time, memory and lookup latency of compiled rule sets.
+        .executableTarget(name: "RulesBenchmark", dependencies: ["Rules", "RelayCore"]),
 
         // Tests
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),

@@ -5,7 +5,7 @@ import Glibc
 /// resident. A line longer than `maxLine` is not kept; it is reported with its length.
 struct ListFile {
     let path: String
-    static let chunkSize = 1 << 20
+    static let chunkSize = 1 << 16
 
     /// One line: its bytes (without the newline) and its number, or only its length when it ran
     /// past the limit.

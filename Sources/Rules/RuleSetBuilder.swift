@@ -114,6 +114,14 @@ public struct RuleSetBuilder {
             lo += 2; scope = .below
         } else if hasPrefix(line, lo, hi, "address=/") && hi - lo > 11 && line[hi - 2] == UInt8(ascii: "/") && line[hi - 1] == UInt8(ascii: "#") {
             lo += 9; hi -= 2; scope = .subtree
+        } else if hasPrefix(line, lo, hi, "local-zone: \"") {
+            // Unbound: local-zone: "name." always_null (or another type that blocks).
+            let nameStart = lo + 13
+            var quote = nameStart
+            while quote < hi && line[quote] != UInt8(ascii: "\"") { quote += 1 }
+            guard quote < hi, quote > nameStart, line[quote - 1] == UInt8(ascii: "."),
+                  Self.blocksInUnbound(UnsafeRawBufferPointer(rebasing: line[(quote + 1)..<hi])) else { return false }
+            lo = nameStart; hi = quote - 1; scope = .subtree
         }
         // The name: letters, digits, '-', '_', '.', at most 253 bytes, labels 1...63.
         let length = hi - lo
@@ -138,6 +146,18 @@ public struct RuleSetBuilder {
         report.rules += 1
         return true
     }
+
+    /// Whether the text after an Unbound zone name is ` always_null` or another blocking type.
+    private static func blocksInUnbound(_ rest: UnsafeRawBufferPointer) -> Bool {
+        var lo = 0
+        while lo < rest.count && (rest[lo] == 0x20 || rest[lo] == 0x09) { lo += 1 }
+        guard lo > 0 else { return false }
+        let type = rest[lo...]
+        for candidate in unboundBlockingTypes where candidate.count == type.count && candidate.elementsEqual(type) { return true }
+        return false
+    }
+
+    private static let unboundBlockingTypes: [[UInt8]] = ["always_null", "always_nxdomain", "always_refuse", "refuse", "static", "deny"].map { Array($0.utf8) }
 
     /// True when the name has a dot (single labels like `localhost` go to the full parser).
     private func memchr0(_ bytes: [UInt8], _ length: Int) -> Bool {

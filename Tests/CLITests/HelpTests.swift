@@ -22,6 +22,15 @@ import Testing
         for command in ["up", "down", "demo"] { #expect(help.contains("  \(command) "), "missing \(command)") }
     }
 
+    @Test func explainTakesTypeAndClient() throws {
+        let help = Explain.helpMessage()
+        #expect(help.contains("--type <type>"))
+        #expect(help.contains("--client <client>"))
+        let command = try TProxyRelay.parseAsRoot(["explain", "ads.test", "--type", "AAAA", "--client", "10.53.1.7"])
+        let explain = try #require(command as? Explain)
+        #expect(explain.name == "ads.test" && explain.type == "AAAA" && explain.client == "10.53.1.7")
+    }
+
     @Test func badArgumentsAreRejected() {
         #expect(throws: (any Error).self) { try TProxyRelay.parseAsRoot(["frobnicate"]) }
         #expect(throws: (any Error).self) { try TProxyRelay.parseAsRoot(["run", "--log-level", "loud"]) }

@@ -53,3 +53,39 @@ def test_explain_names_the_deciding_line(tmp_path):
     assert f"also matched {lst}:1: ||ads.test^" in out
     bad = run(BINARY, "explain", "--config", str(cfg), "x.test", "--type", "BOGUS", check=False)
     assert bad.returncode == 1 and "unknown record type" in bad.stdout
+
+
+def test_check_refuses_a_broken_list_and_names_it(tmp_path):
+    lst = tmp_path / "garbage.txt"
+    lst.write_bytes(bytes(range(256)) * 4)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("intercept:\n  interfaces: [lan0]\nfilters:\n  lists: [garbage.txt]\n")
+    out = run(BINARY, "check", "--config", str(cfg), check=False)
+    assert out.returncode == 1
+    assert f"{lst}: is not a text file (a NUL byte on line 1)" in out.stdout, out.stdout
+
+
+def test_check_names_a_client_policy_with_an_unknown_list(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("intercept:\n  interfaces: [lan0]\nfilters:\n  lists: [a.txt]\n  clients:\n"
+                   "    - match: 10.53.1.0/24\n      lists: [b.txt]\n")
+    out = run(BINARY, "check", "--config", str(cfg), check=False)
+    assert out.returncode == 1
+    assert f"{cfg}:6: filters.clients.lists: '{tmp_path}/b.txt' is not one of filters.lists" in out.stdout, out.stdout
+
+
+def test_explain_shows_rewrites_upstreams_and_clients(tmp_path):
+    lst = tmp_path / "rules.txt"
+    lst.write_text("||nas.test^$dnsrewrite=10.53.9.9\nserver=/corp.test/10.53.4.54#5353\n||kids.test^$client=10.53.1.0/24\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"intercept:\n  interfaces: [lan0]\nfilters:\n  lists: [{lst}]\n")
+    out = run(BINARY, "explain", "--config", str(cfg), "www.nas.test", check=False).stdout
+    assert "www.nas.test A: $dnsrewrite answers A 10.53.9.9" in out, out
+    out = run(BINARY, "explain", "--config", str(cfg), "host.corp.test", check=False).stdout
+    assert "allowed (no blocking rule matched), forwarded to 10.53.4.54:5353" in out, out
+    assert f"decided by {lst}:2: server=/corp.test/10.53.4.54#5353" in out, out
+    assert "allowed" in run(BINARY, "explain", "--config", str(cfg), "kids.test", check=False).stdout
+    out = run(BINARY, "explain", "--config", str(cfg), "kids.test", "--client", "10.53.1.9", check=False).stdout
+    assert "kids.test A from 10.53.1.9: blocked" in out, out
+    bad = run(BINARY, "explain", "--config", str(cfg), "kids.test", "--client", "10.53.1", check=False)
+    assert bad.returncode == 1 and "is not an IP address" in bad.stdout

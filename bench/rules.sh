@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Rule-set cost, in one process per list: load time, resident memory added, lookup latency
+# percentiles over 1,000,000 lookups (half hits below listed names, half misses), and the peak
+# resident memory during a reload (old set held while the new one is built).
+#
+#   bench/rules.sh            100k, 1M and 2M generated `||name^` rules, then every real list
+#                             in ../shared/data/blocklists (or $TPROXY_RELAY_SHARED/data/blocklists)
+#   SIZES="1000000" bench/rules.sh      only these generated sizes
+#
+# Output: one JSON line per list (results/rules-<date>.jsonl), then a table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZES=${SIZES:-"100000 1000000 2000000"}
+SHARED=${TPROXY_RELAY_SHARED:-$(cd .. && pwd)/shared}
+LISTS_DIR="$SHARED/data/blocklists"
+WORK=$(mktemp -d /tmp/rules-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p results
+OUT="results/rules-$(date +%Y%m%d-%H%M%S).jsonl"
+
+swift build -c release --product rules-bench >/dev/null
+BIN=.build/release/rules-bench
+
+for n in $SIZES; do
+    "$BIN" generate "$n" "$WORK/generated-$n.txt"
+    "$BIN" measure "$WORK/generated-$n.txt" | tee -a "$OUT"
+    rm -f "$WORK/generated-$n.txt"
+done
+if [ -d "$LISTS_DIR" ]; then
+    for f in "$LISTS_DIR"/*; do
+        case "$f" in *.txt|*.conf) "$BIN" measure "$f" | tee -a "$OUT" ;; esac
+    done
+fi
+python3 - "$OUT" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(f"\n{'list':42} {'rules':>9} {'load ms':>8} {'+RSS MB':>8} {'p50 µs':>7} {'p99 µs':>7} {'p99.9':>7} {'reload peak/(old+new)':>22}")
+for r in rows:
+    print(f"{r['lists'][0][:42]:42} {r['rules']:9d} {r['load_ms']:8.0f} {r['rss_added_mb']:8.1f} {r['lookup_p50_us']:7.2f} "
+          f"{r['lookup_p99_us']:7.2f} {r['lookup_p999_us']:7.2f} {r['reload_peak_vs_old_plus_new']:22.3f}")
+PY
