@@ -7,7 +7,7 @@
 # Env:
 #   BENCH=../shared/bench        the reference harness (lab.sh, qps.sh, floor/)
 #   SCENARIOS="miss hot"         query sets from gen-data.sh: miss = unique names (forwarded),
-#                                hot = 1,000 names repeated (forwarded: no cache yet),
+#                                hot = 1,000 names repeated (answered from the cache),
 #                                blocked = names from the 100k block list (answered locally)
 #   SUTS="direct dnsdist floor tproxy-relay"
 #   PROTO=udp                    udp, or tcp (dnsperf -m tcp: one connection per dnsperf client;

@@ -42,6 +42,10 @@ public enum DNSHeader {
     public static let recursionDesiredFlag: UInt16 = 0x0100
     /// RA: recursion available.
     public static let recursionAvailableFlag: UInt16 = 0x0080
+    /// CD: checking disabled (DNSSEC).
+    public static let checkingDisabledFlag: UInt16 = 0x0010
+    /// AA: authoritative answer.
+    public static let authoritativeFlag: UInt16 = 0x0400
     /// The opcode bits.
     public static let opcodeMask: UInt16 = 0x7800
     /// The RCODE bits.

@@ -22,6 +22,17 @@ public struct ParsedQuery: Equatable, Sendable {
     public var hasEDNS: Bool
     /// The client's advertised UDP payload size (512 without EDNS).
     public var udpPayloadSize: Int
+    /// What besides the question changes an answer, for the cache key: bit 0 DO (RFC 3225),
+    /// bit 1 CD (RFC 4035).
+    public var cacheFlags: UInt8 = 0
+
+    public init(questionEnd: Int, type: UInt16, hasEDNS: Bool, udpPayloadSize: Int, cacheFlags: UInt8 = 0) {
+        self.questionEnd = questionEnd
+        self.type = type
+        self.hasEDNS = hasEDNS
+        self.udpPayloadSize = udpPayloadSize
+        self.cacheFlags = cacheFlags
+    }
 }
 
 public enum FormatErrorReason: String, Sendable {
@@ -53,7 +64,8 @@ public enum QueryParser {
         }
         let hasEDNS = ldns_pkt_edns(packet)
         let size = hasEDNS ? max(512, Int(ldns_pkt_edns_udp_size(packet))) : 512
+        let flags: UInt8 = (hasEDNS && ldns_pkt_edns_do(packet) ? 1 : 0) | (DNSHeader.flags(base) & DNSHeader.checkingDisabledFlag != 0 ? 2 : 0)
         return .query(ParsedQuery(questionEnd: end, type: Question.type(in: message, end: end),
-                                  hasEDNS: hasEDNS, udpPayloadSize: size))
+                                  hasEDNS: hasEDNS, udpPayloadSize: size, cacheFlags: flags))
     }
 }

@@ -176,7 +176,7 @@ import Rules
         }
     }
 
-    @Test(arguments: [("2s", 2000), ("500ms", 500), ("1.5s", 1500), ("3", 3000), ("1m", 60000), ("-1s", nil), ("s", nil), ("2h", nil)] as [(String, Int?)])
+    @Test(arguments: [("2s", 2000), ("500ms", 500), ("1.5s", 1500), ("3", 3000), ("1m", 60000), ("2h", 7_200_000), ("1d", 86_400_000), ("-1s", nil), ("s", nil), ("2w", nil)] as [(String, Int?)])
     func durations(text: String, ms: Int?) {
         #expect(ConfigurationParser.parseDuration(text) == ms)
     }

@@ -12,6 +12,7 @@ import struct
 import sys
 import time
 
+import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
@@ -53,6 +54,9 @@ def query(args):
     out["question"] = [q.to_text() for q in response.question]
     out["answers"] = [rr.to_text() for rrset in response.answer for rr in rrset]
     out["edns"] = response.edns >= 0
+    out["ttls"] = [rrset.ttl for rrset in response.answer]
+    out["authority"] = [f"{rrset.name} {rrset.ttl} {dns.rdatatype.to_text(rrset.rdtype)}" for rrset in response.authority]
+    out["aa"] = bool(response.flags & dns.flags.AA)
     print(json.dumps(out))
 
 

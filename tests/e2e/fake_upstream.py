@@ -5,8 +5,10 @@
   spoofing ADDRESS ALT answers each query first with forgeries the relay must drop: a wrong ID,
                        the right ID from another address (ALT), from another port, and for
                        another question; then, 100 ms later, the real answer (A 10.53.4.100)
-  answering ADDRESS    answers every query with A 10.53.4.100 / AAAA fd53:4::100 and reports
-                       each query's name (a per-domain upstream that can be told apart)
+  answering ADDRESS [TTL]
+                       answers every query with A 10.53.4.100 / AAAA fd53:4::100 (TTL, default
+                       60) and reports each query's name; names starting with "nx" get NXDOMAIN
+                       with an SOA (minimum 30)
   midclose ADDRESS     UDP: answers TC=1 with no records (so the relay retries over TCP);
                        TCP: reads the query, sends a length of 200 and 20 bytes, and closes
 
@@ -19,6 +21,7 @@ import time
 
 import dns.flags
 import dns.message
+import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
@@ -81,15 +84,21 @@ def main():
             conn.close()
             emit("tcp-closed-mid-message", client=client[0])
     if mode == "answering":
+        ttl = int(sys.argv[3]) if len(sys.argv) > 3 else 60
         while True:
             data, client = main_socket.recvfrom(65535)
             query = dns.message.from_wire(data)
             q = query.question[0]
             emit("query", client=client[0], name=q.name.to_text(), type=dns.rdatatype.to_text(q.rdtype))
             response = dns.message.make_response(query)
-            if q.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            if q.name.to_text().startswith("nx"):
+                # NXDOMAIN with the zone's SOA (minimum 30 s), as RFC 2308 asks
+                response.set_rcode(dns.rcode.NXDOMAIN)
+                response.authority.append(dns.rrset.from_text(
+                    "lab.test.", 300, "IN", "SOA", "ns.lab.test. admin.lab.test. 1 3600 600 86400 30"))
+            elif q.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                 ip = "10.53.4.100" if q.rdtype == dns.rdatatype.A else "fd53:4::100"
-                response.answer.append(dns.rrset.from_text(q.name, 60, "IN", q.rdtype, ip))
+                response.answer.append(dns.rrset.from_text(q.name, ttl, "IN", q.rdtype, ip))
             main_socket.sendto(response.to_wire(), client)
     if mode == "silent":
         while True:

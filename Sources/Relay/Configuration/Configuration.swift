@@ -104,7 +104,23 @@ public struct Configuration: Equatable, Sendable {
         public var line: Int?
     }
 
+    /// The answer cache (per worker; see docs/DESIGN.md).
+    public struct Cache: Equatable, Sendable {
+        /// Answers kept per worker; 0 turns the cache off.
+        public var entries = 10_000
+        /// Every TTL is raised to at least this and lowered to at most `maxTTL` (seconds).
+        public var minTTL: UInt32 = 0
+        public var maxTTL: UInt32 = 86_400
+        /// Negative answers (NXDOMAIN, NODATA) live min(SOA TTL, SOA minimum), capped by this.
+        public var negativeTTL: UInt32 = 3_600
+        /// How long after expiry an answer may still be given (TTL 30) when the upstream fails.
+        public var serveStale: UInt32 = 86_400
+        /// Refresh popular answers in the last tenth of their TTL.
+        public var prefetch = true
+    }
+
     public var intercept = Intercept()
+    public var cache = Cache()
     public var filters = Filters()
     public var tcp = TCP()
     public var listen = Listen()

@@ -15,7 +15,6 @@ public struct ConfigurationParser {
     /// Top-level sections of DESIGN.md that this version accepts but does not act on yet.
     static let plannedSections: [String: String] = [
         "zones": "local zones are not implemented in this version",
-        "cache": "the answer cache is not implemented in this version",
         "querylog": "the query log is not implemented in this version",
         "quic": "QUIC relaying is not implemented in this version",
         "limits": "limits are not implemented in this version",
@@ -46,11 +45,12 @@ public struct ConfigurationParser {
             case "upstream": try parseUpstream(value, into: &config.upstream)
             case "tcp": try parseTCP(value, into: &config.tcp)
             case "filters": try parseFilters(value, into: &config.filters)
+            case "cache": try parseCache(value, into: &config.cache)
             default:
                 if let why = Self.plannedSections[key] {
                     config.warnings.append("\(file):\(line(keyNode)): \(key): ignored, \(why)")
                 } else {
-                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
+                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
                 }
             }
         }
@@ -197,6 +197,32 @@ public struct ConfigurationParser {
         }
     }
 
+    private func parseCache(_ node: Node, into cache: inout Configuration.Cache) throws(ConfigurationError) {
+        for (keyNode, value, name, key) in try entries(of: node, section: "cache") {
+            switch name {
+            case "entries": cache.entries = try integer(value, key: key, in: 0...10_000_000)
+            case "min_ttl": cache.minTTL = try seconds(value, key: key, in: 0...86_400)
+            case "max_ttl": cache.maxTTL = try seconds(value, key: key, in: 1...(7 * 86_400))
+            case "negative_ttl": cache.negativeTTL = try seconds(value, key: key, in: 0...86_400)
+            case "serve_stale": cache.serveStale = try seconds(value, key: key, in: 0...(7 * 86_400))
+            case "prefetch": cache.prefetch = try boolean(value, key: key)
+            default: throw unknown(keyNode, key, expected: "entries, min_ttl, max_ttl, negative_ttl, serve_stale, prefetch")
+            }
+        }
+    }
+
+    /// Whole seconds: `300`, `5m`, `1h`, `1d`.
+    private func seconds(_ node: Node, key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> UInt32 {
+        let text = try scalar(node, key: key)
+        guard let ms = Self.parseDuration(text), ms % 1000 == 0 else {
+            throw error(node, key, "expected whole seconds such as 300, 5m, 1h or 1d, got '\(text)'")
+        }
+        guard range.contains(ms / 1000) else {
+            throw error(node, key, "\(text) is out of range (\(range.lowerBound)s...\(range.upperBound)s)")
+        }
+        return UInt32(ms / 1000)
+    }
+
     private func parseTCP(_ node: Node, into tcp: inout Configuration.TCP) throws(ConfigurationError) {
         for (keyNode, value, name, key) in try entries(of: node, section: "tcp") {
             switch name {
@@ -325,6 +351,8 @@ public struct ConfigurationParser {
         if t.hasSuffix("ms"), let v = number(t.dropLast(2)) { return Int(v.rounded()) }
         if t.hasSuffix("s"), let v = number(t.dropLast(1)) { return Int((v * 1000).rounded()) }
         if t.hasSuffix("m"), let v = number(t.dropLast(1)) { return Int((v * 60_000).rounded()) }
+        if t.hasSuffix("h"), let v = number(t.dropLast(1)) { return Int((v * 3_600_000).rounded()) }
+        if t.hasSuffix("d"), let v = number(t.dropLast(1)) { return Int((v * 86_400_000).rounded()) }
         if let v = number(Substring(t)) { return Int((v * 1000).rounded()) }
         return nil
     }

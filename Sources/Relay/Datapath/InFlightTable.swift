@@ -35,6 +35,13 @@ final class InFlightTable {
         /// For a `$dnsrewrite` alias: the length of the client's header and question, kept at
         /// `aliasOffset` in the buffer while the query for the target is in flight; 0 otherwise.
         var aliasQuestionEnd = 0
+        /// Cache key parts (DO/CD bits, the server part) and whether the answer may be kept
+        /// (not for aliases, whose answer depends on a rule).
+        var cacheFlags: UInt8 = 0
+        var cacheServer = Endpoint(address: .anyV4, port: 0)
+        var cacheable = true
+        /// A prefetch: the answer refills the cache and goes to nobody.
+        var prefetch = false
         var deadline: UInt64 = 0
         var previous: Int32 = -1
         var next: Int32 = -1

@@ -29,6 +29,7 @@ final class Worker {
         var answerTTL: UInt32 = 10
         /// Which lists apply to which clients (`filters.clients`).
         var clientPolicy = ClientPolicy()
+        var cache = AnswerCache.Settings()
     }
 
     static let batchSize = 64
@@ -90,6 +91,13 @@ final class Worker {
     /// Where answers to TCP queries are built (a frame must not grow in place).
     let answerScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Worker.maxQueryLength + 64, alignment: 8)
 
+    // The answer cache (see Worker+Cache.swift).
+    let cache: AnswerCache
+    /// Where cached answers are written out (one slot's worth).
+    let cacheScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: AnswerCache.slotSize + 64, alignment: 8)
+    /// The worker's clock for TTLs, in whole seconds, refreshed every loop turn.
+    var nowSeconds: UInt32 = 0
+
     /// A copy of the counters, refreshed a few times a second, for the service to read.
     let published = Mutex(Counters())
     private let stopRequested = Atomic<Bool>(false)
@@ -105,6 +113,8 @@ final class Worker {
         epoll = try Epoll(capacity: 64)
         wakeup = try EventNotifier()
         inFlight = InFlightTable(capacity: settings.maxInFlight, maxQueryLength: Worker.maxQueryLength)
+        cache = AnswerCache(settings: settings.cache)
+        nowSeconds = UInt32(SystemInfo.monotonicNanoseconds() / 1_000_000_000)
         try epoll.add(wakeup.fd, token: Token.wake)
         for (i, listener) in udpListeners.enumerated() { try epoll.add(listener.fd, token: Token.udpListener | UInt64(i)) }
         for (i, listener) in tcpListeners.enumerated() { try epoll.add(listener.fd, token: Token.tcpListener | UInt64(i)) }
@@ -120,6 +130,7 @@ final class Worker {
     deinit {
         nameScratch.deallocate()
         answerScratch.deallocate()
+        cacheScratch.deallocate()
     }
 
     func wakeUp() { wakeup.notify() }
@@ -154,6 +165,7 @@ final class Worker {
             }
             takeNewRules()
             let now = SystemInfo.monotonicNanoseconds()
+            nowSeconds = UInt32(now / 1_000_000_000)
             expire(now: now)
             pool4.maintain(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
             pool6?.maintain(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
@@ -188,6 +200,12 @@ final class Worker {
         var snapshot = counters
         snapshot.replyFailures += clientSender.dropped
         snapshot.upstreamSendFailures += upstreamSender.dropped
+        snapshot.cacheHits = cache.hits
+        snapshot.cacheMisses = cache.misses
+        snapshot.cacheInserted = cache.inserted
+        snapshot.cacheEvicted = cache.evicted
+        snapshot.cacheStale = cache.staleServed
+        snapshot.cacheEntries = cache.count
         published.withLock { $0 = snapshot }
     }
 
@@ -273,6 +291,15 @@ final class Worker {
                 reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
                 return
             case .forward(let server):
+                if let length = cachedAnswer(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination,
+                                             server: server, limit: query.udpPayloadSize, now: now) {
+                    counters.answered += 1
+                    // Into the query's own slot: the sender keeps a pointer until it flushes.
+                    let slot = queryReceiver.slot(i)
+                    slot.baseAddress!.copyMemory(from: cacheScratch.baseAddress!, byteCount: length)
+                    reply(UnsafeRawBufferPointer(rebasing: slot[0..<length]), from: destination, to: client)
+                    return
+                }
                 index = admit(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination, server: server)
             case .alias(let target):
                 index = admitAlias(UnsafeRawBufferPointer(payload), query: query, target: target, client: client, destination: destination)
@@ -307,6 +334,10 @@ final class Worker {
             inFlight[index].serverIndex = 0
         }
         inFlight[index].aliasQuestionEnd = 0
+        inFlight[index].cacheFlags = query.cacheFlags
+        inFlight[index].cacheServer = cacheServer(rule: server, destination: destination)
+        inFlight[index].cacheable = true
+        inFlight[index].prefetch = false
         inFlight[index].queryLength = payload.count
         inFlight[index].questionEnd = query.questionEnd
         inFlight[index].hasEDNS = query.hasEDNS
@@ -341,8 +372,14 @@ final class Worker {
         inFlight[index].queryLength = built.length
         inFlight[index].questionEnd = built.questionEnd
         inFlight[index].aliasQuestionEnd = query.questionEnd
+        inFlight[index].cacheable = false
         counters.aliasesResolved += 1
         return index
+    }
+
+    /// Sends a prefetch over UDP (the upstream sender is flushed with the batch).
+    func sendPrefetch(_ index: Int, now: UInt64) {
+        _ = sendUDP(index, to: inFlight[index].server, now: now)
     }
 
     /// Sends entry `index` to `server` over UDP from this batch's socket of the right family and
@@ -413,10 +450,21 @@ final class Worker {
     @inline(__always)
     func deliver(_ index: Int, answer: UnsafeMutableRawBufferPointer, length: Int) {
         if inFlight[index].aliasQuestionEnd > 0 {
-            deliverAlias(index, answer: UnsafeRawBufferPointer(rebasing: answer[0..<length]))
+            deliverAlias(index, answer: answer, length: length)
             return
         }
         let base = answer.baseAddress!
+        if DNSHeader.rcode(base) == .serverFailure, let stale = staleAnswer(index) {
+            // RFC 8767: an upstream that fails is an upstream that does not answer.
+            if inFlight[index].prefetch { inFlight.release(index); return }
+            sendStale(index, length: stale)
+            return
+        }
+        remember(index, answer: UnsafeRawBufferPointer(rebasing: answer[0..<length]))
+        if inFlight[index].prefetch {
+            inFlight.release(index)
+            return
+        }
         let end = inFlight[index].questionEnd
         (base + DNSHeader.size).copyMemory(from: inFlight.query(index).baseAddress! + DNSHeader.size, byteCount: end - DNSHeader.size)
         send(index, answer: answer, length: length)
@@ -424,17 +472,43 @@ final class Worker {
 
     /// The answer for the target of an alias becomes the client's: its question, the CNAME, the
     /// target's records. An answer that does not parse becomes SERVFAIL.
-    private func deliverAlias(_ index: Int, answer: UnsafeRawBufferPointer) {
+    private func deliverAlias(_ index: Int, answer: UnsafeMutableRawBufferPointer, length answerLength: Int) {
         let buffer = inFlight.buffer(index)
         let aside = UnsafeRawBufferPointer(rebasing: buffer[InFlightTable.aliasOffset..<(InFlightTable.aliasOffset + inFlight[index].aliasQuestionEnd)])
         guard let length = DomainName.fromWire(inFlight.query(index), into: nameScratch),
-              var composed = AliasAnswer.compose(original: aside, target: String(decoding: nameScratch[0..<length], as: UTF8.self),
-                                                 ttl: settings.answerTTL, upstream: answer, withOPT: inFlight[index].hasEDNS)
+              let composed = AliasAnswer.compose(original: aside, target: String(decoding: nameScratch[0..<length], as: UTF8.self),
+                                                 ttl: settings.answerTTL, upstream: UnsafeRawBufferPointer(rebasing: answer[0..<answerLength]),
+                                                 withOPT: inFlight[index].hasEDNS)
         else {
             failQuery(index)
             return
         }
-        composed.withUnsafeMutableBytes { send(index, answer: $0, length: $0.count) }
+        if inFlight[index].tcpClient >= 0 {
+            // A TCP client's answer is copied into its connection's output at once.
+            var bytes = composed
+            bytes.withUnsafeMutableBytes { send(index, answer: $0, length: $0.count) }
+            return
+        }
+        // A UDP client's answer must outlive this call (the sender keeps a pointer until it
+        // flushes): the answer's own buffer, or the entry's when that is too small (a TCP frame).
+        let target = composed.count <= answer.count ? answer : inFlight.buffer(index)
+        let copied = min(composed.count, target.count)
+        composed.withUnsafeBytes { target.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: copied) }
+        var size = copied
+        if copied < composed.count {
+            // Larger than any UDP client takes anyway: TC=1, and the client asks over TCP.
+            size = ResponseBuilder.truncate(in: UnsafeMutableRawBufferPointer(rebasing: target[0..<copied]),
+                                            withOPT: inFlight[index].hasEDNS) ?? copied
+        }
+        send(index, answer: target, length: size)
+    }
+
+    /// Sends a stale answer from `cacheScratch`, copied into the entry's own buffer first (the UDP
+    /// sender keeps a pointer until it flushes, and `cacheScratch` is written again at once).
+    private func sendStale(_ index: Int, length: Int) {
+        let buffer = inFlight.buffer(index)
+        buffer.baseAddress!.copyMemory(from: cacheScratch.baseAddress!, byteCount: length)
+        send(index, answer: buffer, length: length)
     }
 
     /// Sends a finished answer (the client's ID goes in here) and frees the entry.
@@ -488,6 +562,15 @@ final class Worker {
 
     /// Answers SERVFAIL (built in place in the stored query) and frees the entry.
     func failQuery(_ index: Int) {
+        if inFlight[index].prefetch {
+            prefetchFailed(index)
+            inFlight.release(index)
+            return
+        }
+        if let length = staleAnswer(index) {
+            sendStale(index, length: length)
+            return
+        }
         counters.serverFailures += 1
         let buffer = inFlight.buffer(index)
         if inFlight[index].aliasQuestionEnd > 0 {

@@ -63,6 +63,15 @@ public struct Counters: Equatable, Sendable {
     public var aliasesResolved = 0
     /// Queries sent to a `server=/d/` upstream rather than the configured one.
     public var forwardedByRule = 0
+    /// The answer cache: answered from it, not found (or expired), answers kept, entries evicted
+    /// to make room, stale answers given when the upstream failed, entries held, prefetches sent.
+    public var cacheHits = 0
+    public var cacheMisses = 0
+    public var cacheInserted = 0
+    public var cacheEvicted = 0
+    public var cacheStale = 0
+    public var cacheEntries = 0
+    public var cachePrefetches = 0
 
     public init() {}
 
@@ -99,6 +108,13 @@ public struct Counters: Equatable, Sendable {
         c.rewritten += b.rewritten
         c.aliasesResolved += b.aliasesResolved
         c.forwardedByRule += b.forwardedByRule
+        c.cacheHits += b.cacheHits
+        c.cacheMisses += b.cacheMisses
+        c.cacheInserted += b.cacheInserted
+        c.cacheEvicted += b.cacheEvicted
+        c.cacheStale += b.cacheStale
+        c.cacheEntries += b.cacheEntries
+        c.cachePrefetches += b.cachePrefetches
         return c
     }
 
@@ -111,7 +127,9 @@ public struct Counters: Equatable, Sendable {
          ("upstream_retry", upstreamRetries), ("servfail", serverFailures), ("refused_loop", refusedLoops),
          ("truncated", truncatedAnswers), ("reply_fail", replyFailures), ("upstream_send_fail", upstreamSendFailures),
          ("tcp_accepted", tcpAccepted), ("tcp_refused", tcpRefused), ("tcp_queries", tcpQueries), ("tcp_closed_idle", tcpClosedIdle), ("tcp_malformed", tcpMalformed), ("tcp_slow_readers", tcpSlowReaders), ("tcp_retry", tcpRetries), ("truncated_for_client", truncatedForClients), ("upstream_tcp_fail", upstreamTCPFailures),
-         ("aliased", aliasesResolved), ("forwarded_by_rule", forwardedByRule)]
+         ("aliased", aliasesResolved), ("forwarded_by_rule", forwardedByRule),
+         ("cache_hits", cacheHits), ("cache_misses", cacheMisses), ("cache_inserted", cacheInserted), ("cache_evicted", cacheEvicted),
+         ("cache_stale", cacheStale), ("cache_entries", cacheEntries), ("cache_prefetches", cachePrefetches)]
             .map { "\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }

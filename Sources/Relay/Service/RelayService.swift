@@ -89,7 +89,10 @@ public final class RelayService {
                             maxInFlight: self.configuration.upstream.maxInFlight,
                             bypassMark: intercept.bypassMark, tcp: self.configuration.tcp, limits: limits,
                             blockWith: self.configuration.filters.blockWith, answerTTL: self.configuration.filters.ttl,
-                            clientPolicy: self.configuration.filters.clientPolicy)
+                            clientPolicy: self.configuration.filters.clientPolicy,
+                            cache: AnswerCache.Settings(entries: self.configuration.cache.entries, minTTL: self.configuration.cache.minTTL,
+                                                        maxTTL: self.configuration.cache.maxTTL, negativeTTL: self.configuration.cache.negativeTTL,
+                                                        serveStaleSeconds: self.configuration.cache.serveStale, prefetch: self.configuration.cache.prefetch))
         }
         workers = try listenerSets.enumerated().map {
             try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp, rules: rules, logger: logger)

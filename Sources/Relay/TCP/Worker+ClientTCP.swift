@@ -118,6 +118,13 @@ extension Worker {
                         if clients[index] !== connection { return false }
                         continue
                     case .forward(let server):
+                        if let length = cachedAnswer(UnsafeRawBufferPointer(message), query: query, client: connection.client, destination: connection.origin,
+                                                     server: server, limit: 65535, now: now) {
+                            counters.answered += 1
+                            writeAnswer(UnsafeRawBufferPointer(rebasing: cacheScratch[0..<length]), toClient: index, generation: connection.generation)
+                            if clients[index] !== connection { return false }
+                            continue
+                        }
                         admitted = admit(UnsafeRawBufferPointer(message), query: query, client: connection.client, destination: connection.origin, server: server)
                     case .alias(let target):
                         admitted = admitAlias(UnsafeRawBufferPointer(message), query: query, target: target, client: connection.client, destination: connection.origin)
