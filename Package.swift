@@ -31,10 +31,11 @@ let package = Package(
         .target(name: "DNS", dependencies: ["RelayCore", "CLDNS"]),
         .target(name: "Interception", dependencies: ["RelayCore", "CNetfilter"]),
         .target(name: "Rules", dependencies: ["RelayCore"]),
+        .target(name: "Zones", dependencies: ["DNS"]),
         .target(
             name: "Relay",
             dependencies: [
-                "RelayCore", "LinuxNet", "DNS", "Interception", "Rules",
+                "RelayCore", "LinuxNet", "DNS", "Interception", "Rules", "Zones",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]),
@@ -42,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "tproxy-relay",
             dependencies: [
-                "Relay", "Lab", "Rules",
+                "Relay", "Lab", "Rules", "Zones",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -55,6 +56,7 @@ let package = Package(
         .testTarget(name: "DNSTests", dependencies: ["DNS", "RelayCore"]),
         .testTarget(name: "InterceptionTests", dependencies: ["Interception", "RelayCore"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "RelayCore"]),
+        .testTarget(name: "ZonesTests", dependencies: ["Zones", "DNS"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules"]),
         .testTarget(name: "CLITests", dependencies: ["tproxy-relay"]),
     ],

@@ -91,6 +91,23 @@ public enum ResponseBuilder {
         return o
     }
 
+    /// Appends a whole record: `owner` in wire form (nil: a pointer to the question's name), then
+    /// `body` (type, class, TTL, length and data, as on the wire). Counts are the caller's to
+    /// set. Returns the offset after it, or nil when it does not fit with room for an OPT record.
+    public static func appendRecord(in buffer: UnsafeMutableRawBufferPointer, at offset: Int, owner: UnsafeRawBufferPointer?,
+                                    body: UnsafeRawBufferPointer) -> Int? {
+        let ownerLength = owner?.count ?? 2
+        guard offset + ownerLength + body.count + optRecord.count <= buffer.count else { return nil }
+        let p = buffer.baseAddress!
+        if let owner {
+            (p + offset).copyMemory(from: owner.baseAddress!, byteCount: owner.count)
+        } else {
+            DNSHeader.setU16(p, offset, 0xc00c)
+        }
+        (p + offset + ownerLength).copyMemory(from: body.baseAddress!, byteCount: body.count)
+        return offset + ownerLength + body.count
+    }
+
     /// Ends an answer begun with `beginAnswer`: an OPT record when `withOPT`. Returns the length.
     public static func finishAnswer(in buffer: UnsafeMutableRawBufferPointer, at offset: Int, withOPT: Bool) -> Int {
         guard withOPT, offset + optRecord.count <= buffer.count else { return offset }

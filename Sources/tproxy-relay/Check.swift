@@ -1,6 +1,7 @@
 import ArgumentParser
 import Relay
 import Rules
+import Zones
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,6 +36,12 @@ struct Check: ParsableCommand {
                 print("error: rule list \(error)")
                 throw ExitCode(1)
             }
+        }
+        if let directory = configuration.zones {
+            let outcome = ZoneLoader.load(directory: directory)
+            for zone in outcome.zones.zones { print("zone \(zone.origin): \(zone.recordCount) records from \(zone.file)") }
+            for error in outcome.errors { print("error: zone \(error)") }
+            if !outcome.errors.isEmpty { throw ExitCode(1) }
         }
         let workers = configuration.workers.map(String.init) ?? "auto"
         print("\(options.config): ok (interfaces: \(configuration.intercept.interfaces.joined(separator: ", ")); workers: \(workers); upstream: \(configuration.upstream.mode.rawValue))")

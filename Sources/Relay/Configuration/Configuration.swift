@@ -121,6 +121,8 @@ public struct Configuration: Equatable, Sendable {
 
     public var intercept = Intercept()
     public var cache = Cache()
+    /// The directory of zone files (`*.zone`) answered locally; nil: none.
+    public var zones: String?
     public var filters = Filters()
     public var tcp = TCP()
     public var listen = Listen()

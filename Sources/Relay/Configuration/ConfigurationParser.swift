@@ -14,7 +14,6 @@ public struct ConfigurationParser {
 
     /// Top-level sections of DESIGN.md that this version accepts but does not act on yet.
     static let plannedSections: [String: String] = [
-        "zones": "local zones are not implemented in this version",
         "querylog": "the query log is not implemented in this version",
         "quic": "QUIC relaying is not implemented in this version",
         "limits": "limits are not implemented in this version",
@@ -46,11 +45,15 @@ public struct ConfigurationParser {
             case "tcp": try parseTCP(value, into: &config.tcp)
             case "filters": try parseFilters(value, into: &config.filters)
             case "cache": try parseCache(value, into: &config.cache)
+            case "zones":
+                let path = try scalar(value, key: key)
+                guard !path.isEmpty else { throw error(value, key, "expected a directory of zone files, such as zones/") }
+                config.zones = resolve(path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path)
             default:
                 if let why = Self.plannedSections[key] {
                     config.warnings.append("\(file):\(line(keyNode)): \(key): ignored, \(why)")
                 } else {
-                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
+                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
                 }
             }
         }
@@ -247,6 +250,10 @@ public struct ConfigurationParser {
 
     /// Rules that involve several keys.
     private func validate(_ config: Configuration, root: Node) throws(ConfigurationError) {
+        if config.cache.minTTL > config.cache.maxTTL {
+            throw ConfigurationError(file: file, line: lineOf(path: ["cache", "min_ttl"], in: root), key: "cache.min_ttl",
+                                     message: "must not exceed cache.max_ttl")
+        }
         for entry in config.filters.clients {
             for list in entry.lists where !config.filters.lists.contains(list) {
                 throw ConfigurationError(file: file, line: entry.line, key: "filters.clients.lists",

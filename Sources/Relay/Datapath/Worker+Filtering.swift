@@ -1,6 +1,7 @@
 import DNS
 import RelayCore
 import Rules
+import Zones
 
 /// What the rules make of a query.
 enum FilterOutcome {
@@ -96,9 +97,31 @@ extension Worker {
         }
     }
 
+    /// The authoritative answer of a local zone for the query in `buffer`, written over it (at
+    /// most `limit` bytes, else TC=1); nil when no local zone holds the name. Finding the zone
+    /// allocates nothing; building an answer does (zone names are the LAN's few local names).
+    @inline(__always)
+    func localAnswer(_ buffer: UnsafeMutableRawBufferPointer, queryLength: Int, query: ParsedQuery, limit: Int) -> Int? {
+        guard !zones.isEmpty,
+              let length = DomainName.fromWire(UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength]), into: nameScratch),
+              let zone = zones.zoneIndex(for: UnsafeRawBufferPointer(rebasing: nameScratch[0..<length]))
+        else { return nil }
+        let name = String(decoding: nameScratch[0..<length], as: UTF8.self)
+        let answer = zones.answer(zone: zone, name: name, type: query.type)
+        counters.localAnswers += 1
+        return answer.write(into: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS, limit: limit)
+    }
+
     /// Hands a new rule set to this worker; it switches at its next loop turn.
     func install(_ rules: RuleSet) {
         ruleMailbox.withLock { $0 = rules }
+        rulesChanged.store(true, ordering: .releasing)
+        wakeUp()
+    }
+
+    /// Hands new local zones to this worker; it switches at its next loop turn.
+    func install(_ zones: LocalZones) {
+        zoneMailbox.withLock { $0 = zones }
         rulesChanged.store(true, ordering: .releasing)
         wakeUp()
     }
@@ -113,6 +136,13 @@ extension Worker {
             return taken
         }) {
             rules = fresh
+        }
+        if let fresh = zoneMailbox.withLock({ mailbox -> LocalZones? in
+            let taken = mailbox
+            mailbox = nil
+            return taken
+        }) {
+            zones = fresh
         }
     }
 }

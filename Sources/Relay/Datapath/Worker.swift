@@ -4,6 +4,7 @@ import LinuxNet
 import Logging
 import RelayCore
 import Rules
+import Zones
 import Synchronization
 
 /// One datapath thread: its own listeners (SO_REUSEPORT), upstream sockets and connections,
@@ -85,6 +86,9 @@ final class Worker {
     /// The rules in force; shared read-only with the other workers, replaced whole on reload.
     var rules: RuleSet
     let ruleMailbox = Mutex<RuleSet?>(nil)
+    /// The local zones in force; like the rules, shared read-only and replaced whole.
+    var zones: LocalZones
+    let zoneMailbox = Mutex<LocalZones?>(nil)
     let rulesChanged = Atomic<Bool>(false)
     /// Where a query's name is spelled out for the rules (256 bytes, allocated once).
     let nameScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
@@ -103,9 +107,11 @@ final class Worker {
     private let stopRequested = Atomic<Bool>(false)
     private let publishRequested = Atomic<Bool>(false)
 
-    init(settings: Settings, udpListeners: [Socket], tcpListeners: [Socket], rules: RuleSet, logger: Logger) throws {
+    init(settings: Settings, udpListeners: [Socket], tcpListeners: [Socket], rules: RuleSet, zones: LocalZones = .empty,
+         logger: Logger) throws {
         self.settings = settings
         self.rules = rules
+        self.zones = zones
         self.udpListeners = udpListeners
         self.tcpListeners = tcpListeners
         self.logger = logger
@@ -291,6 +297,10 @@ final class Worker {
                 reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
                 return
             case .forward(let server):
+                if let length = localAnswer(queryReceiver.slot(i), queryLength: payload.count, query: query, limit: query.udpPayloadSize) {
+                    reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
+                    return
+                }
                 if let length = cachedAnswer(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination,
                                              server: server, limit: query.udpPayloadSize, now: now) {
                     counters.answered += 1

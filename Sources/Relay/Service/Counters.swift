@@ -72,6 +72,8 @@ public struct Counters: Equatable, Sendable {
     public var cacheStale = 0
     public var cacheEntries = 0
     public var cachePrefetches = 0
+    /// Queries answered from a local zone.
+    public var localAnswers = 0
 
     public init() {}
 
@@ -115,6 +117,7 @@ public struct Counters: Equatable, Sendable {
         c.cacheStale += b.cacheStale
         c.cacheEntries += b.cacheEntries
         c.cachePrefetches += b.cachePrefetches
+        c.localAnswers += b.localAnswers
         return c
     }
 
@@ -129,7 +132,7 @@ public struct Counters: Equatable, Sendable {
          ("tcp_accepted", tcpAccepted), ("tcp_refused", tcpRefused), ("tcp_queries", tcpQueries), ("tcp_closed_idle", tcpClosedIdle), ("tcp_malformed", tcpMalformed), ("tcp_slow_readers", tcpSlowReaders), ("tcp_retry", tcpRetries), ("truncated_for_client", truncatedForClients), ("upstream_tcp_fail", upstreamTCPFailures),
          ("aliased", aliasesResolved), ("forwarded_by_rule", forwardedByRule),
          ("cache_hits", cacheHits), ("cache_misses", cacheMisses), ("cache_inserted", cacheInserted), ("cache_evicted", cacheEvicted),
-         ("cache_stale", cacheStale), ("cache_entries", cacheEntries), ("cache_prefetches", cachePrefetches)]
+         ("cache_stale", cacheStale), ("cache_entries", cacheEntries), ("cache_prefetches", cachePrefetches), ("local", localAnswers)]
             .map { "\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }

@@ -2,24 +2,32 @@ import Glibc
 import Logging
 import Synchronization
 
-/// Watches the rule lists with inotify and calls `onChange` once a burst of changes has settled.
+/// Watches the rule lists and the zones directory with inotify and calls `onChange` with what
+/// changed once a burst of changes has settled.
 ///
 /// It watches the lists' directories, not the files: editors and `mv` replace a file with a new
 /// one (a new inode), which a watch on the old file would never see. A change is acted on when
 /// nothing else has changed for `settle` (a copy in progress is not read half-written).
 final class ListWatcher: @unchecked Sendable {
+    enum Kind: Hashable, Sendable { case lists, zones }
+
     private let paths: [String]
+    private let zonesDirectory: String?
     private let settleNanoseconds: UInt64
-    private let onChange: @Sendable () -> Void
+    private let onChange: @Sendable (Set<Kind>) -> Void
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private var thread: pthread_t?
     private var fd: Int32 = -1
     /// Watch descriptor → the list file names in that directory.
     private var names: [Int32: Set<String>] = [:]
+    /// The watch on the zones directory (any file in it counts: zones and their $INCLUDEs).
+    private var zonesWatch: Int32 = -1
 
-    init(paths: [String], settleMilliseconds: Int = 300, logger: Logger, onChange: @escaping @Sendable () -> Void) {
+    init(paths: [String], zonesDirectory: String? = nil, settleMilliseconds: Int = 300, logger: Logger,
+         onChange: @escaping @Sendable (Set<Kind>) -> Void) {
         self.paths = paths
+        self.zonesDirectory = zonesDirectory
         self.settleNanoseconds = UInt64(settleMilliseconds) * 1_000_000
         self.logger = logger
         self.onChange = onChange
@@ -51,6 +59,10 @@ final class ListWatcher: @unchecked Sendable {
             }
             names[wd] = files
         }
+        if let zonesDirectory {
+            zonesWatch = inotify_add_watch(fd, zonesDirectory, mask)
+            if zonesWatch < 0 { logger.warning("cannot watch \(zonesDirectory) for zone changes: \(String(cString: strerror(errno)))") }
+        }
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { argument in
@@ -76,6 +88,7 @@ final class ListWatcher: @unchecked Sendable {
 
     private func loop() {
         var pending: UInt64?  // when the last relevant change was seen
+        var changed: Set<Kind> = []
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
         defer { buffer.deallocate() }
         while !stopping.load(ordering: .acquiring) {
@@ -84,19 +97,25 @@ final class ListWatcher: @unchecked Sendable {
             while true {
                 let n = read(fd, buffer.baseAddress!, buffer.count)
                 guard n > 0 else { break }
-                if relevant(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { pending = monotonicNow() }
+                let kinds = relevant(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                if !kinds.isEmpty {
+                    changed.formUnion(kinds)
+                    pending = monotonicNow()
+                }
             }
             if let seen = pending, monotonicNow() - seen >= settleNanoseconds {
                 pending = nil
-                onChange()
+                let kinds = changed
+                changed = []
+                onChange(kinds)
             }
         }
     }
 
-    /// Whether any event in the batch names one of the lists.
-    private func relevant(_ events: UnsafeRawBufferPointer) -> Bool {
+    /// What the events in the batch touch: a list, a file in the zones directory, or both.
+    private func relevant(_ events: UnsafeRawBufferPointer) -> Set<Kind> {
         var offset = 0
-        var hit = false
+        var hit: Set<Kind> = []
         let header = MemoryLayout<inotify_event>.size
         while offset + header <= events.count {
             let event = events.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
@@ -104,9 +123,10 @@ final class ListWatcher: @unchecked Sendable {
             if nameLength > 0, offset + header + nameLength <= events.count {
                 let raw = UnsafeRawBufferPointer(rebasing: events[(offset + header)..<(offset + header + nameLength)])
                 let name = String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                if names[event.wd]?.contains(name) == true { hit = true }
+                if names[event.wd]?.contains(name) == true { hit.insert(.lists) }
+                if event.wd == zonesWatch && !name.hasPrefix(".") { hit.insert(.zones) }
             }
-            if event.mask & UInt32(IN_Q_OVERFLOW) != 0 { hit = true }
+            if event.mask & UInt32(IN_Q_OVERFLOW) != 0 { hit = [.lists, .zones] }
             offset += header + nameLength
         }
         return hit

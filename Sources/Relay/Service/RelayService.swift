@@ -4,6 +4,7 @@ import LinuxNet
 import Logging
 import RelayCore
 import Rules
+import Zones
 
 /// The relay as a service with an explicit state: `start()` does the privileged set-up (sockets,
 /// policy routing, the nft table, workers), `run()` serves until SIGTERM/SIGINT, and `stop()`
@@ -20,6 +21,8 @@ public final class RelayService {
     private var routing: PolicyRouting?
     private var table: NftablesTable?
     private var watcher: ListWatcher?
+    /// The zones in service (kept to carry good zones across a reload where one file fails).
+    private var zones: LocalZones = .empty
     /// Reloads come from SIGHUP and from the watcher; one at a time.
     private let reloading = NSLock()
     /// Whether IPv6 is relayed (false when the host has no usable IPv6 listener address).
@@ -52,8 +55,16 @@ public final class RelayService {
             throw RelayError(.noSuchInterface, "interface \(name) (intercept.interfaces) does not exist in this network namespace")
         }
         warnAboutSourceValidMark()
-        // Lists load before anything is installed: a list that cannot be read stops start-up.
+        // Lists and zones load before anything is installed: one that cannot be read stops start-up.
         let rules = try loadRules()
+        if let directory = configuration.zones {
+            let outcome = ZoneLoader.load(directory: directory)
+            if let first = outcome.errors.first {
+                throw RelayError(.invalidConfiguration, "zone \(first)" + (outcome.errors.count > 1 ? " (and \(outcome.errors.count - 1) more)" : ""))
+            }
+            zones = outcome.zones
+            logZones()
+        }
 
         // The owned, still empty, nft table is the instance lock: take it before touching anything
         // a running instance depends on (its SO_REUSEPORT group, its policy routes).
@@ -95,7 +106,8 @@ public final class RelayService {
                                                         serveStaleSeconds: self.configuration.cache.serveStale, prefetch: self.configuration.cache.prefetch))
         }
         workers = try listenerSets.enumerated().map {
-            try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp, rules: rules, logger: logger)
+            try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp, rules: rules,
+                       zones: zones, logger: logger)
         }
 
         // Routes before the rules: the moment a packet is marked, its route must exist.
@@ -109,10 +121,16 @@ public final class RelayService {
         self.routing = routing
         self.table = table
         for worker in workers { threads.append(Self.spawn(worker)) }
-        if configuration.filters.watch && !configuration.filters.lists.isEmpty {
-            let watcher = ListWatcher(paths: configuration.filters.lists, logger: logger) { [weak self] in
-                self?.logger.info("a list changed on disk: reloading")
-                self?.reloadRules()
+        if configuration.filters.watch && (!configuration.filters.lists.isEmpty || configuration.zones != nil) {
+            let watcher = ListWatcher(paths: configuration.filters.lists, zonesDirectory: configuration.zones, logger: logger) { [weak self] kinds in
+                if kinds.contains(.lists) {
+                    self?.logger.info("a list changed on disk: reloading")
+                    self?.reloadRules()
+                }
+                if kinds.contains(.zones) {
+                    self?.logger.info("a zone file changed on disk: reloading zones")
+                    self?.reloadZones()
+                }
             }
             watcher.start()
             self.watcher = watcher
@@ -230,6 +248,7 @@ public final class RelayService {
                 logger.info("counters: \(counters.summary)")
             case SIGHUP:
                 reloadRules()
+                reloadZones()
             default:
                 logger.info("signal \(signal): stopping")
                 stop()
@@ -271,6 +290,22 @@ public final class RelayService {
         } catch {
             logger.error("reload failed, the previous rules stay in force: \(error)")
         }
+    }
+
+    /// Reloads the zones directory; a file that fails keeps its previous version in service.
+    private func reloadZones() {
+        guard let directory = configuration.zones else { return }
+        reloading.lock()
+        defer { reloading.unlock() }
+        let outcome = ZoneLoader.load(directory: directory, previous: zones)
+        for error in outcome.errors { logger.error("zone reload: \(error); the version in service stays") }
+        zones = outcome.zones
+        for worker in workers { worker.install(outcome.zones) }
+        logZones()
+    }
+
+    private func logZones() {
+        logger.info("zones in service: \(zones.zones.map { "\($0.origin) (\($0.recordCount) records)" }.joined(separator: ", "))")
     }
 
     /// Removes interception, lets workers answer what is in flight, removes routes.

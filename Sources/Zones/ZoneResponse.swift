@@ -1,0 +1,43 @@
+import DNS
+
+extension ZoneAnswer {
+    /// Writes the answer over the query in `buffer` (header and question, `questionEnd` bytes):
+    /// AA=1, the response code, the records, an OPT record when the query had one. An answer
+    /// longer than `limit` goes out with TC=1 and no records (the client asks again over TCP).
+    public func write(into buffer: UnsafeMutableRawBufferPointer, questionEnd: Int, withOPT: Bool, limit: Int) -> Int {
+        let room = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, max(limit, 512))])
+        var offset = ResponseBuilder.beginAnswer(rcode: rcode, in: room, questionEnd: questionEnd)
+        let p = room.baseAddress!
+        DNSHeader.setFlags(p, DNSHeader.flags(p) | DNSHeader.authoritativeFlag)
+        var counts = (answer: 0, authority: 0)
+        for (section, entries) in [(0, answer), (1, authority)] {
+            for entry in entries {
+                let written: Int? = entry.record.body.withUnsafeBytes { body in
+                    if let owner = entry.owner {
+                        let wire = Self.wire(owner)
+                        return wire.withUnsafeBytes { ResponseBuilder.appendRecord(in: room, at: offset, owner: $0, body: body) }
+                    }
+                    return ResponseBuilder.appendRecord(in: room, at: offset, owner: nil, body: body)
+                }
+                guard let next = written else {
+                    DNSHeader.setCounts(p, question: 1, answer: 0, authority: 0, additional: 0)
+                    return ResponseBuilder.truncate(in: room, withOPT: withOPT) ?? questionEnd
+                }
+                offset = next
+                if section == 0 { counts.answer += 1 } else { counts.authority += 1 }
+            }
+        }
+        DNSHeader.setCounts(p, question: 1, answer: UInt16(counts.answer), authority: UInt16(counts.authority), additional: 0)
+        return ResponseBuilder.finishAnswer(in: room, at: offset, withOPT: withOPT)
+    }
+
+    static func wire(_ dotted: String) -> [UInt8] {
+        var out: [UInt8] = []
+        for label in dotted.split(separator: ".") {
+            out.append(UInt8(label.utf8.count))
+            out += label.utf8
+        }
+        out.append(0)
+        return out
+    }
+}
