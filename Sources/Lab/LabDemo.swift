@@ -11,6 +11,13 @@ public struct LabDemo {
     public let relayBinary: String
     let print: (String) -> Void
 
+    static let demoZone = """
+        $TTL 300
+        @    IN SOA ns.home.lan. admin.home.lan. ( 1 3600 600 86400 60 )
+        ns   IN A   10.53.5.1
+        nas  IN A   10.53.5.10
+        """
+
     public init(lab: Lab, relayBinary: String, print: @escaping (String) -> Void = { Swift.print($0) }) {
         self.lab = lab
         self.relayBinary = relayBinary
@@ -27,8 +34,14 @@ public struct LabDemo {
         }
         print("   cli 10.53.1.2 → rtr (lan0 10.53.1.1 | wan0 10.53.2.1) → up: knotd on \(Lab.resolver), \(Lab.hardCoded), \(Lab.resolver6), \(Lab.hardCoded6)")
 
+        // A local zone and a one-line block list, so the demo shows filtering, zones and the cache.
+        let zones = lab.stateDirectory + "/zones"
+        try FileManager.default.createDirectory(atPath: zones, withIntermediateDirectories: true)
+        try Self.demoZone.write(toFile: zones + "/home.lan.zone", atomically: true, encoding: .utf8)
+        let blockList = lab.stateDirectory + "/block.txt"
+        try "||ads.lab.test^\n".write(toFile: blockList, atomically: true, encoding: .utf8)
         let config = lab.stateDirectory + "/relay.yaml"
-        try lab.relayConfiguration().write(toFile: config, atomically: true, encoding: .utf8)
+        try lab.relayConfiguration(extra: "zones: \(zones)\nfilters:\n  lists: [\(blockList)]\n").write(toFile: config, atomically: true, encoding: .utf8)
         let log = lab.stateDirectory + "/relay.log"
         let pid = try Shell.spawn(["ip", "netns", "exec", lab.router, relayBinary, "run", "--config", config], log: log)
         try "\(pid)\n".write(toFile: lab.stateDirectory + "/relay.pid", atomically: true, encoding: .utf8)
@@ -51,12 +64,26 @@ public struct LabDemo {
             print("   \(from.trimmingCharacters(in: .whitespaces))  \(fromAsked ? "✓ answered from the address asked" : "✗ NOT from the address asked")")
         }
 
+        for (name, expect, what) in [("ads.lab.test", "status: NXDOMAIN", "blocked by block.txt, answered by the relay"),
+                                     ("nas.home.lan", "qr aa", "local zone home.lan, authoritative"),
+                                     ("www.lab.test", "www.lab.test.", "asked again (answered from a cache once each worker has it)"),
+                                     ("www.lab.test", "www.lab.test.", "and again"),
+                                     ("www.lab.test", "www.lab.test.", "and again")] {
+            let out = (try? Shell.run(["ip", "netns", "exec", lab.client, "kdig", "+time=2", "+retry=0", "@\(Lab.resolver)", name, "A"], allowFailure: true)) ?? ""
+            let seen = out.contains(expect) && out.contains("From \(Lab.resolver)@53")
+            ok = ok && seen
+            let lines = out.split(separator: "\n")
+            let answer = lines.first { $0.hasPrefix(name + ".") } ?? lines.first { $0.contains("status:") } ?? "no answer"
+            print("-- cli: kdig @\(Lab.resolver) \(name) A: \(answer.trimmingCharacters(in: .whitespaces))  \(seen ? "✓" : "✗") \(what)")
+        }
+
         kill(pid, SIGUSR1)
         usleep(300_000)
         let counters = lastLine(of: log, containing: "counters:")
         print("== relay counters: \(counters ?? "(none)")")
-        if let counters, let answered = value(of: "answered", in: counters) {
-            ok = ok && answered >= 4
+        if let counters, let answered = value(of: "answered", in: counters), let hits = value(of: "cache_hits", in: counters),
+           let blocked = value(of: "blocked", in: counters), let local = value(of: "local", in: counters) {
+            ok = ok && answered >= 7 && hits >= 2 && blocked == 1 && local == 1
         } else {
             ok = false
         }

@@ -291,16 +291,18 @@ final class Worker {
                 reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
                 return
             }
+            // Local zones first (the LAN's own names are its own data), then the rules, the cache,
+            // the upstream (docs/DESIGN.md).
+            if let length = localAnswer(queryReceiver.slot(i), queryLength: payload.count, query: query, limit: query.udpPayloadSize) {
+                reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
+                return
+            }
             let index: Int?
             switch filter(queryReceiver.slot(i), queryLength: payload.count, query: query, client: client.address, limit: query.udpPayloadSize) {
             case .answered(let length):
                 reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
                 return
             case .forward(let server):
-                if let length = localAnswer(queryReceiver.slot(i), queryLength: payload.count, query: query, limit: query.udpPayloadSize) {
-                    reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
-                    return
-                }
                 if let length = cachedAnswer(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination,
                                              server: server, limit: query.udpPayloadSize, now: now) {
                     counters.answered += 1

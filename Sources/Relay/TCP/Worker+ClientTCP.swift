@@ -111,6 +111,11 @@ extension Worker {
                         continue
                     }
                     answerScratch.baseAddress!.copyMemory(from: message.baseAddress!, byteCount: message.count)
+                    if let length = localAnswer(answerScratch, queryLength: message.count, query: query, limit: 65535) {
+                        writeAnswer(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), toClient: index, generation: connection.generation)
+                        if clients[index] !== connection { return false }
+                        continue
+                    }
                     let admitted: Int?
                     switch filter(answerScratch, queryLength: message.count, query: query, client: connection.client.address, limit: 65535) {
                     case .answered(let length):
@@ -118,11 +123,6 @@ extension Worker {
                         if clients[index] !== connection { return false }
                         continue
                     case .forward(let server):
-                        if let length = localAnswer(answerScratch, queryLength: message.count, query: query, limit: 65535) {
-                            writeAnswer(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), toClient: index, generation: connection.generation)
-                            if clients[index] !== connection { return false }
-                            continue
-                        }
                         if let length = cachedAnswer(UnsafeRawBufferPointer(message), query: query, client: connection.client, destination: connection.origin,
                                                      server: server, limit: 65535, now: now) {
                             counters.answered += 1
