@@ -15,6 +15,16 @@ public struct ZoneRecord: Equatable, Sendable {
     /// Where it was written.
     public var file: String
     public var line: Int
+
+    public init(owner: String, type: UInt16, ttl: UInt32, body: [UInt8], target: String?, file: String, line: Int) {
+        self.owner = owner
+        self.type = type
+        self.ttl = ttl
+        self.body = body
+        self.target = target
+        self.file = file
+        self.line = line
+    }
 }
 
 /// A zone file that cannot be used, with where and why.

@@ -93,3 +93,15 @@ def test_zones_come_before_the_rules_and_bypass_the_cache(lab, relay_factory):
         assert lab.query("10.53.2.53", "nas.home.lan")["answers"] == ["10.53.5.10"]
     counters = relay.counters()
     assert counters["cache_hits"] == 0 and counters["local"] == 4 and counters["blocked"] == 1, counters
+
+
+def test_a_rewrite_to_a_name_in_a_local_zone_is_answered_locally(lab, relay_factory):
+    listfile = lab.state / "alias-rules.txt"
+    listfile.write_text("||storage.lab.test^$dnsrewrite=nas.home.lan\n||elsewhere.lab.test^$dnsrewrite=www.lab.test\n")
+    relay, _ = zoned(lab, relay_factory, extra=f"filters:\n  lists: [{listfile}]\n  ttl: 20\n")
+    local = lab.query("10.53.2.53", "storage.lab.test", "A")
+    assert local["answers"] == ["nas.home.lan.", "10.53.5.10"] and local["ttls"] == [20, 300] and not local["aa"], local
+    upstream = lab.query("10.53.2.53", "elsewhere.lab.test", "A")
+    assert upstream["answers"] == ["www.lab.test.", "10.53.2.80"], upstream
+    counters = relay.counters()
+    assert counters["local"] == 1 and counters["aliased"] == 1, counters

@@ -112,6 +112,18 @@ extension Worker {
         return answer.write(into: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS, limit: limit)
     }
 
+    /// A `$dnsrewrite` alias whose target lies in a local zone: answered here, `name CNAME
+    /// target` and the zone's answer for the target (not authoritative: a rule made the alias).
+    /// nil when the target is outside every local zone (it is then asked upstream).
+    func localAliasAnswer(_ buffer: UnsafeMutableRawBufferPointer, query: ParsedQuery, target: String, limit: Int) -> Int? {
+        guard !zones.isEmpty else { return nil }
+        var bytes = Array(target.utf8)
+        guard let zone = bytes.withUnsafeMutableBytes({ zones.zoneIndex(for: UnsafeRawBufferPointer($0)) }) else { return nil }
+        let answer = zones.answer(zone: zone, name: target, type: query.type).behindAlias(target: target, ttl: settings.answerTTL)
+        counters.localAnswers += 1
+        return answer.write(into: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS, limit: limit, authoritative: false)
+    }
+
     /// Hands a new rule set to this worker; it switches at its next loop turn.
     func install(_ rules: RuleSet) {
         ruleMailbox.withLock { $0 = rules }

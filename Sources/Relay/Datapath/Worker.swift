@@ -314,6 +314,10 @@ final class Worker {
                 }
                 index = admit(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination, server: server)
             case .alias(let target):
+                if let length = localAliasAnswer(queryReceiver.slot(i), query: query, target: target, limit: query.udpPayloadSize) {
+                    reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
+                    return
+                }
                 index = admitAlias(UnsafeRawBufferPointer(payload), query: query, target: target, client: client, destination: destination)
             }
             guard let index else { return }

@@ -132,6 +132,11 @@ extension Worker {
                         }
                         admitted = admit(UnsafeRawBufferPointer(message), query: query, client: connection.client, destination: connection.origin, server: server)
                     case .alias(let target):
+                        if let length = localAliasAnswer(answerScratch, query: query, target: target, limit: 65535) {
+                            writeAnswer(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), toClient: index, generation: connection.generation)
+                            if clients[index] !== connection { return false }
+                            continue
+                        }
                         admitted = admitAlias(UnsafeRawBufferPointer(message), query: query, target: target, client: connection.client, destination: connection.origin)
                     }
                     guard let entry = admitted else { continue }
