@@ -235,6 +235,14 @@ public final class RuleSet: @unchecked Sendable {
         return true
     }
 
+    /// Where the rule at `index` was written: its list's index in `lists` and its line. For the
+    /// query log, which reads the text later, off the datapath (`RuleText`).
+    @inline(__always)
+    public func origin(of index: UInt32) -> (list: UInt16, line: UInt32) {
+        let r = rules[Int(index)]
+        return (r.list, r.line)
+    }
+
     /// The full rule at `index`, with its source line read back from its list.
     public func rule(at index: UInt32) -> Rule {
         let r = rules[Int(index)]

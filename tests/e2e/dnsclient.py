@@ -14,6 +14,7 @@ import time
 
 import dns.flags
 import dns.message
+import dns.query
 import dns.rcode
 import dns.rdatatype
 
@@ -58,6 +59,32 @@ def query(args):
     out["authority"] = [f"{rrset.name} {rrset.ttl} {dns.rdatatype.to_text(rrset.rdtype)}" for rrset in response.authority]
     out["aa"] = bool(response.flags & dns.flags.AA)
     print(json.dumps(out))
+
+
+def many(args):
+    """Sends `count` queries one after another, cycling through SERVER,NAME,TYPE triples (UDP,
+    or TCP for a triple that ends in ,tcp); reports how many were answered, by outcome."""
+    plan = [item.split(",") for item in args.plan]
+    for item in plan:
+        check_lab_address(item[0])
+    answered = 0
+    outcomes = {}
+    for i in range(args.count):
+        server, name, rdtype = plan[i % len(plan)][:3]
+        tcp = len(plan[i % len(plan)]) > 3 and plan[i % len(plan)][3] == "tcp"
+        query = dns.message.make_query(name, rdtype)
+        try:
+            if tcp:
+                response = dns.query.tcp(query, server, timeout=2)
+            else:
+                response = dns.query.udp(query, server, timeout=2)
+        except Exception:
+            outcomes["timeout"] = outcomes.get("timeout", 0) + 1
+            continue
+        answered += 1
+        key = dns.rcode.to_text(response.rcode())
+        outcomes[key] = outcomes.get(key, 0) + 1
+    print(json.dumps({"sent": args.count, "answered": answered, "outcomes": outcomes}))
 
 
 def burst(args):
@@ -116,6 +143,10 @@ def main():
     b = sub.add_parser("burst")
     b.add_argument("server")
     b.add_argument("--repeat", type=int, default=20)
+    m = sub.add_parser("many")
+    m.add_argument("count", type=int)
+    m.add_argument("plan", nargs="+", help="SERVER,NAME,TYPE[,tcp] ...")
+    m.set_defaults(func=many)
     b.set_defaults(func=burst)
     args = p.parse_args()
     args.func(args)

@@ -123,6 +123,23 @@ public struct Configuration: Equatable, Sendable {
     public var cache = Cache()
     /// The directory of zone files (`*.zone`) answered locally; nil: none.
     public var zones: String?
+
+    /// The query log (docs/QUERYLOG.md): one JSON line per answered query.
+    public struct QueryLog: Equatable, Sendable {
+        /// The file; nil means no log.
+        public var path: String?
+        public var enabled = true
+        /// Rotate when the file reaches this many bytes.
+        public var rotateSize = 64 << 20
+        /// Rotated files kept (queries.jsonl.1 ... .keep).
+        public var keep = 5
+        /// Log clients as their /24 (IPv4) or /56 (IPv6), port 0.
+        public var anonymize = false
+
+        public var isOn: Bool { enabled && path != nil }
+    }
+
+    public var querylog = QueryLog()
     public var filters = Filters()
     public var tcp = TCP()
     public var listen = Listen()

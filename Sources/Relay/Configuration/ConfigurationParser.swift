@@ -14,7 +14,6 @@ public struct ConfigurationParser {
 
     /// Top-level sections of DESIGN.md that this version accepts but does not act on yet.
     static let plannedSections: [String: String] = [
-        "querylog": "the query log is not implemented in this version",
         "quic": "QUIC relaying is not implemented in this version",
         "limits": "limits are not implemented in this version",
     ]
@@ -45,6 +44,7 @@ public struct ConfigurationParser {
             case "tcp": try parseTCP(value, into: &config.tcp)
             case "filters": try parseFilters(value, into: &config.filters)
             case "cache": try parseCache(value, into: &config.cache)
+            case "querylog": try parseQueryLog(value, into: &config.querylog)
             case "zones":
                 let path = try scalar(value, key: key)
                 guard !path.isEmpty else { throw error(value, key, "expected a directory of zone files, such as zones/") }
@@ -53,7 +53,7 @@ public struct ConfigurationParser {
                 if let why = Self.plannedSections[key] {
                     config.warnings.append("\(file):\(line(keyNode)): \(key): ignored, \(why)")
                 } else {
-                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
+                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
                 }
             }
         }
@@ -212,6 +212,43 @@ public struct ConfigurationParser {
             default: throw unknown(keyNode, key, expected: "entries, min_ttl, max_ttl, negative_ttl, serve_stale, prefetch")
             }
         }
+    }
+
+    private func parseQueryLog(_ node: Node, into log: inout Configuration.QueryLog) throws(ConfigurationError) {
+        for (keyNode, value, name, key) in try entries(of: node, section: "querylog") {
+            switch name {
+            case "path":
+                let path = try scalar(value, key: key)
+                guard !path.isEmpty, !path.hasSuffix("/") else { throw error(value, key, "expected a file path, such as /var/log/tproxy-relay/queries.jsonl") }
+                log.path = resolve(path)
+            case "enabled": log.enabled = try boolean(value, key: key)
+            case "rotate_size": log.rotateSize = try bytes(value, key: key, in: 4096...(1 << 40))
+            case "keep": log.keep = try integer(value, key: key, in: 0...1000)
+            case "anonymize": log.anonymize = try boolean(value, key: key)
+            default: throw unknown(keyNode, key, expected: "path, enabled, rotate_size, keep, anonymize")
+            }
+        }
+    }
+
+    /// A size: `1048576`, `512k`, `64M`, `1G` (powers of 1024; a trailing B is allowed).
+    private func bytes(_ node: Node, key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let text = try scalar(node, key: key)
+        var digits = Substring(text.uppercased())
+        if digits.hasSuffix("B") { digits = digits.dropLast() }
+        var multiplier = 1
+        switch digits.last {
+        case "K": multiplier = 1 << 10; digits = digits.dropLast()
+        case "M": multiplier = 1 << 20; digits = digits.dropLast()
+        case "G": multiplier = 1 << 30; digits = digits.dropLast()
+        default: break
+        }
+        guard let value = Int(digits), value >= 0, value <= Int.max / multiplier else {
+            throw error(node, key, "expected a size such as 64M, 512k or 1048576, got '\(text)'")
+        }
+        guard range.contains(value * multiplier) else {
+            throw error(node, key, "\(text) is out of range (\(range.lowerBound) bytes...\(range.upperBound >> 30)G)")
+        }
+        return value * multiplier
     }
 
     /// Whole seconds: `300`, `5m`, `1h`, `1d`.

@@ -42,6 +42,9 @@ final class InFlightTable {
         var cacheable = true
         /// A prefetch: the answer refills the cache and goes to nobody.
         var prefetch = false
+        /// For the query log: when the query arrived (monotonic ns) and the rule that let it through.
+        var receivedAt: UInt64 = 0
+        var rule: (list: UInt16, line: UInt32) = (.max, 0)
         var deadline: UInt64 = 0
         var previous: Int32 = -1
         var next: Int32 = -1

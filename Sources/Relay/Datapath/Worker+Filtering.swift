@@ -23,17 +23,21 @@ extension Worker {
     /// scratch buffer.
     @inline(__always)
     func filter(_ buffer: UnsafeMutableRawBufferPointer, queryLength: Int, query: ParsedQuery, client: IPAddress, limit: Int) -> FilterOutcome {
+        decidedRule = .max
         guard !rules.isEmpty,
               let length = DomainName.fromWire(UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength]), into: nameScratch)
         else { return .forward(nil) }
         let name = UnsafeRawBufferPointer(rebasing: nameScratch[0..<length])
         let lists = settings.clientPolicy.isEmpty ? ListMask.all : settings.clientPolicy.lists(for: client)
         let match = rules.decide(name: name, type: query.type, client: client, lists: lists)
+        decidedRule = match.rule ?? .max
+        decidedAction = .rewritten
         switch match.verdict {
         case .pass:
             return .forward(match.upstream)
         case .block:
             counters.blocked += 1
+            decidedAction = .blocked
             switch settings.blockWith {
             case .nxdomain:
                 return .answered(ResponseBuilder.answer(rcode: .nameError, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS))

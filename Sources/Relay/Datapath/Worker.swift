@@ -95,6 +95,13 @@ final class Worker {
     /// Where answers to TCP queries are built (a frame must not grow in place).
     let answerScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Worker.maxQueryLength + 64, alignment: 8)
 
+    // The query log (see Worker+QueryLog.swift): this worker's ring, or nil when the log is off.
+    var queryLog: QueryLogRing?
+    /// What the last `filter` call decided: its rule (index, or .max) and, for answers it made,
+    /// whether they were blocks or rewrites.
+    var decidedRule: UInt32 = .max
+    var decidedAction: QueryLogRecord.Action = .allowed
+
     // The answer cache (see Worker+Cache.swift).
     let cache: AnswerCache
     /// Where cached answers are written out (one slot's worth).
@@ -108,8 +115,9 @@ final class Worker {
     private let publishRequested = Atomic<Bool>(false)
 
     init(settings: Settings, udpListeners: [Socket], tcpListeners: [Socket], rules: RuleSet, zones: LocalZones = .empty,
-         logger: Logger) throws {
+         queryLog: QueryLogRing? = nil, logger: Logger) throws {
         self.settings = settings
+        self.queryLog = queryLog
         self.rules = rules
         self.zones = zones
         self.udpListeners = udpListeners
@@ -284,43 +292,56 @@ final class Worker {
             counters.formatErrors += 1
             let length = ResponseBuilder.formatError(in: payload)
             reply(UnsafeRawBufferPointer(rebasing: payload[0..<length]), from: destination, to: client)
+            record(UnsafeRawBufferPointer(rebasing: payload[0..<length]), proto: .udp, client: client, server: destination, action: .error, receivedAt: now)
         case .query(let query):
+            let slot = queryReceiver.slot(i)
+            func answer(_ length: Int, _ action: QueryLogRecord.Action, rule: RuleOrigin = Worker.noRule) {
+                let bytes = UnsafeRawBufferPointer(rebasing: slot[0..<length])
+                reply(bytes, from: destination, to: client)
+                record(bytes, proto: .udp, client: client, server: destination, action: action, rule: rule, receivedAt: now)
+            }
             if listenerEndpoints.contains(destination) {
                 counters.refusedLoops += 1
-                let length = ResponseBuilder.answer(rcode: .refused, in: queryReceiver.slot(i), questionEnd: query.questionEnd, withOPT: query.hasEDNS)
-                reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
+                answer(ResponseBuilder.answer(rcode: .refused, in: slot, questionEnd: query.questionEnd, withOPT: query.hasEDNS), .error)
                 return
             }
             // Local zones first (the LAN's own names are its own data), then the rules, the cache,
             // the upstream (docs/DESIGN.md).
-            if let length = localAnswer(queryReceiver.slot(i), queryLength: payload.count, query: query, limit: query.udpPayloadSize) {
-                reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
+            if let length = localAnswer(slot, queryLength: payload.count, query: query, limit: query.udpPayloadSize) {
+                answer(length, .local)
                 return
             }
             let index: Int?
-            switch filter(queryReceiver.slot(i), queryLength: payload.count, query: query, client: client.address, limit: query.udpPayloadSize) {
+            switch filter(slot, queryLength: payload.count, query: query, client: client.address, limit: query.udpPayloadSize) {
             case .answered(let length):
-                reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
+                answer(length, decidedAction, rule: decidedOrigin)
                 return
             case .forward(let server):
                 if let length = cachedAnswer(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination,
                                              server: server, limit: query.udpPayloadSize, now: now) {
                     counters.answered += 1
                     // Into the query's own slot: the sender keeps a pointer until it flushes.
-                    let slot = queryReceiver.slot(i)
                     slot.baseAddress!.copyMemory(from: cacheScratch.baseAddress!, byteCount: length)
-                    reply(UnsafeRawBufferPointer(rebasing: slot[0..<length]), from: destination, to: client)
+                    answer(length, .cached, rule: decidedOrigin)
                     return
                 }
                 index = admit(UnsafeRawBufferPointer(payload), query: query, client: client, destination: destination, server: server)
             case .alias(let target):
-                if let length = localAliasAnswer(queryReceiver.slot(i), query: query, target: target, limit: query.udpPayloadSize) {
-                    reply(UnsafeRawBufferPointer(rebasing: queryReceiver.slot(i)[0..<length]), from: destination, to: client)
+                if let length = localAliasAnswer(slot, query: query, target: target, limit: query.udpPayloadSize) {
+                    answer(length, .rewritten, rule: decidedOrigin)
                     return
                 }
                 index = admitAlias(UnsafeRawBufferPointer(payload), query: query, target: target, client: client, destination: destination)
             }
-            guard let index else { return }
+            guard let index else {
+                if queryLog != nil {
+                    // Dropped for overload: logged with the question and no answer.
+                    let length = ResponseBuilder.answer(rcode: .serverFailure, in: slot, questionEnd: query.questionEnd, withOPT: false)
+                    record(UnsafeRawBufferPointer(rebasing: slot[0..<length]), proto: .udp, client: client, server: destination, action: .dropped, receivedAt: now)
+                }
+                return
+            }
+            inFlight[index].receivedAt = now
             inFlight[index].clientPayloadSize = query.udpPayloadSize
             let server = inFlight[index].server
             if sendUDP(index, to: server, now: now) { counters.forwarded += 1 }
@@ -354,6 +375,8 @@ final class Worker {
         inFlight[index].cacheServer = cacheServer(rule: server, destination: destination)
         inFlight[index].cacheable = true
         inFlight[index].prefetch = false
+        inFlight[index].rule = decidedOrigin
+        inFlight[index].receivedAt = queryLog != nil ? SystemInfo.monotonicNanoseconds() : 0
         inFlight[index].queryLength = payload.count
         inFlight[index].questionEnd = query.questionEnd
         inFlight[index].hasEDNS = query.hasEDNS
@@ -524,14 +547,20 @@ final class Worker {
     private func sendStale(_ index: Int, length: Int) {
         let buffer = inFlight.buffer(index)
         buffer.baseAddress!.copyMemory(from: cacheScratch.baseAddress!, byteCount: length)
-        send(index, answer: buffer, length: length)
+        send(index, answer: buffer, length: length, action: .cached)
     }
 
     /// Sends a finished answer (the client's ID goes in here) and frees the entry.
-    private func send(_ index: Int, answer: UnsafeMutableRawBufferPointer, length: Int) {
+    private func send(_ index: Int, answer: UnsafeMutableRawBufferPointer, length: Int, action: QueryLogRecord.Action? = nil) {
         let base = answer.baseAddress!
         DNSHeader.setID(base, inFlight[index].clientID)
         counters.answered += 1
+        if queryLog != nil {
+            let logged = action ?? (inFlight[index].aliasQuestionEnd > 0 || !inFlight[index].cacheable ? .rewritten : .allowed)
+            record(UnsafeRawBufferPointer(rebasing: answer[0..<length]), proto: inFlight[index].tcpClient >= 0 ? .tcp : .udp,
+                   client: inFlight[index].client, server: inFlight[index].originalDestination, action: logged,
+                   upstream: logged == .cached ? nil : inFlight[index].server, rule: inFlight[index].rule, receivedAt: inFlight[index].receivedAt)
+        }
         if inFlight[index].tcpClient >= 0 {
             writeAnswer(UnsafeRawBufferPointer(start: base, count: length), toClient: Int(inFlight[index].tcpClient),
                         generation: inFlight[index].tcpGeneration)
@@ -604,6 +633,9 @@ final class Worker {
         } else {
             reply(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), from: inFlight[index].originalDestination, to: inFlight[index].client)
         }
+        record(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), proto: inFlight[index].tcpClient >= 0 ? .tcp : .udp,
+               client: inFlight[index].client, server: inFlight[index].originalDestination, action: .error,
+               upstream: inFlight[index].server, rule: inFlight[index].rule, receivedAt: inFlight[index].receivedAt)
         inFlight.release(index)
     }
 

@@ -21,6 +21,7 @@ public final class RelayService {
     private var routing: PolicyRouting?
     private var table: NftablesTable?
     private var watcher: ListWatcher?
+    private var queryLog: QueryLogWriter?
     /// The zones in service (kept to carry good zones across a reload where one file fails).
     private var zones: LocalZones = .empty
     /// Reloads come from SIGHUP and from the watcher; one at a time.
@@ -105,9 +106,19 @@ public final class RelayService {
                                                         maxTTL: self.configuration.cache.maxTTL, negativeTTL: self.configuration.cache.negativeTTL,
                                                         serveStaleSeconds: self.configuration.cache.serveStale, prefetch: self.configuration.cache.prefetch))
         }
+        // The query log's writer and one ring per worker; the file is opened now so that a bad
+        // path stops start-up with a clear message.
+        if configuration.querylog.isOn, let path = configuration.querylog.path {
+            let writer = QueryLogWriter(settings: .init(path: path, rotateSize: configuration.querylog.rotateSize,
+                                                        keep: configuration.querylog.keep, anonymize: configuration.querylog.anonymize),
+                                        lists: configuration.filters.lists, logger: logger)
+            queryLog = writer
+        }
+        let rings = listenerSets.map { _ in queryLog?.makeRing() }
+        try queryLog?.start()
         workers = try listenerSets.enumerated().map {
             try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp, rules: rules,
-                       zones: zones, logger: logger)
+                       zones: zones, queryLog: rings[$0.offset], logger: logger)
         }
 
         // Routes before the rules: the moment a packet is marked, its route must exist.
@@ -318,6 +329,11 @@ public final class RelayService {
         for worker in workers { worker.requestStop() }
         for thread in threads { pthread_join(thread, nil) }
         threads = []
+        if let queryLog {
+            queryLog.stop()  // after the workers: what they answered while draining is written too
+            logger.info("\(queryLog.summary)")
+            self.queryLog = nil
+        }
         routing?.remove()
         routing = nil
         state = .stopped

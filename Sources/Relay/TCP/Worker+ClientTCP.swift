@@ -98,6 +98,7 @@ extension Worker {
                     counters.tcpMalformed += 1
                     let length = ResponseBuilder.formatError(in: message)
                     connection.closing = true
+                    record(UnsafeRawBufferPointer(rebasing: message[0..<length]), proto: .tcp, client: connection.client, server: connection.origin, action: .error, rule: Worker.noRule, receivedAt: now)
                     writeAnswer(UnsafeRawBufferPointer(rebasing: message[0..<length]), toClient: index, generation: connection.generation)
                     return clients[index] === connection
                 case .query(let query):
@@ -107,11 +108,15 @@ extension Worker {
                         let length = copy.withUnsafeMutableBytes {
                             ResponseBuilder.answer(rcode: .refused, in: $0, questionEnd: query.questionEnd, withOPT: query.hasEDNS)
                         }
-                        copy.withUnsafeBytes { writeAnswer(UnsafeRawBufferPointer(rebasing: $0[0..<length]), toClient: index, generation: connection.generation) }
+                        copy.withUnsafeBytes {
+                            record(UnsafeRawBufferPointer(rebasing: $0[0..<length]), proto: .tcp, client: connection.client, server: connection.origin, action: .error, rule: Worker.noRule, receivedAt: now)
+                            writeAnswer(UnsafeRawBufferPointer(rebasing: $0[0..<length]), toClient: index, generation: connection.generation)
+                        }
                         continue
                     }
                     answerScratch.baseAddress!.copyMemory(from: message.baseAddress!, byteCount: message.count)
                     if let length = localAnswer(answerScratch, queryLength: message.count, query: query, limit: 65535) {
+                        record(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), proto: .tcp, client: connection.client, server: connection.origin, action: .local, rule: Worker.noRule, receivedAt: now)
                         writeAnswer(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), toClient: index, generation: connection.generation)
                         if clients[index] !== connection { return false }
                         continue
@@ -119,6 +124,7 @@ extension Worker {
                     let admitted: Int?
                     switch filter(answerScratch, queryLength: message.count, query: query, client: connection.client.address, limit: 65535) {
                     case .answered(let length):
+                        record(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), proto: .tcp, client: connection.client, server: connection.origin, action: decidedAction, rule: decidedOrigin, receivedAt: now)
                         writeAnswer(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), toClient: index, generation: connection.generation)
                         if clients[index] !== connection { return false }
                         continue
@@ -126,6 +132,7 @@ extension Worker {
                         if let length = cachedAnswer(UnsafeRawBufferPointer(message), query: query, client: connection.client, destination: connection.origin,
                                                      server: server, limit: 65535, now: now) {
                             counters.answered += 1
+                            record(UnsafeRawBufferPointer(rebasing: cacheScratch[0..<length]), proto: .tcp, client: connection.client, server: connection.origin, action: .cached, rule: decidedOrigin, receivedAt: now)
                             writeAnswer(UnsafeRawBufferPointer(rebasing: cacheScratch[0..<length]), toClient: index, generation: connection.generation)
                             if clients[index] !== connection { return false }
                             continue
@@ -133,6 +140,7 @@ extension Worker {
                         admitted = admit(UnsafeRawBufferPointer(message), query: query, client: connection.client, destination: connection.origin, server: server)
                     case .alias(let target):
                         if let length = localAliasAnswer(answerScratch, query: query, target: target, limit: 65535) {
+                            record(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), proto: .tcp, client: connection.client, server: connection.origin, action: .rewritten, rule: decidedOrigin, receivedAt: now)
                             writeAnswer(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), toClient: index, generation: connection.generation)
                             if clients[index] !== connection { return false }
                             continue
@@ -140,6 +148,7 @@ extension Worker {
                         admitted = admitAlias(UnsafeRawBufferPointer(message), query: query, target: target, client: connection.client, destination: connection.origin)
                     }
                     guard let entry = admitted else { continue }
+                    inFlight[entry].receivedAt = now
                     inFlight[entry].tcpClient = Int32(index)
                     inFlight[entry].tcpGeneration = connection.generation
                     connection.inFlight += 1

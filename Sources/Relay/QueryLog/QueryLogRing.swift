@@ -1,0 +1,63 @@
+import Synchronization
+
+/// A bounded single-producer, single-consumer queue of log records: the worker that owns it
+/// pushes, the writer thread pops. Records and their names live in memory allocated once; a full
+/// ring refuses the record (the worker counts it as dropped) so that DNS never waits for the log.
+final class QueryLogRing: @unchecked Sendable {
+    let capacity: Int
+    private let records: UnsafeMutablePointer<QueryLogRecord>
+    private let names: UnsafeMutableRawPointer
+    /// Next slot the producer writes; next slot the consumer reads. Both only grow.
+    private let head = Atomic<Int>(0)
+    private let tail = Atomic<Int>(0)
+    /// Records refused because the ring was full (producer side; read by the writer).
+    let dropped = Atomic<Int>(0)
+
+    init(capacity: Int) {
+        var size = 64
+        while size < capacity { size <<= 1 }
+        self.capacity = size
+        records = .allocate(capacity: size)
+        records.initialize(repeating: QueryLogRecord(), count: size)
+        names = .allocate(byteCount: size * QueryLogRecord.maxName, alignment: 8)
+    }
+
+    deinit {
+        records.deinitialize(count: capacity)
+        records.deallocate()
+        names.deallocate()
+    }
+
+    /// The next free slot and its name buffer, or nil when full (counted). Call `commit()` once
+    /// the record is filled.
+    @inline(__always)
+    func reserve() -> (record: UnsafeMutablePointer<QueryLogRecord>, name: UnsafeMutableRawBufferPointer)? {
+        let h = head.load(ordering: .relaxed)
+        guard h - tail.load(ordering: .acquiring) < capacity else {
+            dropped.add(1, ordering: .relaxed)
+            return nil
+        }
+        let slot = h & (capacity - 1)
+        return (records + slot, UnsafeMutableRawBufferPointer(start: names + slot * QueryLogRecord.maxName, count: QueryLogRecord.maxName))
+    }
+
+    @inline(__always)
+    func commit() {
+        head.add(1, ordering: .releasing)
+    }
+
+    /// Hands every record waiting to `body` (with its name), then frees their slots.
+    func drain(_ body: (QueryLogRecord, UnsafeRawBufferPointer) -> Void) -> Int {
+        let t = tail.load(ordering: .relaxed)
+        let h = head.load(ordering: .acquiring)
+        var i = t
+        while i < h {
+            let slot = i & (capacity - 1)
+            let record = records[slot]
+            body(record, UnsafeRawBufferPointer(start: names + slot * QueryLogRecord.maxName, count: Int(record.nameLength)))
+            i += 1
+        }
+        tail.store(h, ordering: .releasing)
+        return h - t
+    }
+}

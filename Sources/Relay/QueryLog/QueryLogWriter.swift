@@ -1,0 +1,312 @@
+import DNS
+import Glibc
+import Logging
+import RelayCore
+import Rules
+import Synchronization
+
+/// The query log's writer thread: drains every worker's ring every 50 ms, turns records into JSON
+/// lines (docs/DESIGN.md has the format), and appends them with one write per batch of complete
+/// lines to an O_APPEND file. DNS never waits for it: a full ring drops records at the worker,
+/// a failing disk drops the batch here; both are counted, in the log's own status line (every
+/// 10 s when something was dropped) and in the relay's log (at most once a minute).
+///
+/// Rotation by size: `queries.jsonl` → `.1` → `.2` …, keeping `keep` old files, then a fresh file
+/// is opened; `tail` follows by name across it. A short write is cut back (ftruncate) so that the
+/// file only ever holds complete lines.
+final class QueryLogWriter: @unchecked Sendable {
+    struct Settings: Equatable, Sendable {
+        var path: String
+        var rotateSize: Int = 64 << 20
+        var keep: Int = 5
+        var anonymize = false
+    }
+
+    let settings: Settings
+    private let lists: [String]
+    private let logger: Logger
+    private var rings: [QueryLogRing] = []
+    private let stopping = Atomic<Bool>(false)
+    private var thread: pthread_t?
+    private var fd: Int32 = -1
+    private var size = 0
+    private var out: [UInt8] = []
+    private var batch: [(QueryLogRecord, Int)] = []
+    private var names: [UInt8] = []
+    private let ruleText = RuleText()
+    // Counters (writer thread only, but read at stop).
+    private(set) var written = 0
+    private var droppedAtWriter = 0
+    private var reportedDrops = 0
+    private var lastStatus: UInt64 = 0
+    private var lastWarning: UInt64 = 0
+
+    init(settings: Settings, lists: [String], logger: Logger) {
+        self.settings = settings
+        self.lists = lists
+        self.logger = logger
+        out.reserveCapacity(1 << 20)
+    }
+
+    /// A ring for one worker (call before `start`).
+    func makeRing(capacity: Int = 8192) -> QueryLogRing {
+        let ring = QueryLogRing(capacity: capacity)
+        rings.append(ring)
+        return ring
+    }
+
+    /// Opens the file (creating its directory's file, not the directory) and starts the thread.
+    func start() throws {
+        try open()
+        let box = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { argument in
+            let writer = Unmanaged<QueryLogWriter>.fromOpaque(argument!).takeRetainedValue()
+            writer.loop()
+            return nil
+        }, box.toOpaque())
+        guard result == 0 else {
+            box.release()
+            throw RelayError(.invalidConfiguration, "cannot start the query log writer (pthread_create: \(result))")
+        }
+        self.thread = thread
+    }
+
+    /// Drains what is left, writes it, and stops.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        if let thread {
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+
+    private var dropped: Int { rings.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) } + droppedAtWriter }
+
+    private func open() throws {
+        fd = Glibc.open(settings.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw RelayError(.invalidConfiguration, "querylog.path \(settings.path): cannot be opened (\(String(cString: strerror(errno))))")
+        }
+        var info = stat()
+        size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+    }
+
+    private func loop() {
+        while true {
+            let last = stopping.load(ordering: .acquiring)
+            // Every ring's records, in the order they were answered (workers answer in parallel;
+            // a reader expects one timeline).
+            batch.removeAll(keepingCapacity: true)
+            names.removeAll(keepingCapacity: true)
+            for ring in rings {
+                _ = ring.drain { record, name in
+                    batch.append((record, names.count))
+                    names.append(contentsOf: name)
+                }
+            }
+            if batch.count > 1 {
+                batch.sort { $0.0.time &+ UInt64($0.0.durationMicros) < $1.0.time &+ UInt64($1.0.durationMicros) }
+            }
+            names.withUnsafeBytes { all in
+                for (record, offset) in batch {
+                    format(record, name: UnsafeRawBufferPointer(rebasing: all[offset..<(offset + Int(record.nameLength))]))
+                }
+            }
+            if !out.isEmpty { flush(lines: batch.count) }
+            let now = monotonicNow()
+            let drops = dropped
+            if drops != reportedDrops && now - lastStatus >= 10_000_000_000 {
+                status(dropped: drops)
+                lastStatus = now
+                reportedDrops = drops
+                if now - lastWarning >= 60_000_000_000 || lastWarning == 0 {
+                    logger.warning("query log: \(drops) entries dropped so far (the log could not keep up, or the disk failed); DNS is not affected")
+                    lastWarning = now
+                }
+            }
+            if last { break }
+            usleep(50_000)
+        }
+    }
+
+    // MARK: Writing
+
+    private func flush(lines: Int) {
+        if fd < 0 { try? open() }
+        guard fd >= 0 else {
+            droppedAtWriter += lines
+            out.removeAll(keepingCapacity: true)
+            return
+        }
+        let before = size
+        let n = out.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n == out.count {
+            size += n
+            written += lines
+        } else {
+            // A full disk or an I/O error: drop the batch, and cut a partial write back so the
+            // file holds complete lines only.
+            if n > 0 { _ = ftruncate(fd, off_t(before)) }
+            droppedAtWriter += lines
+            let now = monotonicNow()
+            if now - lastWarning >= 60_000_000_000 || lastWarning == 0 {
+                logger.warning("query log: write to \(settings.path) failed (\(n < 0 ? String(cString: strerror(errno)) : "short write")); entries are dropped and counted, DNS is not affected")
+                lastWarning = now
+            }
+        }
+        out.removeAll(keepingCapacity: true)
+        if size >= settings.rotateSize { rotate() }
+    }
+
+    /// queries.jsonl.(keep-1) → .keep, …, queries.jsonl → .1, then a new queries.jsonl.
+    private func rotate() {
+        let path = settings.path
+        if settings.keep == 0 {
+            unlink(path)
+        } else {
+            unlink("\(path).\(settings.keep)")
+            if settings.keep > 1 {
+                for i in stride(from: settings.keep - 1, through: 1, by: -1) { rename("\(path).\(i)", "\(path).\(i + 1)") }
+            }
+            rename(path, "\(path).1")
+        }
+        close(fd)
+        fd = -1
+        size = 0
+        try? open()
+    }
+
+    private func status(dropped: Int) {
+        append("{\"time\":\"")
+        appendTime(wallMicros())
+        append("\",\"log\":\"status\",\"written\":\(written),\"dropped\":\(dropped)}\n")
+        flush(lines: 0)
+    }
+
+    // MARK: Formatting
+
+    private func format(_ r: QueryLogRecord, name: UnsafeRawBufferPointer) {
+        append("{\"time\":\"")
+        appendTime(r.time)
+        append("\",\"proto\":\"\(r.proto.name)\",\"client\":\"")
+        append(anonymized(r.client).description)
+        append("\",\"server\":\"\(r.server)\",\"qname\":")
+        if r.nameLength == 0 && r.qtype == 0 {
+            append("null,\"qtype\":null")
+        } else {
+            appendString(name)
+            append(",\"qtype\":\"\(RecordType.name(r.qtype))\"")
+        }
+        append(",\"action\":\"\(r.action.name)\",\"rule\":")
+        if r.ruleList != .max, Int(r.ruleList) < lists.count {
+            let list = lists[Int(r.ruleList)]
+            append("{\"list\":")
+            appendJSON(list)
+            append(",\"line\":\(r.ruleLine),\"text\":")
+            if let text = ruleText.line(r.ruleLine, of: list) { appendJSON(text) } else { append("null") }
+            append("}")
+        } else {
+            append("null")
+        }
+        append(",\"rcode\":\"\(Self.rcodeName(r.rcode))\",\"answers\":[")
+        let answers = [r.answers.0, r.answers.1, r.answers.2, r.answers.3]
+        for i in 0..<Int(r.answerCount) {
+            if i > 0 { append(",") }
+            append("\"\(answers[i])\"")
+        }
+        append("],\"upstream\":")
+        if let upstream = r.upstream { append("\"\(upstream)\"") } else { append("null") }
+        append(",\"cached\":\(r.action == .cached),\"duration_us\":\(r.durationMicros)}\n")
+    }
+
+    private func anonymized(_ client: Endpoint) -> Endpoint {
+        guard settings.anonymize else { return client }
+        switch client.address {
+        case .v4(let a):
+            return Endpoint(address: .v4(IPv4Address(rawValue: (UInt32(bigEndian: a.rawValue) & 0xffff_ff00).bigEndian)), port: 0)
+        case .v6(let a):
+            return Endpoint(address: .v6(IPv6Address(high: (UInt64(bigEndian: a.high) & 0xffff_ffff_ffff_ff00).bigEndian, low: 0)), port: 0)
+        }
+    }
+
+    static func rcodeName(_ code: UInt8) -> String {
+        switch code {
+        case 0: return "NOERROR"
+        case 1: return "FORMERR"
+        case 2: return "SERVFAIL"
+        case 3: return "NXDOMAIN"
+        case 4: return "NOTIMP"
+        case 5: return "REFUSED"
+        default: return "RCODE\(code)"
+        }
+    }
+
+    @inline(__always)
+    private func append(_ text: String) {
+        out.append(contentsOf: text.utf8)
+    }
+
+    /// A JSON string from raw name bytes: printable ASCII as is, quotes and backslashes escaped,
+    /// anything else as \u00XX (names from the wire may hold any byte).
+    private func appendString(_ bytes: UnsafeRawBufferPointer) {
+        out.append(UInt8(ascii: "\""))
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\")); out.append(b)
+            case 0x20..<0x7f:
+                out.append(b)
+            default:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 0xf)])
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private func appendJSON(_ text: String) {
+        var copy = text
+        copy.withUTF8 { utf8 in
+            out.append(UInt8(ascii: "\""))
+            for b in utf8 {
+                switch b {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(b)
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out.append(contentsOf: Array("\\u00".utf8)); out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 0xf)])
+                default: out.append(b)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+    }
+
+    /// 2026-11-26T21:13:32.123456Z
+    private func appendTime(_ micros: UInt64) {
+        var seconds = time_t(micros / 1_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let fraction = String(micros % 1_000_000)
+        append("\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).")
+        append(String(repeating: "0", count: 6 - fraction.count) + fraction + "Z")
+    }
+
+    private func monotonicNow() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    private func wallMicros() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
+    }
+
+    /// Records written and dropped, for the relay's counters at stop.
+    var summary: String { "query log: \(written) entries written, \(dropped) dropped" }
+}
