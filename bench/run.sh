@@ -9,7 +9,7 @@
 #   SCENARIOS="miss hot"         query sets from gen-data.sh: miss = unique names (forwarded),
 #                                hot = 1,000 names repeated (answered from the cache),
 #                                blocked = names from the 100k block list (answered locally)
-#   SUTS="direct dnsdist floor tproxy-relay"
+#   SUTS="direct dnsdist floor tproxy-relay"   (also: tproxy-relay-log, the relay with the query log on)
 #   PROTO=udp                    udp, or tcp (dnsperf -m tcp: one connection per dnsperf client;
 #                                the floor is UDP-only and is skipped)
 #   RATE_CAP=50000               an extra miss run of tproxy-relay capped at this offered rate
@@ -57,6 +57,10 @@ filters:
   lists: [$OUT/blocklist-100k.adblock.txt]   # the 100k names dnsdist blocks, as ||name^ (name and below, as dnsdist)
   block_with: nxdomain
 YAML
+# The same relay with the query log on (SUT tproxy-relay-log): rotation at 256 MiB, 2 files kept.
+CONFIG_LOG="$OUT/relay-log.yaml"
+cp "$CONFIG" "$CONFIG_LOG"
+printf 'querylog:\n  path: %s\n  rotate_size: 256M\n  keep: 2\n' "$OUT/queries.jsonl" >>"$CONFIG_LOG"
 cd "$BENCH"
 [ -s "$BENCH_WORK/data/miss.q" ] || ./gen-data.sh
 sed 's/.*/||&^/' "$BENCH_WORK/data/blocklist-100k.txt" >"$OUT/blocklist-100k.adblock.txt"
@@ -70,6 +74,7 @@ sut_env() {
     dnsdist) echo "dnsdist" ;;
     floor) echo "cmd floor $BENCH/floor/nullrelay.sh" ;;
     tproxy-relay) echo "cmd tproxy-relay $BIN run --config $CONFIG" ;;
+    tproxy-relay-log) echo "cmd tproxy-relay-log $BIN run --config $CONFIG_LOG" ;;
   esac
 }
 

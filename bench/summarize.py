@@ -55,6 +55,21 @@ def main():
     for scen, refs in sorted(ratios.items()):
         parts = [f"vs {ref} {statistics.median(v):.2f}x (n={len(v)})" for ref, v in sorted(refs.items())]
         print(f"- {scen}: " + ", ".join(parts))
+    # The query log's cost: the relay with the log on beside the relay without, same repetition.
+    cost = defaultdict(lambda: {"qps": [], "us": []})
+    for (rep, scen), suts in by_rep.items():
+        on, off = suts.get("tproxy-relay-log"), suts.get("tproxy-relay")
+        if not on or not off:
+            continue
+        if num(on.get("qps")) and num(off.get("qps")):
+            cost[scen]["qps"].append(num(on["qps"]) / num(off["qps"]))
+        if num(on.get("sut_us_q")) is not None and num(off.get("sut_us_q")) is not None:
+            cost[scen]["us"].append(num(on["sut_us_q"]) - num(off["sut_us_q"]))
+    if cost:
+        print()
+        print("Query log on vs off, same repetition (median over reps):")
+        for scen, c in sorted(cost.items()):
+            print(f"- {scen}: throughput ratio {statistics.median(c['qps']):.3f}, added CPU {statistics.median(c['us']):+.2f} µs/query (n={len(c['qps'])})")
 
 
 if __name__ == "__main__":

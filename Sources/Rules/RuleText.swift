@@ -1,68 +1,87 @@
 import Glibc
 
-/// The text of a list's line, read back from the file when the query log needs it: an index of
-/// line starts is built once per file version (path, inode, size, mtime), then each line is one
-/// pread. The compiled rule set keeps no rule text, so this is how the log names its rules.
-/// One thread only (the log writer).
+/// The text of a list's line, read back when the query log needs it (the compiled rule set keeps
+/// no rule text). Each list is indexed by line starts once per file version, then a line is one
+/// pread (not a mapping: a list truncated while mapped would raise SIGBUS). Whether a file
+/// changed (inode, size, mtime) is checked at most once a second; `version(of:)` changes when it
+/// did. Callers cache the texts they use. One thread only.
 public final class RuleText {
-    private struct Index {
-        var inode: UInt64
+    private struct Mapping {
+        /// Kept open while this version is in use (closed when the file changes).
+        var fd: Int32
         var size: Int
+        var inode: UInt64
         var mtime: Int
-        /// Byte offset of each line's start (line 1 at index 0).
+        /// Offset of each line's start (line 1 at index 0).
         var starts: [UInt32]
+        var version: UInt64
     }
 
-    private var indexes: [String: Index] = [:]
-    private var texts: [String: [UInt32: String]] = [:]
+    private var mappings: [String: Mapping] = [:]
+    private var checkedAt: [String: UInt64] = [:]
+    private var nextVersion: UInt64 = 1
 
     public init() {}
 
-    /// Line `line` (1-based) of the file at `path`, trimmed, or nil.
-    public func line(_ line: UInt32, of path: String) -> String? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        let inode = UInt64(info.st_ino), size = Int(info.st_size), mtime = Int(info.st_mtim.tv_sec) &* 1_000_000_000 &+ Int(info.st_mtim.tv_nsec)
-        if let index = indexes[path], index.inode == inode, index.size == size, index.mtime == mtime {
-            if let text = texts[path]?[line] { return text }
-        } else {
-            guard let starts = Self.lineStarts(path) else { return nil }
-            indexes[path] = Index(inode: inode, size: size, mtime: mtime, starts: starts)
-            texts[path] = [:]
-        }
-        guard let index = indexes[path], line >= 1, Int(line) <= index.starts.count else { return nil }
-        let start = Int(index.starts[Int(line) - 1])
-        let end = Int(line) < index.starts.count ? Int(index.starts[Int(line)]) - 1 : index.size
-        guard end >= start, end - start <= 8192 else { return nil }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: end - start)
-        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
-        guard n == end - start else { return nil }
-        while let last = bytes.last, last == 0x0a || last == 0x0d { bytes.removeLast() }
-        let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
-        // Keep the texts of rules that decide often; bound the memory.
-        if texts[path, default: [:]].count > 10_000 { texts[path] = [:] }
-        texts[path, default: [:]][line] = String(text)
-        return String(text)
+    /// A number that changes whenever the file at `path` is seen to change (0: unreadable).
+    public func version(of path: String) -> UInt64 {
+        refresh(path)
+        return mappings[path]?.version ?? 0
     }
 
-    private static func lineStarts(_ path: String) -> [UInt32]? {
+    /// Line `line` (1-based) of the file at `path`, trimmed, or nil.
+    public func line(_ line: UInt32, of path: String) -> String? {
+        refresh(path)
+        guard let m = mappings[path], line >= 1, Int(line) <= m.starts.count else { return nil }
+        let start = Int(m.starts[Int(line) - 1])
+        let end = Int(line) < m.starts.count ? Int(m.starts[Int(line)]) : m.size
+        guard end > start, end - start <= 8192 else { return nil }
+        let fd = m.fd
+        var bytes = [UInt8](repeating: 0, count: end - start)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+        guard n > 0 else { return nil }
+        var length = n
+        while length > 0 && (bytes[length - 1] == 0x0a || bytes[length - 1] == 0x0d) { length -= 1 }
+        return String(String(decoding: bytes[0..<length], as: UTF8.self).trimmingWhitespace())
+    }
+
+    private func refresh(_ path: String) {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let now = UInt64(ts.tv_sec)
+        if mappings[path] != nil, let last = checkedAt[path], last == now { return }
+        checkedAt[path] = now
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            drop(path)
+            return
+        }
+        let inode = UInt64(info.st_ino), size = Int(info.st_size)
+        let mtime = Int(info.st_mtim.tv_sec) &* 1_000_000_000 &+ Int(info.st_mtim.tv_nsec)
+        if let m = mappings[path], m.inode == inode, m.size == size, m.mtime == mtime { return }
+        drop(path)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard fd >= 0 else { return }
         var starts: [UInt32] = [0]
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var offset = 0
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { break }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
             for i in 0..<n where chunk[i] == 0x0a { starts.append(UInt32(truncatingIfNeeded: offset + i + 1)) }
             offset += n
         }
-        if let last = starts.last, Int(last) == offset { starts.removeLast() }
-        return starts
+        if let last = starts.last, Int(last) >= offset { starts.removeLast() }
+        mappings[path] = Mapping(fd: fd, size: offset, inode: inode, mtime: mtime, starts: starts, version: nextVersion)
+        nextVersion += 1
+    }
+
+    private func drop(_ path: String) {
+        if let m = mappings.removeValue(forKey: path) { close(m.fd) }
+    }
+
+    deinit {
+        for m in mappings.values { close(m.fd) }
     }
 }

@@ -134,7 +134,7 @@ import Rules
         ("filters:\n  clients:\n    - match: 10.53.1.7\n      lists: []\n      colour: red\n", "relay.yaml:5: filters.clients.colour: unknown key (expected one of match, lists)"),
         ("filters:\n  lists: [a.txt]\n  clients:\n    - match: 10.53.1.7\n      lists: [b.txt]\n", "relay.yaml:4: filters.clients.lists: 'b.txt' is not one of filters.lists (name it there first)"),
         ("filters:\n  watch: sometimes\n", "relay.yaml:2: filters.watch: expected true or false"),
-        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, limits, querylog, quic)"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, limits, quic)"),
         ("zones: \"\"\n", "relay.yaml:1: zones: expected a directory of zone files, such as zones/"),
         ("zones: [a, b]\n", "relay.yaml:1: zones: expected a single value"),
         ("cache:\n  entries: -1\n", "relay.yaml:2: cache.entries: -1 is out of range (0...10000000)"),
@@ -144,6 +144,12 @@ import Rules
         ("cache:\n  prefetch: often\n", "relay.yaml:2: cache.prefetch: expected true or false"),
         ("cache:\n  size: 5\n", "relay.yaml:2: cache.size: unknown key (expected one of entries, min_ttl, max_ttl, negative_ttl, serve_stale, prefetch)"),
         ("cache:\n  min_ttl: 2h\n  max_ttl: 1h\n", "relay.yaml:2: cache.min_ttl: must not exceed cache.max_ttl"),
+        ("querylog:\n  path: /var/log/\n", "relay.yaml:2: querylog.path: expected a file path, such as /var/log/tproxy-relay/queries.jsonl"),
+        ("querylog:\n  rotate_size: huge\n", "relay.yaml:2: querylog.rotate_size: expected a size such as 64M, 512k or 1048576, got 'huge'"),
+        ("querylog:\n  rotate_size: 1k\n", "relay.yaml:2: querylog.rotate_size: 1k is out of range (4096 bytes...1024G)"),
+        ("querylog:\n  keep: -1\n", "relay.yaml:2: querylog.keep: -1 is out of range (0...1000)"),
+        ("querylog:\n  anonymize: partly\n", "relay.yaml:2: querylog.anonymize: expected true or false"),
+        ("querylog:\n  format: csv\n", "relay.yaml:2: querylog.format: unknown key (expected one of path, enabled, rotate_size, keep, anonymize)"),
         ("- just\n- a list\n", "relay.yaml:1: the file must be a mapping of sections"),
         ("intercept: [lan0\n", "relay.yaml:2: YAML syntax error: did not find expected ',' or ']'"),
         ("intercept:\n\tinterfaces: [lan0]\n", "relay.yaml:2: YAML syntax error: found character that cannot start any token"),
@@ -155,6 +161,14 @@ import Rules
         } catch {
             #expect(error.description == expected)
         }
+    }
+
+    @Test func queryLogKeysAreRead() throws {
+        let config = try ConfigurationParser(file: "/etc/relay/relay.yaml").parse("querylog:\n  path: logs/q.jsonl\n  rotate_size: 2M\n  keep: 3\n  anonymize: true\n")
+        #expect(config.querylog.path == "/etc/relay/logs/q.jsonl")
+        #expect(config.querylog.rotateSize == 2 << 20 && config.querylog.keep == 3 && config.querylog.anonymize && config.querylog.isOn)
+        #expect(try parse("querylog:\n  path: q.jsonl\n  enabled: false\n").querylog.isOn == false)
+        #expect(try parse("").querylog.isOn == false)
     }
 
     @Test func cacheKeysAreRead() throws {

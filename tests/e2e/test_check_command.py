@@ -24,10 +24,10 @@ def test_missing_config_file(tmp_path):
 
 def test_planned_sections_are_warnings(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("intercept:\n  interfaces: [lan0]\nquerylog:\n  path: /tmp/q.jsonl\n")
+    cfg.write_text("intercept:\n  interfaces: [lan0]\nlimits:\n  qps: 5\n")
     out = run(BINARY, "check", "--config", str(cfg), check=False)
     assert out.returncode == 0
-    assert f"warning: {cfg}:3: querylog: ignored" in out.stdout
+    assert f"warning: {cfg}:3: limits: ignored" in out.stdout
 
 
 def test_check_counts_lists_and_strict_fails_on_rejected_lines(tmp_path):

@@ -46,6 +46,9 @@ final class QueryLogRing: @unchecked Sendable {
         head.add(1, ordering: .releasing)
     }
 
+    /// Records waiting.
+    var waiting: Int { head.load(ordering: .acquiring) - tail.load(ordering: .relaxed) }
+
     /// Hands every record waiting to `body` (with its name), then frees their slots.
     func drain(_ body: (QueryLogRecord, UnsafeRawBufferPointer) -> Void) -> Int {
         let t = tail.load(ordering: .relaxed)
@@ -53,8 +56,7 @@ final class QueryLogRing: @unchecked Sendable {
         var i = t
         while i < h {
             let slot = i & (capacity - 1)
-            let record = records[slot]
-            body(record, UnsafeRawBufferPointer(start: names + slot * QueryLogRecord.maxName, count: Int(record.nameLength)))
+            body(records[slot], UnsafeRawBufferPointer(start: names + slot * QueryLogRecord.maxName, count: Int(records[slot].nameLength)))
             i += 1
         }
         tail.store(h, ordering: .releasing)

@@ -30,10 +30,7 @@ final class QueryLogWriter: @unchecked Sendable {
     private var thread: pthread_t?
     private var fd: Int32 = -1
     private var size = 0
-    private var out: [UInt8] = []
-    private var batch: [(QueryLogRecord, Int)] = []
-    private var names: [UInt8] = []
-    private let ruleText = RuleText()
+
     // Counters (writer thread only, but read at stop).
     private(set) var written = 0
     private var droppedAtWriter = 0
@@ -45,7 +42,6 @@ final class QueryLogWriter: @unchecked Sendable {
         self.settings = settings
         self.lists = lists
         self.logger = logger
-        out.reserveCapacity(1 << 20)
     }
 
     /// A ring for one worker (call before `start`).
@@ -94,31 +90,46 @@ final class QueryLogWriter: @unchecked Sendable {
     }
 
     private func loop() {
+        // Everything the loop touches per record is local: no class-property access per append.
+        var formatter = QueryLogFormatter(lists: lists, anonymize: settings.anonymize)
+        var batch: [(QueryLogRecord, Int)] = []
+        var names: [UInt8] = []
+        let rings = self.rings
         while true {
             let last = stopping.load(ordering: .acquiring)
             // Every ring's records, in the order they were answered (workers answer in parallel;
-            // a reader expects one timeline).
+            // a reader expects one timeline). With one ring holding records, its order is that
+            // order already, and records are formatted straight from the ring.
             batch.removeAll(keepingCapacity: true)
             names.removeAll(keepingCapacity: true)
-            for ring in rings {
-                _ = ring.drain { record, name in
-                    batch.append((record, names.count))
-                    names.append(contentsOf: name)
+            let busy = rings.filter { $0.waiting > 0 }
+            var lines = 0
+            if !busy.isEmpty { formatter.checkRuleTexts() }
+            if busy.count == 1 {
+                lines = busy[0].drain { record, name in formatter.format(record, name: name) }
+            } else if busy.count > 1 {
+                for ring in busy {
+                    _ = ring.drain { record, name in
+                        batch.append((record, names.count))
+                        names.append(contentsOf: name)
+                    }
                 }
-            }
-            if batch.count > 1 {
                 batch.sort { $0.0.time &+ UInt64($0.0.durationMicros) < $1.0.time &+ UInt64($1.0.durationMicros) }
-            }
-            names.withUnsafeBytes { all in
-                for (record, offset) in batch {
-                    format(record, name: UnsafeRawBufferPointer(rebasing: all[offset..<(offset + Int(record.nameLength))]))
+                names.withUnsafeBytes { all in
+                    for (record, offset) in batch {
+                        formatter.format(record, name: UnsafeRawBufferPointer(rebasing: all[offset..<(offset + Int(record.nameLength))]))
+                    }
                 }
+                lines = batch.count
             }
-            if !out.isEmpty { flush(lines: batch.count) }
+            if !formatter.out.isEmpty { flush(&formatter.out, lines: lines) }
             let now = monotonicNow()
             let drops = dropped
             if drops != reportedDrops && now - lastStatus >= 10_000_000_000 {
-                status(dropped: drops)
+                formatter.literal("{\"time\":\"")
+                formatter.appendTime(wallMicros())
+                formatter.append("\",\"log\":\"status\",\"written\":\(written),\"dropped\":\(drops)}\n")
+                flush(&formatter.out, lines: 0)
                 lastStatus = now
                 reportedDrops = drops
                 if now - lastWarning >= 60_000_000_000 || lastWarning == 0 {
@@ -133,7 +144,7 @@ final class QueryLogWriter: @unchecked Sendable {
 
     // MARK: Writing
 
-    private func flush(lines: Int) {
+    private func flush(_ out: inout [UInt8], lines: Int) {
         if fd < 0 { try? open() }
         guard fd >= 0 else {
             droppedAtWriter += lines
@@ -176,123 +187,6 @@ final class QueryLogWriter: @unchecked Sendable {
         fd = -1
         size = 0
         try? open()
-    }
-
-    private func status(dropped: Int) {
-        append("{\"time\":\"")
-        appendTime(wallMicros())
-        append("\",\"log\":\"status\",\"written\":\(written),\"dropped\":\(dropped)}\n")
-        flush(lines: 0)
-    }
-
-    // MARK: Formatting
-
-    private func format(_ r: QueryLogRecord, name: UnsafeRawBufferPointer) {
-        append("{\"time\":\"")
-        appendTime(r.time)
-        append("\",\"proto\":\"\(r.proto.name)\",\"client\":\"")
-        append(anonymized(r.client).description)
-        append("\",\"server\":\"\(r.server)\",\"qname\":")
-        if r.nameLength == 0 && r.qtype == 0 {
-            append("null,\"qtype\":null")
-        } else {
-            appendString(name)
-            append(",\"qtype\":\"\(RecordType.name(r.qtype))\"")
-        }
-        append(",\"action\":\"\(r.action.name)\",\"rule\":")
-        if r.ruleList != .max, Int(r.ruleList) < lists.count {
-            let list = lists[Int(r.ruleList)]
-            append("{\"list\":")
-            appendJSON(list)
-            append(",\"line\":\(r.ruleLine),\"text\":")
-            if let text = ruleText.line(r.ruleLine, of: list) { appendJSON(text) } else { append("null") }
-            append("}")
-        } else {
-            append("null")
-        }
-        append(",\"rcode\":\"\(Self.rcodeName(r.rcode))\",\"answers\":[")
-        let answers = [r.answers.0, r.answers.1, r.answers.2, r.answers.3]
-        for i in 0..<Int(r.answerCount) {
-            if i > 0 { append(",") }
-            append("\"\(answers[i])\"")
-        }
-        append("],\"upstream\":")
-        if let upstream = r.upstream { append("\"\(upstream)\"") } else { append("null") }
-        append(",\"cached\":\(r.action == .cached),\"duration_us\":\(r.durationMicros)}\n")
-    }
-
-    private func anonymized(_ client: Endpoint) -> Endpoint {
-        guard settings.anonymize else { return client }
-        switch client.address {
-        case .v4(let a):
-            return Endpoint(address: .v4(IPv4Address(rawValue: (UInt32(bigEndian: a.rawValue) & 0xffff_ff00).bigEndian)), port: 0)
-        case .v6(let a):
-            return Endpoint(address: .v6(IPv6Address(high: (UInt64(bigEndian: a.high) & 0xffff_ffff_ffff_ff00).bigEndian, low: 0)), port: 0)
-        }
-    }
-
-    static func rcodeName(_ code: UInt8) -> String {
-        switch code {
-        case 0: return "NOERROR"
-        case 1: return "FORMERR"
-        case 2: return "SERVFAIL"
-        case 3: return "NXDOMAIN"
-        case 4: return "NOTIMP"
-        case 5: return "REFUSED"
-        default: return "RCODE\(code)"
-        }
-    }
-
-    @inline(__always)
-    private func append(_ text: String) {
-        out.append(contentsOf: text.utf8)
-    }
-
-    /// A JSON string from raw name bytes: printable ASCII as is, quotes and backslashes escaped,
-    /// anything else as \u00XX (names from the wire may hold any byte).
-    private func appendString(_ bytes: UnsafeRawBufferPointer) {
-        out.append(UInt8(ascii: "\""))
-        for b in bytes {
-            switch b {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                out.append(UInt8(ascii: "\\")); out.append(b)
-            case 0x20..<0x7f:
-                out.append(b)
-            default:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 0xf)])
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
-    private func appendJSON(_ text: String) {
-        var copy = text
-        copy.withUTF8 { utf8 in
-            out.append(UInt8(ascii: "\""))
-            for b in utf8 {
-                switch b {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(b)
-                case 0..<0x20:
-                    let hex = Array("0123456789abcdef".utf8)
-                    out.append(contentsOf: Array("\\u00".utf8)); out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 0xf)])
-                default: out.append(b)
-                }
-            }
-            out.append(UInt8(ascii: "\""))
-        }
-    }
-
-    /// 2026-11-26T21:13:32.123456Z
-    private func appendTime(_ micros: UInt64) {
-        var seconds = time_t(micros / 1_000_000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let fraction = String(micros % 1_000_000)
-        append("\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).")
-        append(String(repeating: "0", count: 6 - fraction.count) + fraction + "Z")
     }
 
     private func monotonicNow() -> UInt64 {
