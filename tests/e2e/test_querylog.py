@@ -158,7 +158,7 @@ def test_kill_9_during_a_burst_leaves_only_complete_lines(lab, relay_factory):
 FIXTURE_OLD = [
     {"time": "2026-11-26T10:00:00.000001Z", "proto": "udp", "client": "10.53.1.2:1000", "server": "10.53.2.53:53", "qname": "www.lab.test",
      "qtype": "A", "action": "allowed", "rule": None, "rcode": "NOERROR", "answers": ["10.53.2.80"], "upstream": "10.53.2.53:53", "cached": False, "duration_us": 100},
-    {"time": "2026-11-26T10:00:01.000000Z", "proto": "udp", "client": "10.53.1.3:1001", "server": "8.8.8.8:53", "qname": "ads.lab.test",
+    {"time": "2026-11-26T10:00:01.000000Z", "proto": "udp", "client": "10.53.1.3:1001", "server": "10.53.3.53:53", "qname": "ads.lab.test",
      "qtype": "A", "action": "blocked", "rule": {"list": "/x/ads.txt", "line": 2, "text": "||ads.lab.test^"}, "rcode": "NXDOMAIN", "answers": [],
      "upstream": None, "cached": False, "duration_us": 5},
 ]
@@ -167,7 +167,7 @@ FIXTURE_NEW = [
      "qtype": "AAAA", "action": "allowed", "rule": None, "rcode": "NOERROR", "answers": ["fd53:2::80"], "upstream": "10.53.2.53:53", "cached": False, "duration_us": 300},
     {"time": "2026-11-26T10:00:03.000000Z", "proto": "udp", "client": "10.53.1.2:1003", "server": "10.53.2.53:53", "qname": "www.lab.test",
      "qtype": "A", "action": "cached", "rule": None, "rcode": "NOERROR", "answers": ["10.53.2.80"], "upstream": None, "cached": True, "duration_us": 3},
-    {"time": "2026-11-26T10:00:04.000000Z", "proto": "udp", "client": "10.53.9.9:1004", "server": "8.8.8.8:53", "qname": "x.ads.lab.test",
+    {"time": "2026-11-26T10:00:04.000000Z", "proto": "udp", "client": "10.53.9.9:1004", "server": "10.53.3.53:53", "qname": "x.ads.lab.test",
      "qtype": "A", "action": "blocked", "rule": {"list": "/x/ads.txt", "line": 2, "text": "||ads.lab.test^"}, "rcode": "NXDOMAIN", "answers": [],
      "upstream": None, "cached": False, "duration_us": 4},
     {"time": "2026-11-26T10:00:05.000000Z", "log": "status", "written": 5, "dropped": 0},
@@ -198,7 +198,7 @@ def test_tail_filters_and_starts_across_rotated_files(tmp_path):
     assert tail(log, "-n", "10", "--type", "AAAA") == ["02"]
     assert tail(log, "-n", "10", "--proto", "tcp") == ["02"]
     assert tail(log, "-n", "10", "--rcode", "nxdomain") == ["01", "04"]
-    assert tail(log, "-n", "10", "--grep", "8\\.8\\.8\\.8") == ["01", "04"]
+    assert tail(log, "-n", "10", "--grep", "10\\.53\\.3\\.53") == ["01", "04"]
     plain = subprocess.run([BINARY, "tail", "--file", str(log), "--no-follow", "-n", "1"], capture_output=True, text=True, timeout=20).stdout
     assert "x.ads.lab.test" in plain and "blocked" in plain and "||ads.lab.test^ (ads.txt:2)" in plain and "\x1b[" not in plain, plain
     colored = subprocess.run(["script", "-qec", f"{BINARY} tail --file {log} --no-follow -n 1", "/dev/null"],
@@ -220,7 +220,7 @@ def test_stats_on_a_fixture_log(tmp_path):
     assert stats["top_domains"][0] == {"name": "www.lab.test", "count": 3}
     assert stats["top_blocked"] == [{"name": "ads.lab.test", "count": 1}, {"name": "x.ads.lab.test", "count": 1}]
     assert stats["top_clients"][0] == {"client": "10.53.1.2", "count": 3}
-    assert stats["servers"] == [{"server": "10.53.2.53", "clients": 1, "queries": 3}, {"server": "8.8.8.8", "clients": 2, "queries": 2}][::-1]
+    assert stats["servers"] == [{"server": "10.53.2.53", "clients": 1, "queries": 3}, {"server": "10.53.3.53", "clients": 2, "queries": 2}][::-1]
     assert stats["forwarded_latency_us"] == {"p50": 100, "p90": 300, "p99": 300}
     text = subprocess.run([BINARY, "stats", "--file", str(log)], capture_output=True, text=True, timeout=20).stdout
-    assert "queries: 5" in text and "8.8.8.8: 2 clients, 2 queries" in text, text
+    assert "queries: 5" in text and "10.53.3.53: 2 clients, 2 queries" in text, text
