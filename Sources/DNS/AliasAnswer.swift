@@ -78,7 +78,9 @@ public enum AliasAnswer {
         return (bytes, count)
     }
 
-    static func wireName(_ dotted: String) -> [UInt8] {
+    /// A dotted name (no trailing dot) in uncompressed wire form, root label included; labels
+    /// longer than 63 bytes are cut (names from rules and zones are checked before they get here).
+    public static func wireName(_ dotted: String) -> [UInt8] {
         var out: [UInt8] = []
         for label in dotted.split(separator: ".") {
             out.append(UInt8(min(label.utf8.count, 63)))

@@ -48,7 +48,8 @@ public enum DomainName {
         return nil
     }
 
-    /// `name` (normalized, dotted) in uncompressed wire form, root label included.
+    /// `name` (normalized, dotted) in uncompressed wire form, root label included. (DNS has the
+    /// same as `AliasAnswer.wireName`; Rules depends on RelayCore only, so it keeps its own.)
     static func wire(_ name: String) -> [UInt8] {
         var out: [UInt8] = []
         for label in name.split(separator: ".") {

@@ -15,7 +15,7 @@ extension ZoneAnswer {
             for entry in entries {
                 let written: Int? = entry.record.body.withUnsafeBytes { body in
                     if let owner = entry.owner {
-                        let wire = Self.wire(owner)
+                        let wire = AliasAnswer.wireName(owner)
                         return wire.withUnsafeBytes { ResponseBuilder.appendRecord(in: room, at: offset, owner: $0, body: body) }
                     }
                     return ResponseBuilder.appendRecord(in: room, at: offset, owner: nil, body: body)
@@ -37,21 +37,11 @@ extension ZoneAnswer {
     public func behindAlias(target: String, ttl: UInt32) -> ZoneAnswer {
         var result = self
         for i in result.answer.indices where result.answer[i].owner == nil { result.answer[i].owner = target }
-        let rdata = Self.wire(target)
+        let rdata = AliasAnswer.wireName(target)
         let body: [UInt8] = [0, 5, 0, 1, UInt8(ttl >> 24), UInt8(ttl >> 16 & 0xff), UInt8(ttl >> 8 & 0xff), UInt8(ttl & 0xff),
                              UInt8(rdata.count >> 8), UInt8(rdata.count & 0xff)] + rdata
         let cname = ZoneRecord(owner: "", type: 5, ttl: ttl, body: body, target: target, file: "", line: 0)
         result.answer.insert(ZoneAnswer.Entry(owner: nil, record: cname), at: 0)
         return result
-    }
-
-    static func wire(_ dotted: String) -> [UInt8] {
-        var out: [UInt8] = []
-        for label in dotted.split(separator: ".") {
-            out.append(UInt8(label.utf8.count))
-            out += label.utf8
-        }
-        out.append(0)
-        return out
     }
 }
