@@ -22,11 +22,8 @@ public struct ParsedRule: Equatable, Sendable {
     public var pattern: Pattern
     public var action: RuleAction
     public var important = false
-    public var types: [UInt16] = []
-    public var excludesTypes = false
-    public var denyAllow: [String] = []
-    public var clients: [IPPrefix] = []
-    public var excludedClients: [IPPrefix] = []
+    /// `$dnstype`, `$denyallow`, `$client`.
+    public var conditions = RuleConditions()
     /// `$badfilter`: this rule disables the rule with the same text minus this modifier.
     public var badfilter = false
     /// What `$badfilter` matches against: the rule's text without `$badfilter`.
@@ -239,13 +236,13 @@ public enum LineParser {
                 for entry in entries {
                     let typeName = String(entry.drop(while: { $0 == "~" }))
                     guard let type = RecordType.number(typeName) else { return .rejected("unknown record type '\(typeName)' in $dnstype") }
-                    rule.types.append(type)
+                    rule.conditions.types.append(type)
                 }
-                rule.excludesTypes = negated
+                rule.conditions.excludesTypes = negated
             case "denyallow":
                 for entry in value.split(separator: "|") {
                     guard let name = DomainName.normalize(entry) else { return .rejected("'\(entry)' in $denyallow is not a domain") }
-                    rule.denyAllow.append(name)
+                    rule.conditions.denyAllow.append(name)
                 }
             case "match-case":
                 break  // DNS names are compared without case anyway
@@ -259,9 +256,9 @@ public enum LineParser {
                         }
                         return .rejected("'\(text)' in $client is not an address or CIDR")
                     }
-                    if excluded { rule.excludedClients.append(prefix) } else { rule.clients.append(prefix) }
+                    if excluded { rule.conditions.excludedClients.append(prefix) } else { rule.conditions.clients.append(prefix) }
                 }
-                guard !rule.clients.isEmpty || !rule.excludedClients.isEmpty else { return .rejected("$client needs at least one address") }
+                guard !rule.conditions.clients.isEmpty || !rule.conditions.excludedClients.isEmpty else { return .rejected("$client needs at least one address") }
             case "dnsrewrite":
                 if exception {
                     if value.isEmpty {

@@ -34,15 +34,8 @@ public struct Rule: Equatable, Sendable {
     public var action: RuleAction
     /// `$important`: beats exceptions that are not important themselves.
     public var important = false
-    /// `$dnstype=`: the rule applies only to these types (or, when `excludesTypes`, to all others).
-    public var types: [UInt16] = []
-    public var excludesTypes = false
-    /// `$denyallow=`: names (and their subdomains) the rule does not apply to.
-    public var denyAllow: [String] = []
-    /// `$client=`: the rule applies only to these clients (none listed: every client), and
-    /// never to the excluded ones (`~`).
-    public var clients: [IPPrefix] = []
-    public var excludedClients: [IPPrefix] = []
+    /// `$dnstype`, `$denyallow`, `$client`.
+    public var conditions = RuleConditions()
     /// Where it came from.
     public var source: RuleSource
 

@@ -33,11 +33,7 @@ public final class RuleSet: @unchecked Sendable {
     /// What few rules carry beyond a name and an action.
     struct Extras {
         var rewrite: IPAddress?
-        var types: [UInt16] = []
-        var excludesTypes = false
-        var denyAllow: [String] = []
-        var clients: [IPPrefix] = []
-        var excludedClients: [IPPrefix] = []
+        var conditions = RuleConditions()
         /// `$dnsrewrite` (what to answer) or its exception (which to cancel; nil: all).
         var dnsRewrite: DNSRewrite?
         /// `server=/d/…`: nil means the configured upstream.
@@ -223,16 +219,7 @@ public final class RuleSet: @unchecked Sendable {
     @inline(__always)
     private func applies(_ r: CompactRule, type: UInt16, name: UnsafeRawBufferPointer, client: IPAddress?) -> Bool {
         guard r.extra != .max else { return true }
-        let x = extras[Int(r.extra)]
-        if !x.types.isEmpty && x.types.contains(type) == x.excludesTypes { return false }
-        for domain in x.denyAllow where DomainName.isSubdomain(name, of: domain) { return false }
-        if !x.clients.isEmpty || !x.excludedClients.isEmpty {
-            // A rule for some clients does not apply when the client is unknown.
-            guard let client else { return x.clients.isEmpty }
-            if !x.clients.isEmpty && !x.clients.contains(where: { $0.contains(client) }) { return false }
-            if x.excludedClients.contains(where: { $0.contains(client) }) { return false }
-        }
-        return true
+        return extras[Int(r.extra)].conditions.allow(type: type, name: name, client: client)
     }
 
     /// Where the rule at `index` was written: its list's index in `lists` and its line. For the
@@ -259,11 +246,7 @@ public final class RuleSet: @unchecked Sendable {
         }
         var rule = Rule(action: action, source: RuleSource(list: list, line: Int(r.line), text: Self.line(Int(r.line), of: list) ?? ""))
         rule.important = r.important
-        rule.types = x.types
-        rule.excludesTypes = x.excludesTypes
-        rule.denyAllow = x.denyAllow
-        rule.clients = x.clients
-        rule.excludedClients = x.excludedClients
+        rule.conditions = x.conditions
         return rule
     }
 

@@ -207,10 +207,9 @@ public struct RuleSetBuilder {
     }
 
     private mutating func add(_ rule: ParsedRule, list: UInt16, line: Int) {
-        var x = RuleSet.Extras(types: rule.types, excludesTypes: rule.excludesTypes, denyAllow: rule.denyAllow,
-                               clients: rule.clients, excludedClients: rule.excludedClients)
+        var x = RuleSet.Extras(conditions: rule.conditions)
         let action: UInt8
-        var needsExtra = !rule.types.isEmpty || !rule.denyAllow.isEmpty || !rule.clients.isEmpty || !rule.excludedClients.isEmpty
+        var needsExtra = !rule.conditions.isEmpty
         switch rule.action {
         case .block: action = RuleSet.Code.block
         case .allow: action = RuleSet.Code.allow
