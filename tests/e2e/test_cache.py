@@ -53,7 +53,6 @@ def test_ten_identical_queries_reach_the_upstream_once(lab, relay_factory):
     assert later["ttls"][0] <= 58, later
     assert later["id"] == later["sent_id"] and later["question"] == ["HoSt.CaChE.TeSt. IN A"], later
     assert seen(fake) == []
-    # DO is part of the key: a DNSSEC-OK query is a different question.
     fake.kill()
 
 

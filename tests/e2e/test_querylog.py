@@ -206,6 +206,10 @@ def test_tail_filters_and_starts_across_rotated_files(tmp_path):
     assert "\x1b[31m" in colored, colored
     bad = subprocess.run([BINARY, "tail", "--file", str(log), "--action", "maybe"], capture_output=True, text=True, timeout=20)
     assert bad.returncode != 0 and "is not one of" in bad.stderr
+    bad = subprocess.run([BINARY, "tail", "--file", str(log), "--grep", "(unclosed"], capture_output=True, text=True, timeout=20)
+    assert bad.returncode != 0 and "not a valid regular expression" in bad.stderr
+    bad = subprocess.run([BINARY, "tail", "--file", str(log), "-n", "-1"], capture_output=True, text=True, timeout=20)
+    assert bad.returncode != 0
 
 
 def test_stats_on_a_fixture_log(tmp_path):
@@ -224,3 +228,10 @@ def test_stats_on_a_fixture_log(tmp_path):
     assert stats["forwarded_latency_us"] == {"p50": 100, "p90": 300, "p99": 300}
     text = subprocess.run([BINARY, "stats", "--file", str(log)], capture_output=True, text=True, timeout=20).stdout
     assert "queries: 5" in text and "10.53.3.53: 2 clients, 2 queries" in text, text
+    bad = subprocess.run([BINARY, "stats", "--file", str(log), "--since", "soon"], capture_output=True, text=True, timeout=20)
+    assert bad.returncode != 0 and "expected a duration" in bad.stderr
+    # a file that is not a query log gives an empty summary, not a crash
+    junk = tmp_path / "junk.jsonl"
+    junk.write_bytes(b"\x00\xff not json\n{\"half\": \n")
+    out = subprocess.run([BINARY, "stats", "--file", str(junk), "--json"], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0 and json.loads(out.stdout)["total"] == 0, out.stdout + out.stderr
