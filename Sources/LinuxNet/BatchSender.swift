@@ -45,6 +45,12 @@ public final class BatchSender {
     public var isFull: Bool { count == capacity }
 
     /// Queues `bytes` for `destination` on socket `fd`; flushes first when full.
+    ///
+    /// Zero-copy: only the pointer is kept, so `bytes` must stay valid and unchanged until the
+    /// next `flush()`. Callers send from buffers that live that long (a receive slot, an
+    /// in-flight entry), never from a scratch buffer they write again before the flush — that
+    /// gave several clients of one batch the same answer once (the cache's hits, see
+    /// Worker+Cache.swift).
     @inline(__always)
     public func enqueue(fd: Int32, bytes: UnsafeRawBufferPointer, to destination: Endpoint) {
         if count == capacity { flush() }
