@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // C shims and system libraries
@@ -32,10 +33,18 @@ let package = Package(
         .target(name: "Interception", dependencies: ["RelayCore", "CNetfilter"]),
         .target(name: "Rules", dependencies: ["RelayCore"]),
         .target(name: "Zones", dependencies: ["DNS"]),
+        // QUIC Initial packets: keys, header protection, decryption, CRYPTO reassembly, SNI. No I/O.
+        .target(
+            name: "QUIC",
+            dependencies: [
+                "RelayCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]),
         .target(
             name: "Relay",
             dependencies: [
-                "RelayCore", "LinuxNet", "DNS", "Interception", "Rules", "Zones",
+                "RelayCore", "LinuxNet", "DNS", "Interception", "Rules", "Zones", "QUIC",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]),
@@ -57,6 +66,13 @@ let package = Package(
         .testTarget(name: "InterceptionTests", dependencies: ["Interception", "RelayCore"]),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "RelayCore"]),
         .testTarget(name: "ZonesTests", dependencies: ["Zones", "DNS"]),
+        .testTarget(
+            name: "QUICTests",
+            dependencies: [
+                "QUIC",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules"]),
         .testTarget(name: "CLITests", dependencies: ["tproxy-relay"]),
     ],
