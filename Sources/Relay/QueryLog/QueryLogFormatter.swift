@@ -9,19 +9,24 @@ import Rules
 /// type the writer thread keeps in a local variable, so appends are not checked for exclusive
 /// access one by one.
 struct QueryLogFormatter {
-    var out: [UInt8] = []
+    var out = LineBuffer(capacity: 1 << 20)
     let lists: [String]
     let anonymize: Bool
-    let ruleText = RuleText()
+    var ruleTexts: RuleTextCache
 
     init(lists: [String], anonymize: Bool) {
         self.lists = lists
         self.anonymize = anonymize
-        out.reserveCapacity(1 << 20)
         var names: [[UInt8]] = []
         for list in lists { names.append(Self.json(list)) }
         listNames = names
-        ruleTextVersions = [UInt64](repeating: .max, count: lists.count)
+        ruleTexts = RuleTextCache(lists: lists)
+    }
+
+    /// Frees the line buffer and the rule-text arena (the writer thread calls it as it ends).
+    func deallocate() {
+        out.deallocate()
+        ruleTexts.deallocate()
     }
 
 
@@ -43,25 +48,25 @@ struct QueryLogFormatter {
         } else {
             appendString(name)
             literal(",\"qtype\":\"")
-            out.append(contentsOf: typeName(r.qtype))
+            out.append(typeName(r.qtype))
             literal("\"")
         }
         literal(",\"action\":\"")
-        out.append(contentsOf: Self.actionNames[Int(r.action.rawValue)])
+        out.append(Self.actionNames[Int(r.action.rawValue)])
         literal("\",\"rule\":")
         if r.ruleList != .max, Int(r.ruleList) < lists.count {
             literal("{\"list\":")
-            out.append(contentsOf: listNames[Int(r.ruleList)])
+            out.append(listNames[Int(r.ruleList)])
             literal(",\"line\":")
             appendNumber(UInt64(r.ruleLine))
             literal(",\"text\":")
-            out.append(contentsOf: ruleTextJSON(list: Int(r.ruleList), line: r.ruleLine))
+            ruleTexts.appendJSON(list: Int(r.ruleList), line: r.ruleLine, to: &out)
             literal("}")
         } else {
             literal("null")
         }
         literal(",\"rcode\":\"")
-        out.append(contentsOf: r.rcode < 6 ? Self.rcodeNames[Int(r.rcode)] : Array("RCODE\(r.rcode)".utf8))
+        out.append(r.rcode < 6 ? Self.rcodeNames[Int(r.rcode)] : Array("RCODE\(r.rcode)".utf8))
         literal("\",\"answers\":[")
         for i in 0..<Int(r.answerCount) {
             if i > 0 { literal(",") }
@@ -91,10 +96,6 @@ struct QueryLogFormatter {
     static let rcodeNames: [[UInt8]] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"].map { Array($0.utf8) }
     let listNames: [[UInt8]]
     var typeNames: [UInt16: [UInt8]] = [:]
-    /// Rule texts as JSON, by list and line; the lists are checked for a new version once a second.
-    var ruleTexts: [UInt64: [UInt8]] = [:]
-    var ruleTextVersions: [UInt64] = []
-
     mutating func typeName(_ type: UInt16) -> [UInt8] {
         if let known = typeNames[type] { return known }
         let name = Array(RecordType.name(type).utf8)
@@ -102,32 +103,9 @@ struct QueryLogFormatter {
         return name
     }
 
-    /// Forgets the rule texts when a list changed on disk (RuleText looks at most once a
-    /// second); called once per batch, not per line.
-    mutating func checkRuleTexts() {
-        var changed = false
-        for i in lists.indices {
-            let version = ruleText.version(of: lists[i])
-            if version != ruleTextVersions[i] {
-                ruleTextVersions[i] = version
-                changed = true
-            }
-        }
-        if changed { ruleTexts.removeAll(keepingCapacity: true) }
-    }
-
-    mutating func ruleTextJSON(list: Int, line: UInt32) -> [UInt8] {
-        let key = UInt64(list) << 32 | UInt64(line)
-        if let cached = ruleTexts[key] { return cached }
-        let json = ruleText.line(line, of: lists[list]).map { jsonBytes($0) } ?? Array("null".utf8)
-        if ruleTexts.count >= 200_000 { ruleTexts.removeAll(keepingCapacity: true) }
-        ruleTexts[key] = json
-        return json
-    }
-
     @inline(__always)
     mutating func literal(_ text: StaticString) {
-        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        out.append(text)
     }
 
     @inline(__always)
@@ -146,7 +124,7 @@ struct QueryLogFormatter {
                 v /= 10
                 n += 1
             }
-            out.append(contentsOf: d[(20 - n)...])
+            out.append(UnsafeRawBufferPointer(rebasing: d[(20 - n)...]))
         }
     }
 
@@ -168,7 +146,7 @@ struct QueryLogFormatter {
             withUnsafeMutableBytes(of: &text) { buffer in
                 let chars = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
                 guard inet_ntop(AF_INET6, &raw, chars, socklen_t(buffer.count)) != nil else { return }
-                out.append(contentsOf: UnsafeRawBufferPointer(start: buffer.baseAddress, count: strlen(chars)))
+                out.append(UnsafeRawBufferPointer(start: buffer.baseAddress, count: strlen(chars)))
             }
         }
     }
@@ -207,9 +185,8 @@ struct QueryLogFormatter {
         }
     }
 
-    @inline(__always)
     mutating func append(_ text: String) {
-        out.append(contentsOf: text.utf8)
+        out.append(text)
     }
 
     /// A JSON string from raw name bytes: printable ASCII as is, quotes and backslashes escaped,
@@ -224,7 +201,7 @@ struct QueryLogFormatter {
                 out.append(b)
             default:
                 let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(Array("\\u00".utf8))
                 out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 0xf)])
             }
         }
@@ -259,7 +236,7 @@ struct QueryLogFormatter {
             timePrefix = Array("\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).".utf8)
             timePrefixSecond = second
         }
-        out.append(contentsOf: timePrefix)
+        out.append(timePrefix)
         var fraction = micros % 1_000_000
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48, 48, 48)
         withUnsafeMutableBytes(of: &digits) { d in
@@ -267,7 +244,7 @@ struct QueryLogFormatter {
                 d[i] = UInt8(48 + fraction % 10)
                 fraction /= 10
             }
-            out.append(contentsOf: d)
+            out.append(UnsafeRawBufferPointer(d))
         }
         out.append(UInt8(ascii: "Z"))
     }
