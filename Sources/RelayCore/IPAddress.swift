@@ -75,6 +75,22 @@ public enum IPAddress: Hashable, Sendable {
     public static let anyV4 = IPAddress.v4(IPv4Address(rawValue: 0))
     public static let anyV6 = IPAddress.v6(IPv6Address(high: 0, low: 0))
 
+    /// 0.0.0.0 or ::.
+    public var isUnspecified: Bool {
+        switch self {
+        case .v4(let a): return a.rawValue == 0
+        case .v6(let a): return a.high == 0 && a.low == 0
+        }
+    }
+
+    /// 127.0.0.0/8 or ::1.
+    public var isLoopback: Bool {
+        switch self {
+        case .v4(let a): return UInt32(bigEndian: a.rawValue) >> 24 == 127
+        case .v6(let a): return a.high == 0 && a.low == UInt64(1).bigEndian
+        }
+    }
+
     public var isIPv6: Bool {
         if case .v6 = self { return true }
         return false

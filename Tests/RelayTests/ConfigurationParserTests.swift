@@ -79,20 +79,30 @@ import Rules
         #expect(config.upstream.maxInFlight == 1024)
     }
 
-    @Test func plannedSectionsWarnWithTheirLine() throws {
+    @Test func quicAndLimitsSections() throws {
         let config = try parse("""
             intercept:
               interfaces: [lan0]
-              quic: true
+              quic: false
+            quic:
+              sniff: false
+              block: true
+              idle_timeout: 30s
+              hold_time: 150ms
+              hold_datagrams: 3
+            limits:
+              max_quic_flows: 500
             zones: zones/
             filters:
               lists: [ads.txt, /etc/block.txt]
               block_with: 0.0.0.0
               ttl: 60
             """)
-        #expect(config.warnings == [
-            "relay.yaml:3: intercept.quic: ignored, QUIC relaying is not implemented in this version",
-        ])
+        #expect(config.warnings.isEmpty)
+        #expect(config.intercept.quic == false)
+        #expect(config.quic == Configuration.QUIC(sniff: false, block: true, idleTimeoutMilliseconds: 30_000, holdMilliseconds: 150, holdDatagrams: 3))
+        #expect(config.limits.maxQUICFlows == 500)
+        #expect(Configuration().intercept.quic && Configuration().quic.sniff && !Configuration().quic.block)
         #expect(config.zones == "zones")
         #expect(config.filters.lists == ["ads.txt", "/etc/block.txt"])
         #expect(config.filters.blockWith == .address(IPAddress("0.0.0.0")!))
@@ -134,7 +144,14 @@ import Rules
         ("filters:\n  clients:\n    - match: 10.53.1.7\n      lists: []\n      colour: red\n", "relay.yaml:5: filters.clients.colour: unknown key (expected one of match, lists)"),
         ("filters:\n  lists: [a.txt]\n  clients:\n    - match: 10.53.1.7\n      lists: [b.txt]\n", "relay.yaml:4: filters.clients.lists: 'b.txt' is not one of filters.lists (name it there first)"),
         ("filters:\n  watch: sometimes\n", "relay.yaml:2: filters.watch: expected true or false"),
-        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, limits, quic)"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits)"),
+        ("quic:\n  sniff: sometimes\n", "relay.yaml:2: quic.sniff: expected true or false"),
+        ("quic:\n  idle_timeout: forever\n", "relay.yaml:2: quic.idle_timeout: expected a duration such as 2s or 500ms, got 'forever'"),
+        ("quic:\n  idle_timeout: 10ms\n", "relay.yaml:2: quic.idle_timeout: 10ms is out of range (100ms...3600s)"),
+        ("quic:\n  hold_datagrams: 0\n", "relay.yaml:2: quic.hold_datagrams: 0 is out of range (1...16)"),
+        ("quic:\n  decrypt: all\n", "relay.yaml:2: quic.decrypt: unknown key (expected one of sniff, block, idle_timeout, hold_time, hold_datagrams)"),
+        ("limits:\n  max_quic_flows: -1\n", "relay.yaml:2: limits.max_quic_flows: -1 is out of range (1...1000000)"),
+        ("limits:\n  max_flows: 5\n", "relay.yaml:2: limits.max_flows: unknown key (expected one of max_quic_flows)"),
         ("zones: \"\"\n", "relay.yaml:1: zones: expected a directory of zone files, such as zones/"),
         ("zones: [a, b]\n", "relay.yaml:1: zones: expected a single value"),
         ("cache:\n  entries: -1\n", "relay.yaml:2: cache.entries: -1 is out of range (0...10000000)"),

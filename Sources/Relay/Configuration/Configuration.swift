@@ -7,8 +7,10 @@ public struct Configuration: Equatable, Sendable {
     public struct Intercept: Equatable, Sendable {
         /// Capture what arrives on these interfaces.
         public var interfaces: [String] = []
-        /// Capture UDP 53.
+        /// Capture UDP and TCP 53.
         public var dns = true
+        /// Capture UDP 443 (QUIC) to `listen.quicPort`.
+        public var quic = true
         /// The fwmark set after tproxy; `ip rule fwmark mark lookup routeTable`.
         public var mark: UInt32 = 0x53
         public var routeTable: UInt32 = 153
@@ -119,7 +121,28 @@ public struct Configuration: Equatable, Sendable {
         public var prefetch = true
     }
 
+    /// QUIC flows (UDP 443; docs/QUIC.md).
+    public struct QUIC: Equatable, Sendable {
+        /// Read the SNI from Initial packets and apply the rules to it.
+        public var sniff = true
+        /// Drop all QUIC: browsers fall back to TCP/TLS.
+        public var block = false
+        /// A flow with no datagram either way for this long is closed.
+        public var idleTimeoutMilliseconds = 60_000
+        /// How long, and for how many datagrams, a new flow's datagrams wait for the SNI.
+        public var holdMilliseconds = 200
+        public var holdDatagrams = 4
+    }
+
+    /// Resource caps.
+    public struct Limits: Equatable, Sendable {
+        /// QUIC flows relayed at once, over all workers; new flows beyond it are dropped.
+        public var maxQUICFlows = 10_000
+    }
+
     public var intercept = Intercept()
+    public var quic = QUIC()
+    public var limits = Limits()
     public var cache = Cache()
     /// The directory of zone files (`*.zone`) answered locally; nil: none.
     public var zones: String?

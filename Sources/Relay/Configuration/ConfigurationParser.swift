@@ -12,12 +12,6 @@ import Yams
 public struct ConfigurationParser {
     public let file: String
 
-    /// Top-level sections of DESIGN.md that this version accepts but does not act on yet.
-    static let plannedSections: [String: String] = [
-        "quic": "QUIC relaying is not implemented in this version",
-        "limits": "limits are not implemented in this version",
-    ]
-
     public init(file: String) { self.file = file }
 
     /// Parses YAML text. `file` is only used in error messages.
@@ -45,16 +39,14 @@ public struct ConfigurationParser {
             case "filters": try parseFilters(value, into: &config.filters)
             case "cache": try parseCache(value, into: &config.cache)
             case "querylog": try parseQueryLog(value, into: &config.querylog)
+            case "quic": try parseQUIC(value, into: &config.quic)
+            case "limits": try parseLimits(value, into: &config.limits)
             case "zones":
                 let path = try scalar(value, key: key)
                 guard !path.isEmpty else { throw error(value, key, "expected a directory of zone files, such as zones/") }
                 config.zones = resolve(path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path)
             default:
-                if let why = Self.plannedSections[key] {
-                    config.warnings.append("\(file):\(line(keyNode)): \(key): ignored, \(why)")
-                } else {
-                    throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, \(Self.plannedSections.keys.sorted().joined(separator: ", ")))")
-                }
+                throw error(keyNode, key, "unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits)")
             }
         }
         try validate(config, root: root)
@@ -73,10 +65,7 @@ public struct ConfigurationParser {
                 }
                 intercept.interfaces = names
             case "dns": intercept.dns = try boolean(value, key: key)
-            case "quic":
-                if try boolean(value, key: key) {
-                    warnings.append("\(file):\(line(keyNode)): \(key): ignored, QUIC relaying is not implemented in this version")
-                }
+            case "quic": intercept.quic = try boolean(value, key: key)
             case "mark": intercept.mark = try mark(value, key: key)
             case "bypass_mark": intercept.bypassMark = try mark(value, key: key)
             case "route_table":
@@ -275,6 +264,28 @@ public struct ConfigurationParser {
             case "max_pending_output": tcp.maxPendingOutput = try integer(value, key: key, in: 65537...(64 << 20))
             default:
                 throw unknown(keyNode, key, expected: "idle_timeout, max_lifetime, max_connections, max_connections_per_client, max_queries_per_connection, max_message_size, max_pending_output")
+            }
+        }
+    }
+
+    private func parseQUIC(_ node: Node, into quic: inout Configuration.QUIC) throws(ConfigurationError) {
+        for (keyNode, value, name, key) in try entries(of: node, section: "quic") {
+            switch name {
+            case "sniff": quic.sniff = try boolean(value, key: key)
+            case "block": quic.block = try boolean(value, key: key)
+            case "idle_timeout": quic.idleTimeoutMilliseconds = try duration(value, key: key, in: 100...3_600_000)
+            case "hold_time": quic.holdMilliseconds = try duration(value, key: key, in: 0...5_000)
+            case "hold_datagrams": quic.holdDatagrams = try integer(value, key: key, in: 1...16)
+            default: throw unknown(keyNode, key, expected: "sniff, block, idle_timeout, hold_time, hold_datagrams")
+            }
+        }
+    }
+
+    private func parseLimits(_ node: Node, into limits: inout Configuration.Limits) throws(ConfigurationError) {
+        for (keyNode, value, name, key) in try entries(of: node, section: "limits") {
+            switch name {
+            case "max_quic_flows": limits.maxQUICFlows = try integer(value, key: key, in: 1...1_000_000)
+            default: throw unknown(keyNode, key, expected: "max_quic_flows")
             }
         }
     }

@@ -31,6 +31,9 @@ final class Worker {
         /// Which lists apply to which clients (`filters.clients`).
         var clientPolicy = ClientPolicy()
         var cache = AnswerCache.Settings()
+        /// QUIC flows (Relay/QUIC): sniffing, blocking, timeouts; this worker's share of the cap.
+        var quic = Configuration.QUIC()
+        var maxQUICFlows = 10_000
     }
 
     static let batchSize = 64
@@ -48,6 +51,9 @@ final class Worker {
         static let clientConnection: UInt64 = 3 << 56
         static let upstreamConnection: UInt64 = 4 << 56
         static let upstreamSocket: UInt64 = 5 << 56
+        static let quicListener: UInt64 = 6 << 56
+        /// A QUIC flow's upstream socket: generation in bits 24–55, slot in bits 0–23.
+        static let quicFlow: UInt64 = 7 << 56
         static let kindMask: UInt64 = 0xff << 56
     }
 
@@ -65,7 +71,7 @@ final class Worker {
     let clientSender = BatchSender(capacity: Worker.batchSize * 2)
     private let upstreamSender = BatchSender(capacity: Worker.batchSize * 2)
     let inFlight: InFlightTable
-    private let replySockets = ReplySockets()
+    let replySockets = ReplySockets()
     let random = RandomSource()
     private var pool4: UpstreamSocketPool!
     private var pool6: UpstreamSocketPool?
@@ -81,6 +87,18 @@ final class Worker {
     var upstreamConnections = Slots<UpstreamConnection>()
     var connectionsByServer: [Endpoint: [Int]] = [:]
     var lastSweep: UInt64 = 0
+
+    // QUIC flows (see Relay/QUIC/Worker+QUIC.swift).
+    var quicListeners: [Socket]
+    var quicFlows = Slots<QUICFlow>()
+    var quicIndex: [QUICFlowKey: Int] = [:]
+    var quicGeneration: UInt32 = 0
+    /// Client datagrams (with their original destinations), and datagrams from servers.
+    let quicReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxQUICDatagram)
+    let quicUpstreamReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxQUICDatagram)
+    let quicSender = BatchSender(capacity: Worker.batchSize * 2)
+    /// Larger datagrams are dropped (and counted): QUIC keeps to the path MTU, 1,200–1,500 bytes.
+    static let maxQUICDatagram = 4096
 
     // Filtering (see Worker+Filtering.swift).
     /// The rules in force; shared read-only with the other workers, replaced whole on reload.
@@ -114,8 +132,9 @@ final class Worker {
     private let stopRequested = Atomic<Bool>(false)
     private let publishRequested = Atomic<Bool>(false)
 
-    init(settings: Settings, udpListeners: [Socket], tcpListeners: [Socket], rules: RuleSet, zones: LocalZones = .empty,
-         queryLog: QueryLogRing? = nil, logger: Logger) throws {
+    init(settings: Settings, udpListeners: [Socket], tcpListeners: [Socket], quicListeners: [Socket] = [], rules: RuleSet,
+         zones: LocalZones = .empty, queryLog: QueryLogRing? = nil, logger: Logger) throws {
+        self.quicListeners = quicListeners
         self.settings = settings
         self.queryLog = queryLog
         self.rules = rules
@@ -132,6 +151,7 @@ final class Worker {
         try epoll.add(wakeup.fd, token: Token.wake)
         for (i, listener) in udpListeners.enumerated() { try epoll.add(listener.fd, token: Token.udpListener | UInt64(i)) }
         for (i, listener) in tcpListeners.enumerated() { try epoll.add(listener.fd, token: Token.tcpListener | UInt64(i)) }
+        for (i, listener) in quicListeners.enumerated() { try epoll.add(listener.fd, token: Token.quicListener | UInt64(i)) }
         let now = SystemInfo.monotonicNanoseconds()
         let token: (Int32) -> UInt64 = { Token.upstreamSocket | UInt64(UInt32(bitPattern: $0)) }
         pool4 = try UpstreamSocketPool(family: AF_INET, count: settings.upstreamSockets, bypassMark: settings.bypassMark,
@@ -185,6 +205,7 @@ final class Worker {
             pool6?.maintain(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
             if now - lastSweep >= 100_000_000 {
                 sweepConnections(now: now)
+                sweepQUIC(now: now)
                 lastSweep = now
             }
             if now - lastPublish >= 200_000_000 || publishRequested.exchange(false, ordering: .relaxed) {
@@ -193,17 +214,19 @@ final class Worker {
             }
             if !draining && stopRequested.load(ordering: .relaxed) {
                 // Stop taking queries; answers to those in flight still arrive upstream.
-                for listener in udpListeners + tcpListeners {
+                for listener in udpListeners + tcpListeners + quicListeners {
                     epoll.remove(listener.fd)
                     listener.close()
                 }
                 udpListeners = []
                 tcpListeners = []
+                quicListeners = []
                 draining = true
             }
             if draining && inFlight.isEmpty { break }
         }
         closeAllConnections()
+        closeAllQUIC()
         pool4.closeAll()
         pool6?.closeAll()
         replySockets.closeAll()
@@ -220,6 +243,7 @@ final class Worker {
         snapshot.cacheEvicted = cache.evicted
         snapshot.cacheStale = cache.staleServed
         snapshot.cacheEntries = cache.count
+        snapshot.quicOpen = quicFlows.count
         published.withLock { $0 = snapshot }
     }
 
@@ -239,6 +263,10 @@ final class Worker {
             serviceClient(index, events: events)
         case Token.upstreamConnection:
             serviceUpstream(index, events: events)
+        case Token.quicFlow:
+            receiveQUICUpstream(token: token)
+        case Token.quicListener where index < quicListeners.count:
+            receiveQUIC(fd: quicListeners[index].fd)
         default:
             break
         }

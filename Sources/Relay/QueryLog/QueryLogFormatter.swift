@@ -1,4 +1,5 @@
 import DNS
+import QUIC
 import Glibc
 import RelayCore
 import Rules
@@ -42,8 +43,28 @@ struct QueryLogFormatter {
         appendEndpoint(anonymized(r.client))
         literal("\",\"server\":\"")
         appendEndpoint(r.server)
-        literal("\",\"qname\":")
-        if r.nameLength == 0 && r.qtype == 0 {
+        if r.proto == .quic {
+            // QUIC flows carry the SNI and version instead of a question (docs/QUERYLOG.md).
+            literal("\",\"sni\":")
+            if r.nameLength == 0 { literal("null") } else { appendString(name) }
+            literal(",\"quic_version\":")
+            if r.quicVersion == 0 {
+                literal("null")
+            } else {
+                literal("\"")
+                out.append(QUICVersion.name(r.quicVersion))
+                literal("\"")
+            }
+            if r.sniFailure != 0, let code = SNIFailure.Code(rawValue: r.sniFailure - 1) {
+                literal(",\"sni_error\":\"")
+                out.append(code.description)
+                literal("\"")
+            }
+        } else {
+            literal("\",\"qname\":")
+        }
+        if r.proto == .quic {
+        } else if r.nameLength == 0 && r.qtype == 0 {
             literal("null,\"qtype\":null")
         } else {
             appendString(name)
@@ -64,6 +85,16 @@ struct QueryLogFormatter {
             literal("}")
         } else {
             literal("null")
+        }
+        if r.proto == .quic {
+            literal(",\"bytes_up\":")
+            appendNumber(r.bytesUp)
+            literal(",\"bytes_down\":")
+            appendNumber(r.bytesDown)
+            literal(",\"duration_us\":")
+            appendNumber(UInt64(r.durationMicros))
+            literal("}\n")
+            return
         }
         literal(",\"rcode\":\"")
         out.append(r.rcode < 6 ? Self.rcodeNames[Int(r.rcode)] : Array("RCODE\(r.rcode)".utf8))

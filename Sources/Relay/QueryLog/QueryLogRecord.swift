@@ -47,4 +47,10 @@ struct QueryLogRecord {
     var answers: (IPAddress, IPAddress, IPAddress, IPAddress) = (.anyV4, .anyV4, .anyV4, .anyV4)
     var otherAnswers: UInt8 = 0
     var nameLength: UInt8 = 0
+    // QUIC flows (proto .quic): the name is the SNI.
+    var quicVersion: UInt32 = 0
+    /// Why no SNI was read (SNIFailure.Code's raw value + 1; 0: an SNI was read, or not tried).
+    var sniFailure: UInt8 = 0
+    var bytesUp: UInt64 = 0
+    var bytesDown: UInt64 = 0
 }

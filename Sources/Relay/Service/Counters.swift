@@ -75,6 +75,21 @@ public struct Counters: Equatable, Sendable {
     /// Queries answered from a local zone.
     public var localAnswers = 0
 
+    // QUIC (Relay/QUIC).
+    /// Flows opened, flows blocked (by SNI rule or `quic.block`), flows whose SNI could not be
+    /// read, flows refused at `limits.max_quic_flows`, flows ended (idle or at stop).
+    public var quicFlows = 0
+    public var quicBlocked = 0
+    public var quicNoSNI = 0
+    public var quicRefused = 0
+    public var quicClosed = 0
+    /// Datagrams relayed each way, and datagrams dropped (blocked flows, oversize, send errors).
+    public var quicPacketsUp = 0
+    public var quicPacketsDown = 0
+    public var quicDropped = 0
+    /// Flows open now (a gauge).
+    public var quicOpen = 0
+
     public init() {}
 
     /// Sums counters of several workers.
@@ -118,6 +133,15 @@ public struct Counters: Equatable, Sendable {
         c.cacheEntries += b.cacheEntries
         c.cachePrefetches += b.cachePrefetches
         c.localAnswers += b.localAnswers
+        c.quicFlows += b.quicFlows
+        c.quicBlocked += b.quicBlocked
+        c.quicNoSNI += b.quicNoSNI
+        c.quicRefused += b.quicRefused
+        c.quicClosed += b.quicClosed
+        c.quicPacketsUp += b.quicPacketsUp
+        c.quicPacketsDown += b.quicPacketsDown
+        c.quicDropped += b.quicDropped
+        c.quicOpen += b.quicOpen
         return c
     }
 
@@ -132,7 +156,10 @@ public struct Counters: Equatable, Sendable {
          ("tcp_accepted", tcpAccepted), ("tcp_refused", tcpRefused), ("tcp_queries", tcpQueries), ("tcp_closed_idle", tcpClosedIdle), ("tcp_malformed", tcpMalformed), ("tcp_slow_readers", tcpSlowReaders), ("tcp_retry", tcpRetries), ("truncated_for_client", truncatedForClients), ("upstream_tcp_fail", upstreamTCPFailures),
          ("aliased", aliasesResolved), ("forwarded_by_rule", forwardedByRule),
          ("cache_hits", cacheHits), ("cache_misses", cacheMisses), ("cache_inserted", cacheInserted), ("cache_evicted", cacheEvicted),
-         ("cache_stale", cacheStale), ("cache_entries", cacheEntries), ("cache_prefetches", cachePrefetches), ("local", localAnswers)]
+         ("cache_stale", cacheStale), ("cache_entries", cacheEntries), ("cache_prefetches", cachePrefetches), ("local", localAnswers),
+         ("quic_flows", quicFlows), ("quic_blocked", quicBlocked), ("quic_no_sni", quicNoSNI), ("quic_refused", quicRefused),
+         ("quic_closed", quicClosed), ("quic_open", quicOpen), ("quic_packets_up", quicPacketsUp), ("quic_packets_down", quicPacketsDown),
+         ("quic_dropped", quicDropped)]
             .map { "\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 }

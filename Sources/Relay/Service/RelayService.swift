@@ -72,7 +72,7 @@ public final class RelayService {
         let table = try NftablesTable(name: intercept.table)
 
         let count = configuration.resolvedWorkers(availableCPUs: SystemInfo.availableCPUs)
-        var listenerSets: [(udp: [Socket], tcp: [Socket])] = []
+        var listenerSets: [(udp: [Socket], tcp: [Socket], quic: [Socket])] = []
         let v4 = Endpoint(address: configuration.listen.address, port: configuration.listen.dnsPort)
         let v6 = configuration.listen.address6.map { Endpoint(address: $0, port: configuration.listen.dnsPort) }
         ipv6Enabled = v6 != nil
@@ -83,14 +83,18 @@ public final class RelayService {
             logger.warning("IPv6 is off: \(v6.address) is not an address of this host (IPv6 disabled?); relaying IPv4 only")
             ipv6Enabled = false
         }
+        let quicPort = configuration.listen.quicPort
         for _ in 0..<count {
             var udp = [try openListener(v4)]
             var tcp = [try openStreamListener(v4)]
+            var quic: [Socket] = []
+            if intercept.quic { quic.append(try openListener(Endpoint(address: v4.address, port: quicPort))) }
             if let v6, ipv6Enabled {
                 udp.append(try openListener(v6))
                 tcp.append(try openStreamListener(v6))
+                if intercept.quic { quic.append(try openListener(Endpoint(address: v6.address, port: quicPort))) }
             }
-            listenerSets.append((udp, tcp))
+            listenerSets.append((udp, tcp, quic))
         }
 
         let limits = ConnectionLimits(maxTotal: configuration.tcp.maxConnections, maxPerClient: configuration.tcp.maxConnectionsPerClient)
@@ -104,7 +108,9 @@ public final class RelayService {
                             clientPolicy: self.configuration.filters.clientPolicy,
                             cache: AnswerCache.Settings(entries: self.configuration.cache.entries, minTTL: self.configuration.cache.minTTL,
                                                         maxTTL: self.configuration.cache.maxTTL, negativeTTL: self.configuration.cache.negativeTTL,
-                                                        serveStaleSeconds: self.configuration.cache.serveStale, prefetch: self.configuration.cache.prefetch))
+                                                        serveStaleSeconds: self.configuration.cache.serveStale, prefetch: self.configuration.cache.prefetch),
+                            quic: self.configuration.quic,
+                            maxQUICFlows: max(1, self.configuration.limits.maxQUICFlows / count))
         }
         // The query log's writer and one ring per worker; the file is opened now so that a bad
         // path stops start-up with a clear message.
@@ -117,7 +123,8 @@ public final class RelayService {
         let rings = listenerSets.map { _ in queryLog?.makeRing() }
         try queryLog?.start()
         workers = try listenerSets.enumerated().map {
-            try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp, rules: rules,
+            try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp,
+                       quicListeners: $0.element.quic, rules: rules,
                        zones: zones, queryLog: rings[$0.offset], logger: logger)
         }
 
@@ -147,7 +154,7 @@ public final class RelayService {
             self.watcher = watcher
         }
         state = .running
-        logger.info("relaying DNS over UDP and TCP: \(count) workers, interfaces \(intercept.interfaces.joined(separator: ",")), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
+        logger.info("relaying DNS over UDP and TCP\(intercept.quic ? (configuration.quic.block ? ", blocking QUIC" : ", QUIC on port \(quicPort)") : ""): \(count) workers, interfaces \(intercept.interfaces.joined(separator: ",")), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
     }
 
     /// The nft rules this configuration asks for.
@@ -157,6 +164,9 @@ public final class RelayService {
         if intercept.dns {
             captures.append(.init(.udp, port: 53, to: configuration.listen.dnsPort))
             captures.append(.init(.tcp, port: 53, to: configuration.listen.dnsPort))
+        }
+        if intercept.quic {
+            captures.append(.init(.udp, port: 443, to: configuration.listen.quicPort))
         }
         return InterceptionPlan(tableName: intercept.table, interfaces: intercept.interfaces, mark: intercept.mark,
                                 routeTable: intercept.routeTable, rulePriority: intercept.rulePriority,
