@@ -14,7 +14,7 @@ packages=(
   # lab and tests: namespaces, nft (to inspect the relay's table), a real DNS server, real clients
   iproute2 nftables knot knot-dnsutils bind9-dnsutils util-linux procps python3 python3-pip
   # benchmark
-  dnsperf
+  dnsperf iperf3
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -28,10 +28,12 @@ fi
 # Debian's knot package may start a knotd of its own where systemd runs; the lab starts its own.
 
 # Python packages for the end-to-end tests, for the python3 that is first on PATH.
-if ! python3 -c 'import dns.message, pytest' 2>/dev/null; then
-  echo "== pip install dnspython pytest"
-  python3 -m pip install -q dnspython pytest 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages dnspython pytest
+# aioquic: the HTTP/3 client and server of the QUIC tests (it brings cryptography, which
+# makes their certificates).
+if ! python3 -c 'import dns.message, pytest, aioquic' 2>/dev/null; then
+  echo "== pip install dnspython pytest aioquic"
+  python3 -m pip install -q dnspython pytest aioquic 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages dnspython pytest aioquic
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -51,7 +51,7 @@ extension Worker {
             flow.bytesUp &+= UInt64(payload.count)
             flow.packetsUp &+= 1
             counters.quicPacketsUp += 1
-            quicSender.enqueue(fd: flow.upstream!.fd, bytes: payload, to: destination)
+            quicSender.enqueue(connected: flow.upstream!.fd, bytes: payload)
         case .blocked:
             flow.bytesUp &+= UInt64(payload.count)
             counters.quicDropped += 1
