@@ -22,12 +22,16 @@ def test_missing_config_file(tmp_path):
     assert "cannot read the file" in out.stdout
 
 
-def test_planned_sections_are_warnings(tmp_path):
+def test_quic_and_limits_sections_are_checked(tmp_path):
     cfg = tmp_path / "c.yaml"
+    cfg.write_text("intercept:\n  interfaces: [lan0]\nquic:\n  block: true\nlimits:\n  max_quic_flows: 100\n")
+    out = run(BINARY, "check", "--config", str(cfg), check=False)
+    assert out.returncode == 0, out.stdout
+    assert "warning" not in out.stdout, out.stdout
     cfg.write_text("intercept:\n  interfaces: [lan0]\nlimits:\n  qps: 5\n")
     out = run(BINARY, "check", "--config", str(cfg), check=False)
-    assert out.returncode == 0
-    assert f"warning: {cfg}:3: limits: ignored" in out.stdout
+    assert out.returncode == 1
+    assert f"{cfg}:4: limits.qps: unknown key (expected one of max_quic_flows)" in out.stdout
 
 
 def test_check_counts_lists_and_strict_fails_on_rejected_lines(tmp_path):
