@@ -244,6 +244,8 @@ final class Worker {
         snapshot.cacheStale = cache.staleServed
         snapshot.cacheEntries = cache.count
         snapshot.quicOpen = quicFlows.count
+        // Client datagrams the upstream send buffer refused (sendmmsg EAGAIN), per flow socket.
+        snapshot.quicDropped += quicSender.dropped
         published.withLock { $0 = snapshot }
     }
 

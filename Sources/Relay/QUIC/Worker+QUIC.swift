@@ -220,10 +220,8 @@ extension Worker {
         let idle = UInt64(settings.quic.idleTimeoutMilliseconds) * 1_000_000
         for index in quicFlows.occupied {
             guard let flow = quicFlows[index] else { continue }
-            if flow.state == .sniffing && now >= flow.holdUntil {
-                flow.sniFailure = flow.sniffer?.datagrams ?? 0 > 0 ? .incomplete : nil
-                decide(flow, now: now)
-            }
+            // Held too long: relayed without an SNI (`decide` records it as incomplete).
+            if flow.state == .sniffing && now >= flow.holdUntil { decide(flow, now: now) }
             if now &- flow.lastActive >= idle { closeFlow(index, now: now) }
         }
     }

@@ -97,7 +97,7 @@ struct QueryLogFormatter {
             return
         }
         literal(",\"rcode\":\"")
-        out.append(r.rcode < 6 ? Self.rcodeNames[Int(r.rcode)] : Array("RCODE\(r.rcode)".utf8))
+        out.append(Self.rcodeNames[Int(r.rcode & 0x0f)])
         literal("\",\"answers\":[")
         for i in 0..<Int(r.answerCount) {
             if i > 0 { literal(",") }
@@ -124,7 +124,8 @@ struct QueryLogFormatter {
     }
 
     static let actionNames: [[UInt8]] = ["allowed", "blocked", "rewritten", "local", "cached", "dropped", "error"].map { Array($0.utf8) }
-    static let rcodeNames: [[UInt8]] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"].map { Array($0.utf8) }
+    /// The 16 header rcodes by value, named as DNS.ResponseCode names them.
+    static let rcodeNames: [[UInt8]] = (0..<16).map { Array(ResponseCode(rawValue: UInt16($0)).description.utf8) }
     let listNames: [[UInt8]]
     var typeNames: [UInt16: [UInt8]] = [:]
     mutating func typeName(_ type: UInt16) -> [UInt8] {
@@ -204,18 +205,6 @@ struct QueryLogFormatter {
         }
     }
 
-    static func rcodeName(_ code: UInt8) -> String {
-        switch code {
-        case 0: return "NOERROR"
-        case 1: return "FORMERR"
-        case 2: return "SERVFAIL"
-        case 3: return "NXDOMAIN"
-        case 4: return "NOTIMP"
-        case 5: return "REFUSED"
-        default: return "RCODE\(code)"
-        }
-    }
-
     mutating func append(_ text: String) {
         out.append(text)
     }
@@ -240,8 +229,6 @@ struct QueryLogFormatter {
     }
 
     /// A string as JSON (quoted, escaped).
-    func jsonBytes(_ text: String) -> [UInt8] { Self.json(text) }
-
     static func json(_ text: String) -> [UInt8] {
         var result: [UInt8] = [UInt8(ascii: "\"")]
         let hex = Array("0123456789abcdef".utf8)
