@@ -6,7 +6,8 @@
 #
 #   bench/quic.sh [REPS]        default 3 repetitions of each
 #
-# Env: DURATION=10 (seconds per run), LENGTH=1200 (datagram bytes), OUT=/tmp/tproxy-relay-bench/quic-<stamp>
+# Env: DURATION=10 (seconds per run), LENGTH=1200 (datagram bytes), BUFFER=4M (iperf3 -w),
+#      PIN=0:1 (iperf3 client on CPU 0; relay and iperf3 server on CPU 1), OUT=/tmp/tproxy-relay-bench/quic-<stamp>
 # Prints per run: datagrams/s received by the server, loss, and the relay's CPU µs per datagram;
 # then the median ratio relay ÷ forwarding. Needs root; scripts/setup.sh installs iperf3.
 set -euo pipefail
@@ -15,6 +16,13 @@ ROOT=$(cd "$HERE/.." && pwd)
 REPS=${1:-3}
 DURATION=${DURATION:-10}
 LENGTH=${LENGTH:-1200}
+# CPUs: "CLIENT:RELAY_AND_SERVER" for taskset (as ../shared/bench pins load generator and SUT
+# apart); empty: no pinning.
+PIN=${PIN-0:1}
+PIN_CLIENT=${PIN%%:*} PIN_SUT=${PIN##*:}
+pin() { if [ -n "$PIN" ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+# Socket buffers of both iperf3 ends (QUIC servers use several MB: quic-go asks for 7 MB).
+BUFFER=${BUFFER:-4M}
 OUT=${OUT:-/tmp/tproxy-relay-bench/quic-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
@@ -30,7 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 "$BIN" lab up --name "$NAME" >/dev/null
-ip netns exec "$UP" iperf3 -s -B "$SERVER" -p 443 -D -I "$OUT/iperf3.pid"
+pin "$PIN_SUT" ip netns exec "$UP" iperf3 -s -B "$SERVER" -p 443 -D -I "$OUT/iperf3.pid"
 sleep 0.5
 
 cat >"$OUT/relay.yaml" <<YAML
@@ -46,8 +54,14 @@ YAML
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-run_iperf() { # label: writes $OUT/label-rep.json
-  ip netns exec "$CLI" iperf3 -c "$SERVER" -p 443 -u -b 0 -l "$LENGTH" -t "$DURATION" -J >"$OUT/$1-$rep.json" || true
+# UDP receive-buffer overflows in a namespace (where datagrams are lost when a receiver lags).
+rcvbuf_errors() { ip netns exec "$1" awk '/^Udp:/ && ++n == 2 {print $6}' /proc/net/snmp; }
+
+run_iperf() { # label: writes $OUT/label-rep.json, and prints where datagrams overflowed
+  local up_before rtr_before
+  up_before=$(rcvbuf_errors "$UP"); rtr_before=$(rcvbuf_errors "$RTR")
+  pin "$PIN_CLIENT" ip netns exec "$CLI" iperf3 -c "$SERVER" -p 443 -u -b 0 -l "$LENGTH" -t "$DURATION" -w "$BUFFER" -J >"$OUT/$1-$rep.json" || true
+  echo "overflows $1: server socket $(( $(rcvbuf_errors "$UP") - up_before )), relay sockets $(( $(rcvbuf_errors "$RTR") - rtr_before ))"
 }
 
 result() { # label [relay CPU seconds]: prints the RESULT line
@@ -67,7 +81,8 @@ PY
 for rep in $(seq "$REPS"); do
   run_iperf forwarding
   result forwarding | tee -a "$OUT/runs.txt"
-  ip netns exec "$RTR" "$BIN" run --config "$OUT/relay.yaml" >"$OUT/relay-$rep.log" 2>&1 &
+  # taskset and ip exec in turn, so $! is the relay itself (its CPU time is read from /proc).
+  ${PIN:+taskset -c "$PIN_SUT"} ip netns exec "$RTR" "$BIN" run --config "$OUT/relay.yaml" >"$OUT/relay-$rep.log" 2>&1 &
   RELAY=$!
   for _ in $(seq 100); do grep -q "relaying DNS" "$OUT/relay-$rep.log" && break; sleep 0.1; done
   before=$(cpu_ticks "$RELAY")

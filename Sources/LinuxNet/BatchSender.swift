@@ -60,17 +60,6 @@ public final class BatchSender {
         count += 1
     }
 
-    /// Queues `bytes` on a connected socket `fd` (no destination: the kernel then uses the
-    /// socket's cached route instead of looking one up per datagram). Same zero-copy contract.
-    @inline(__always)
-    public func enqueue(connected fd: Int32, bytes: UnsafeRawBufferPointer) {
-        if count == capacity { flush() }
-        nameLengths[count] = 0
-        iovecs[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
-        descriptors[count] = fd
-        count += 1
-    }
-
     /// Sends everything queued: for each socket, its messages in order, with as few sendmmsg calls
     /// as the kernel allows. A full socket buffer drops the rest for that socket (UDP semantics,
     /// counted); another error drops only the message it names.
@@ -84,7 +73,7 @@ public final class BatchSender {
             while i < count {
                 if descriptors[i] == fd {
                     scratch[n].msg_hdr = msghdr(
-                        msg_name: nameLengths[i] == 0 ? nil : UnsafeMutableRawPointer(names + i), msg_namelen: nameLengths[i],
+                        msg_name: UnsafeMutableRawPointer(names + i), msg_namelen: nameLengths[i],
                         msg_iov: iovecs + i, msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
                     scratch[n].msg_len = 0
                     n += 1

@@ -96,7 +96,8 @@ final class Worker {
     /// Client datagrams (with their original destinations), and datagrams from servers.
     let quicReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxQUICDatagram)
     let quicUpstreamReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxQUICDatagram)
-    let quicSender = BatchSender(capacity: Worker.batchSize * 2)
+    /// Client datagrams go upstream in GSO runs (one sendmsg per run of full-sized datagrams).
+    let quicSegments = SegmentedSender()
     /// Larger datagrams are dropped (and counted): QUIC keeps to the path MTU, 1,200–1,500 bytes.
     static let maxQUICDatagram = 4096
 
@@ -244,8 +245,8 @@ final class Worker {
         snapshot.cacheStale = cache.staleServed
         snapshot.cacheEntries = cache.count
         snapshot.quicOpen = quicFlows.count
-        // Client datagrams the upstream send buffer refused (sendmmsg EAGAIN), per flow socket.
-        snapshot.quicDropped += quicSender.dropped
+        // Client datagrams the upstream send buffer refused (EAGAIN) or the kernel rejected.
+        snapshot.quicDropped += quicSegments.dropped
         published.withLock { $0 = snapshot }
     }
 

@@ -24,7 +24,7 @@ extension Worker {
             if n == 0 { return }
             let now = SystemInfo.monotonicNanoseconds()
             for i in 0..<n { handleQUICDatagram(i, now: now) }
-            quicSender.flush()
+            quicSegments.flush()
             if n < quicReceiver.capacity { return }
         }
     }
@@ -51,7 +51,7 @@ extension Worker {
             flow.bytesUp &+= UInt64(payload.count)
             flow.packetsUp &+= 1
             counters.quicPacketsUp += 1
-            quicSender.enqueue(connected: flow.upstream!.fd, bytes: payload)
+            quicSegments.append(fd: flow.upstream!.fd, bytes: payload)
         case .blocked:
             flow.bytesUp &+= UInt64(payload.count)
             counters.quicDropped += 1
