@@ -57,10 +57,11 @@ filters:
   lists: [$OUT/blocklist-100k.adblock.txt]   # the 100k names dnsdist blocks, as ||name^ (name and below, as dnsdist)
   block_with: nxdomain
 YAML
-# The same relay with the query log on (SUT tproxy-relay-log): rotation at 256 MiB, 2 files kept.
+# The same relay with the query log on (SUT tproxy-relay-log): one file per run (rotation at
+# 16 GiB), so that its lines can be counted against the queries answered.
 CONFIG_LOG="$OUT/relay-log.yaml"
 cp "$CONFIG" "$CONFIG_LOG"
-printf 'querylog:\n  path: %s\n  rotate_size: 256M\n  keep: 2\n' "$OUT/queries.jsonl" >>"$CONFIG_LOG"
+printf 'querylog:\n  path: %s\n  rotate_size: 16G\n  keep: 1\n' "$OUT/queries.jsonl" >>"$CONFIG_LOG"
 cd "$BENCH"
 [ -s "$BENCH_WORK/data/miss.q" ] || ./gen-data.sh
 sed 's/.*/||&^/' "$BENCH_WORK/data/blocklist-100k.txt" >"$OUT/blocklist-100k.adblock.txt"
@@ -94,7 +95,14 @@ run_one() { # scenario sut [dnsperf extra]
 for rep in $(seq "$REPS"); do
   for scen in $SCENARIOS; do
     for sut in $SUTS; do
+      [ "$sut" = tproxy-relay-log ] && rm -f "$OUT"/queries.jsonl*
       line=$(run_one "$scen" "$sut" | grep '^RESULT' || true)
+      if [ "$sut" = tproxy-relay-log ]; then
+        # Every answered query must be in the log: the lines written, and the drops it counted.
+        logged=$(cat "$OUT"/queries.jsonl* 2>/dev/null | grep -vc '"log":"status"' || true)
+        dropped=$(cat "$OUT"/queries.jsonl* 2>/dev/null | grep '"log":"status"' | sed 's/.*"dropped":\([0-9]*\).*/\1/' | sort -n | tail -1 || true)
+        line="$line log_lines=$logged log_dropped=${dropped:-0}"
+      fi
       echo "rep=$rep $line" | tee -a "$OUT/runs.txt"
     done
   done

@@ -100,10 +100,6 @@ final class QueryLogWriter: @unchecked Sendable {
     static let drainInterval: UInt32 = 10_000
 
     private func loop() {
-        // A little less CPU weight than the workers, so that when both want a shared core the
-        // worker answering DNS wins it; the rings absorb the writer's lag.
-        // (Linux keeps the nice value per thread; `who` 0 is the calling thread.)
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
         // Everything the loop touches per record is local: no class-property access per append.
         var formatter = QueryLogFormatter(lists: lists, anonymize: settings.anonymize)
         var batch: [(QueryLogRecord, Int)] = []
