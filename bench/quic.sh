@@ -7,6 +7,7 @@
 #   bench/quic.sh [REPS]        default 3 repetitions of each
 #
 # Env: DURATION=10 (seconds per run), LENGTH=1200 (datagram bytes), BUFFER=4M (iperf3 -w),
+#      DIRECTION=up (or down: the server sends, as in a download),
 #      PIN=0:1 (iperf3 client on CPU 0; relay and iperf3 server on CPU 1), OUT=/tmp/tproxy-relay-bench/quic-<stamp>
 # Prints per run: datagrams/s received by the server, loss, and the relay's CPU µs per datagram;
 # then the median ratio relay ÷ forwarding. Needs root; scripts/setup.sh installs iperf3.
@@ -21,6 +22,10 @@ LENGTH=${LENGTH:-1200}
 PIN=${PIN-0:1}
 PIN_CLIENT=${PIN%%:*} PIN_SUT=${PIN##*:}
 pin() { if [ -n "$PIN" ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
+# up: client → server (iperf3's default); down: server → client (iperf3 -R, a download).
+DIRECTION=${DIRECTION:-up}
+REVERSE=""
+[ "$DIRECTION" = down ] && REVERSE="-R"
 # Socket buffers of both iperf3 ends (QUIC servers use several MB: quic-go asks for 7 MB).
 BUFFER=${BUFFER:-4M}
 OUT=${OUT:-/tmp/tproxy-relay-bench/quic-$(date +%Y%m%d-%H%M%S)}
@@ -60,7 +65,7 @@ rcvbuf_errors() { ip netns exec "$1" awk '/^Udp:/ && ++n == 2 {print $6}' /proc/
 run_iperf() { # label: writes $OUT/label-rep.json, and prints where datagrams overflowed
   local up_before rtr_before
   up_before=$(rcvbuf_errors "$UP"); rtr_before=$(rcvbuf_errors "$RTR")
-  pin "$PIN_CLIENT" ip netns exec "$CLI" iperf3 -c "$SERVER" -p 443 -u -b 0 -l "$LENGTH" -t "$DURATION" -w "$BUFFER" -J >"$OUT/$1-$rep.json" || true
+  pin "$PIN_CLIENT" ip netns exec "$CLI" iperf3 -c "$SERVER" -p 443 -u -b 0 -l "$LENGTH" -t "$DURATION" -w "$BUFFER" $REVERSE -J >"$OUT/$1-$rep.json" || true
   echo "overflows $1: server socket $(( $(rcvbuf_errors "$UP") - up_before )), relay sockets $(( $(rcvbuf_errors "$RTR") - rtr_before ))"
 }
 

@@ -4,7 +4,7 @@ import Glibc
 import CLinuxShim
 import RelayCore
 
-/// Sends runs of equal-sized datagrams on a connected UDP socket as one `sendmsg` with
+/// Sends runs of equal-sized datagrams to one destination as one `sendmsg` with
 /// UDP_SEGMENT (UDP GSO, Linux 4.18+): the kernel builds one large buffer and routes, filters and
 /// passes it as one, cutting it into datagrams as late as it can. A bulk QUIC flow sends exactly
 /// such runs (full-sized packets), and the per-datagram kernel path was most of the relay's cost.
@@ -26,6 +26,10 @@ public final class SegmentedSender {
     private let control: UnsafeMutableRawPointer
     private let controlSize: Int
     private var fd: Int32 = -1
+    /// The run's destination (length 0: the socket's connected peer).
+    private let name: UnsafeMutablePointer<sockaddr_storage>
+    private var nameLength: socklen_t = 0
+    private var destination: Endpoint?
     private var count = 0
     private var segmentSize = 0
     private var total = 0
@@ -42,22 +46,27 @@ public final class SegmentedSender {
         iovecs = .allocate(capacity: Self.maxSegments)
         controlSize = tr_cmsg_space(MemoryLayout<UInt16>.size)
         control = .allocate(byteCount: controlSize, alignment: 8)
+        name = .allocate(capacity: 1)
     }
 
     deinit {
         iovecs.deallocate()
         control.deallocate()
+        name.deallocate()
     }
 
-    /// Adds a datagram for connected socket `fd`; sends the run so far first when it cannot join.
+    /// Adds a datagram for `destination` on socket `fd` (nil: a connected socket's peer); sends
+    /// the run so far first when it cannot join.
     @inline(__always)
-    public func append(fd: Int32, bytes: UnsafeRawBufferPointer) {
-        if count > 0 && (fd != self.fd || runEnded || bytes.count > segmentSize || count == Self.maxSegments
+    public func append(fd: Int32, bytes: UnsafeRawBufferPointer, to destination: Endpoint? = nil) {
+        if count > 0 && (fd != self.fd || destination != self.destination || runEnded || bytes.count > segmentSize || count == Self.maxSegments
                          || total + bytes.count > Self.maxBytes || !segmentation) {
             flush()
         }
         if count == 0 {
             self.fd = fd
+            self.destination = destination
+            nameLength = destination?.write(to: UnsafeMutableRawPointer(name)) ?? 0
             segmentSize = bytes.count
             total = 0
             runEnded = false
@@ -78,6 +87,10 @@ public final class SegmentedSender {
             return
         }
         var message = msghdr()
+        if nameLength > 0 {
+            message.msg_name = UnsafeMutableRawPointer(name)
+            message.msg_namelen = nameLength
+        }
         message.msg_iov = iovecs
         message.msg_iovlen = count
         message.msg_control = control
@@ -106,7 +119,11 @@ public final class SegmentedSender {
     private func sendEach() {
         for i in 0..<count {
             calls += 1
-            let result = try? nonBlockingSyscall { send(fd, iovecs[i].iov_base, iovecs[i].iov_len, 0) }
+            let result = try? nonBlockingSyscall {
+                nameLength > 0
+                    ? sendto(fd, iovecs[i].iov_base, iovecs[i].iov_len, 0, UnsafeRawPointer(name).assumingMemoryBound(to: sockaddr.self), nameLength)
+                    : send(fd, iovecs[i].iov_base, iovecs[i].iov_len, 0)
+            }
             if result != nil, result! != nil { sent += 1 } else { dropped += 1 }
         }
     }

@@ -76,6 +76,29 @@ import RelayCore
         #expect(try drain(b.receiver, expecting: 2).count == 2)
     }
 
+    /// An unconnected socket (the relay's reply socket): a run is one destination.
+    @Test func runsToExplicitDestinationsBreakWhereTheDestinationChanges() throws {
+        let any = Endpoint(address: IPAddress("127.0.0.1")!, port: 0)
+        let receivers = try (0..<2).map { _ in
+            let r = try Socket.udp(for: any)
+            try r.bind(to: any)
+            return r
+        }
+        let destinations = try receivers.map { try $0.localEndpoint() }
+        let sender = try Socket.udp(for: any)
+        let segmented = SegmentedSender()
+        let bytes = [UInt8](repeating: 4, count: 1200)
+        let order = [0, 0, 0, 1, 1, 0, 1, 1, 1, 1]
+        bytes.withUnsafeBytes { raw in
+            for i in order { segmented.append(fd: sender.fd, bytes: raw, to: destinations[i]) }
+            segmented.flush()
+        }
+        #expect(segmented.sent == order.count && segmented.dropped == 0)
+        if segmented.segmentation { #expect(segmented.calls == 4) }
+        #expect(try drain(receivers[0], expecting: 4).count == 4)
+        #expect(try drain(receivers[1], expecting: 6).count == 6)
+    }
+
     @Test func aClosedSocketDropsAndCounts() throws {
         let segmented = SegmentedSender()
         let bytes = [UInt8](repeating: 1, count: 100)

@@ -98,8 +98,12 @@ final class Worker {
     let quicUpstreamReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxQUICDatagram)
     /// Client datagrams go upstream in GSO runs (one sendmsg per run of full-sized datagrams).
     let quicSegments = SegmentedSender()
+    /// Server datagrams go to the client the same way, from the reply socket.
+    let quicDownSegments = SegmentedSender()
     /// Larger datagrams are dropped (and counted): QUIC keeps to the path MTU, 1,200–1,500 bytes.
     static let maxQUICDatagram = 4096
+    /// Receive buffer of each QUIC flow's upstream socket (QUIC stacks ask for several MB).
+    static let quicFlowReceiveBuffer: Int32 = 2 << 20
 
     // Filtering (see Worker+Filtering.swift).
     /// The rules in force; shared read-only with the other workers, replaced whole on reload.
@@ -246,7 +250,7 @@ final class Worker {
         snapshot.cacheEntries = cache.count
         snapshot.quicOpen = quicFlows.count
         // Client datagrams the upstream send buffer refused (EAGAIN) or the kernel rejected.
-        snapshot.quicDropped += quicSegments.dropped
+        snapshot.quicDropped += quicSegments.dropped + quicDownSegments.dropped
         published.withLock { $0 = snapshot }
     }
 

@@ -91,6 +91,12 @@ extension Worker {
             do {
                 let socket = try Socket.udp(for: key.destination)
                 try socket.set(.mark(settings.bypassMark))
+                // A download arrives faster than one batch drains: the default ~212 KB (about 90
+                // full-sized datagrams) overflowed by most of a bulk flow (bench/quic.sh down).
+                // A limit, not an allocation: idle flows cost nothing.
+                if (try? socket.set(.receiveBufferForce(Worker.quicFlowReceiveBuffer))) == nil {
+                    try? socket.set(.receiveBuffer(Worker.quicFlowReceiveBuffer))
+                }
                 try socket.connect(to: key.destination)
                 flow.upstream = socket
             } catch {
@@ -205,10 +211,10 @@ extension Worker {
                 let payload = UnsafeRawBufferPointer(quicUpstreamReceiver.payload(i))
                 flow.bytesDown &+= UInt64(payload.count)
                 flow.packetsDown &+= 1
-                clientSender.enqueue(fd: replyFD, bytes: payload, to: flow.key.client)
+                quicDownSegments.append(fd: replyFD, bytes: payload, to: flow.key.client)
             }
             counters.quicPacketsDown += n
-            clientSender.flush()
+            quicDownSegments.flush()
             if n < quicUpstreamReceiver.capacity { return }
         }
     }
