@@ -124,7 +124,8 @@ public final class SegmentedSender {
                     ? sendto(fd, iovecs[i].iov_base, iovecs[i].iov_len, 0, UnsafeRawPointer(name).assumingMemoryBound(to: sockaddr.self), nameLength)
                     : send(fd, iovecs[i].iov_base, iovecs[i].iov_len, 0)
             }
-            if result != nil, result! != nil { sent += 1 } else { dropped += 1 }
+            // nil: a full buffer (EAGAIN) or an error; either way the datagram is dropped.
+            if result != nil { sent += 1 } else { dropped += 1 }
         }
     }
 }

@@ -105,8 +105,10 @@ import RelayCore
         bytes.withUnsafeBytes { raw in
             segmented.append(fd: 1_000_000, bytes: raw)
             segmented.append(fd: 1_000_000, bytes: raw)
-            segmented.flush()
+            segmented.flush()  // a GSO run
+            segmented.append(fd: 1_000_000, bytes: raw)
+            segmented.flush()  // a single datagram, sent on its own
         }
-        #expect(segmented.sent == 0 && segmented.dropped == 2)
+        #expect(segmented.sent == 0 && segmented.dropped == 3)
     }
 }
