@@ -61,7 +61,7 @@ YAML
 # 16 GiB), so that its lines can be counted against the queries answered.
 CONFIG_LOG="$OUT/relay-log.yaml"
 cp "$CONFIG" "$CONFIG_LOG"
-printf 'querylog:\n  path: %s\n  rotate_size: 16G\n  keep: 1\n' "$OUT/queries.jsonl" >>"$CONFIG_LOG"
+printf 'querylog:\n  path: %s\n  rotate_size: %s\n  keep: 1\n' "$OUT/queries.jsonl" "${LOG_ROTATE:-16G}" >>"$CONFIG_LOG"
 cd "$BENCH"
 [ -s "$BENCH_WORK/data/miss.q" ] || ./gen-data.sh
 sed 's/.*/||&^/' "$BENCH_WORK/data/blocklist-100k.txt" >"$OUT/blocklist-100k.adblock.txt"

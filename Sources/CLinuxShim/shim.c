@@ -2,6 +2,7 @@
 #include "CLinuxShim.h"
 
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdalign.h>
 #include <sys/socket.h>
 
@@ -37,6 +38,10 @@ int tr_available_cpus(void) {
     if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
     int n = CPU_COUNT(&set);
     return n > 0 ? n : 1;
+}
+
+int tr_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
 
 size_t tr_mmsghdr_size(void) { return sizeof(struct mmsghdr); }

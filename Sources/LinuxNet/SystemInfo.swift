@@ -17,6 +17,12 @@ public enum SystemInfo {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
+    /// Names the calling thread (at most 15 bytes), so that `top -H`, perf and /proc tell the
+    /// relay's threads apart. Best effort: a name is not worth failing for.
+    public static func nameThisThread(_ name: String) {
+        _ = tr_set_thread_name(name)
+    }
+
     /// Whether the effective capability set holds CAP_NET_ADMIN (bit 12 of CapEff).
     public static func hasNetAdminCapability() -> Bool {
         guard let status = try? readFile("/proc/self/status") else { return geteuid() == 0 }

@@ -39,6 +39,10 @@ int tr_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 /// Number of CPUs this process may run on (sched_getaffinity), at least 1.
 int tr_available_cpus(void);
 
+/// Names the calling thread (prctl PR_SET_NAME; at most 15 bytes are kept), as top -H and perf
+/// show it. 0, or -1 with errno.
+int tr_set_thread_name(const char *name);
+
 /// Size and alignment of the mirror, for tests that check it against Swift's view.
 size_t tr_mmsghdr_size(void);
 size_t tr_mmsghdr_msg_len_offset(void);

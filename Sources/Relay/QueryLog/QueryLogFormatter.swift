@@ -4,195 +4,151 @@ import Glibc
 import RelayCore
 import Rules
 
-/// Turns query-log records into JSON lines, byte by byte into `out`: this runs for every query
-/// on a core the workers may share, so it builds no Strings per line (addresses, numbers and the
-/// time are formatted in place; type names, list names and rule texts come from caches). A value
-/// type the writer thread keeps in a local variable, so appends are not checked for exclusive
-/// access one by one.
+/// Turns query-log records into JSON lines (docs/QUERYLOG.md), byte by byte into `out`. This runs
+/// for every answered query, on a core the workers may share, so a line is built without a
+/// String, a reference count or a lazy global: the fixed parts are literals merged as far as the
+/// format allows, numbers and addresses are written in place (LineBuffer+Text), names come from
+/// tables (NameTable, AddressText) and rule texts from a cache (RuleTextCache). A value type the writer thread
+/// keeps in a local variable, so appends are not checked for exclusive access one by one.
 struct QueryLogFormatter {
     var out = LineBuffer(capacity: 1 << 20)
-    let lists: [String]
     let anonymize: Bool
     var ruleTexts: RuleTextCache
+    /// `filters.lists` paths as JSON strings, by list index.
+    private let listNames: NameTable
+    private let actionNames = NameTable(["allowed", "blocked", "rewritten", "local", "cached", "dropped", "error"])
+    /// The 16 header rcodes by value, named as DNS.ResponseCode names them.
+    private let rcodeNames = NameTable((0..<16).map { ResponseCode(rawValue: UInt16($0)).description })
+    /// Record types 0–255 by number; the few above (CAA, private types) are kept as they come.
+    private let typeNames = NameTable((0..<256).map { RecordType.name(UInt16($0)) })
+    private var otherTypeNames: [UInt16: [UInt8]] = [:]
+    private let addresses = AddressText()
+    /// "2026-11-26T21:13:32." for the second `timePrefixSecond`, kept from the last line.
+    private var timePrefix: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var timePrefixLength = 0
+    private var timePrefixSecond: UInt64 = .max
 
     init(lists: [String], anonymize: Bool) {
-        self.lists = lists
         self.anonymize = anonymize
-        var names: [[UInt8]] = []
-        for list in lists { names.append(Self.json(list)) }
-        listNames = names
+        listNames = NameTable(lists.map { Self.json($0) })
         ruleTexts = RuleTextCache(lists: lists)
     }
 
-    /// Frees the line buffer and the rule-text arena (the writer thread calls it as it ends).
+    /// Frees the line buffer, the tables and the rule-text arena (the writer thread calls it as
+    /// it ends).
     func deallocate() {
         out.deallocate()
         ruleTexts.deallocate()
+        for table in [listNames, actionNames, rcodeNames, typeNames] { table.deallocate() }
+        addresses.deallocate()
     }
 
-
-    /// One entry as a JSON line, written byte by byte into `out`: this runs for every query, on
-    /// a core the workers may share, so it builds no Strings (addresses, numbers and the time
-    /// are formatted in place; type names, list names and rule texts come from caches).
+    /// One entry as a JSON line.
     mutating func format(_ r: QueryLogRecord, name: UnsafeRawBufferPointer) {
-        literal("{\"time\":\"")
+        out.append("{\"time\":\"")
         appendTime(r.time)
-        literal("\",\"proto\":\"")
-        literal(r.proto == .udp ? "udp" : r.proto == .tcp ? "tcp" : "quic")
-        literal("\",\"client\":\"")
-        appendEndpoint(anonymized(r.client))
-        literal("\",\"server\":\"")
-        appendEndpoint(r.server)
-        if r.proto == .quic {
-            // QUIC flows carry the SNI and version instead of a question (docs/QUERYLOG.md).
-            literal("\",\"sni\":")
-            if r.nameLength == 0 { literal("null") } else { appendString(name) }
-            literal(",\"quic_version\":")
-            if r.quicVersion == 0 {
-                literal("null")
-            } else {
-                literal("\"")
-                out.append(QUICVersion.name(r.quicVersion))
-                literal("\"")
-            }
-            if r.sniFailure != 0, let code = SNIFailure.Code(rawValue: r.sniFailure - 1) {
-                literal(",\"sni_error\":\"")
-                out.append(code.description)
-                literal("\"")
-            }
-        } else {
-            literal("\",\"qname\":")
+        switch r.proto {
+        case .udp: out.append("\",\"proto\":\"udp\",\"client\":\"")
+        case .tcp: out.append("\",\"proto\":\"tcp\",\"client\":\"")
+        case .quic: out.append("\",\"proto\":\"quic\",\"client\":\"")
         }
+        addresses.append(anonymized(r.client), to: &out)
+        out.append("\",\"server\":\"")
+        addresses.append(r.server, to: &out)
         if r.proto == .quic {
-        } else if r.nameLength == 0 && r.qtype == 0 {
-            literal("null,\"qtype\":null")
-        } else {
-            appendString(name)
-            literal(",\"qtype\":\"")
-            out.append(typeName(r.qtype))
-            literal("\"")
-        }
-        literal(",\"action\":\"")
-        out.append(Self.actionNames[Int(r.action.rawValue)])
-        literal("\",\"rule\":")
-        if r.ruleList != .max, Int(r.ruleList) < lists.count {
-            literal("{\"list\":")
-            out.append(listNames[Int(r.ruleList)])
-            literal(",\"line\":")
-            appendNumber(UInt64(r.ruleLine))
-            literal(",\"text\":")
-            ruleTexts.appendJSON(list: Int(r.ruleList), line: r.ruleLine, to: &out)
-            literal("}")
-        } else {
-            literal("null")
-        }
-        if r.proto == .quic {
-            literal(",\"bytes_up\":")
-            appendNumber(r.bytesUp)
-            literal(",\"bytes_down\":")
-            appendNumber(r.bytesDown)
-            literal(",\"duration_us\":")
-            appendNumber(UInt64(r.durationMicros))
-            literal("}\n")
+            formatFlow(r, name: name)
             return
         }
-        literal(",\"rcode\":\"")
-        out.append(Self.rcodeNames[Int(r.rcode & 0x0f)])
-        literal("\",\"answers\":[")
+        if r.nameLength == 0 && r.qtype == 0 {
+            out.append("\",\"qname\":null,\"qtype\":null,\"action\":\"")
+        } else {
+            out.append("\",\"qname\":")
+            out.appendJSONString(wire: name)
+            out.append(",\"qtype\":\"")
+            appendTypeName(r.qtype)
+            out.append("\",\"action\":\"")
+        }
+        out.append(actionNames[Int(r.action.rawValue)])
+        appendRule(r)
+        out.append(",\"rcode\":\"")
+        out.append(rcodeNames[Int(r.rcode & 0x0f)])
+        out.append("\",\"answers\":[")
         for i in 0..<Int(r.answerCount) {
-            if i > 0 { literal(",") }
-            literal("\"")
+            out.append(i == 0 ? "\"" : ",\"")
             switch i {
-            case 0: appendAddress(r.answers.0)
-            case 1: appendAddress(r.answers.1)
-            case 2: appendAddress(r.answers.2)
-            default: appendAddress(r.answers.3)
+            case 0: addresses.append(r.answers.0, to: &out)
+            case 1: addresses.append(r.answers.1, to: &out)
+            case 2: addresses.append(r.answers.2, to: &out)
+            default: addresses.append(r.answers.3, to: &out)
             }
-            literal("\"")
+            out.append(UInt8(ascii: "\""))
         }
-        literal("],\"upstream\":")
         if let upstream = r.upstream {
-            literal("\"")
-            appendEndpoint(upstream)
-            literal("\"")
+            out.append("],\"upstream\":\"")
+            addresses.append(upstream, to: &out)
+            out.append("\",\"cached\":")
         } else {
-            literal("null")
+            out.append("],\"upstream\":null,\"cached\":")
         }
-        literal(r.action == .cached ? ",\"cached\":true,\"duration_us\":" : ",\"cached\":false,\"duration_us\":")
-        appendNumber(UInt64(r.durationMicros))
-        literal("}\n")
+        out.append(r.action == .cached ? "true,\"duration_us\":" : "false,\"duration_us\":")
+        out.appendDecimal(UInt64(r.durationMicros))
+        out.append("}\n")
     }
 
-    static let actionNames: [[UInt8]] = ["allowed", "blocked", "rewritten", "local", "cached", "dropped", "error"].map { Array($0.utf8) }
-    /// The 16 header rcodes by value, named as DNS.ResponseCode names them.
-    static let rcodeNames: [[UInt8]] = (0..<16).map { Array(ResponseCode(rawValue: UInt16($0)).description.utf8) }
-    let listNames: [[UInt8]]
-    var typeNames: [UInt16: [UInt8]] = [:]
-    mutating func typeName(_ type: UInt16) -> [UInt8] {
-        if let known = typeNames[type] { return known }
-        let name = Array(RecordType.name(type).utf8)
-        typeNames[type] = name
-        return name
+    /// The rest of a QUIC flow's line: the SNI and version instead of a question, bytes each way
+    /// instead of an answer (docs/QUERYLOG.md). Once per flow, so Strings are fine here.
+    private mutating func formatFlow(_ r: QueryLogRecord, name: UnsafeRawBufferPointer) {
+        out.append("\",\"sni\":")
+        if r.nameLength == 0 { out.append("null") } else { out.appendJSONString(wire: name) }
+        out.append(",\"quic_version\":")
+        if r.quicVersion == 0 {
+            out.append("null")
+        } else {
+            out.append(UInt8(ascii: "\""))
+            out.append(string: QUICVersion.name(r.quicVersion))
+            out.append(UInt8(ascii: "\""))
+        }
+        if r.sniFailure != 0, let code = SNIFailure.Code(rawValue: r.sniFailure - 1) {
+            out.append(",\"sni_error\":\"")
+            out.append(string: code.description)
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(",\"action\":\"")
+        out.append(actionNames[Int(r.action.rawValue)])
+        appendRule(r)
+        out.append(",\"bytes_up\":")
+        out.appendDecimal(r.bytesUp)
+        out.append(",\"bytes_down\":")
+        out.appendDecimal(r.bytesDown)
+        out.append(",\"duration_us\":")
+        out.appendDecimal(UInt64(r.durationMicros))
+        out.append("}\n")
     }
 
+    /// `","rule":` and the deciding rule's list, line and text, or null; closes the action's quote.
     @inline(__always)
-    mutating func literal(_ text: StaticString) {
-        out.append(text)
-    }
-
-    @inline(__always)
-    mutating func appendNumber(_ value: UInt64) {
-        if value < 10 {
-            out.append(UInt8(48 + value))
+    private mutating func appendRule(_ r: QueryLogRecord) {
+        guard r.ruleList != .max, Int(r.ruleList) < listNames.count else {
+            out.append("\",\"rule\":null")
             return
         }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var v = value
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            while v > 0 {
-                d[19 - n] = UInt8(48 + v % 10)
-                v /= 10
-                n += 1
-            }
-            out.append(UnsafeRawBufferPointer(rebasing: d[(20 - n)...]))
-        }
+        out.append("\",\"rule\":{\"list\":")
+        out.append(listNames[Int(r.ruleList)])
+        out.append(",\"line\":")
+        out.appendDecimal(UInt64(r.ruleLine))
+        out.append(",\"text\":")
+        ruleTexts.appendJSON(list: Int(r.ruleList), line: r.ruleLine, to: &out)
+        out.append(UInt8(ascii: "}"))
     }
 
-    mutating func appendAddress(_ address: IPAddress) {
-        switch address {
-        case .v4(let a):
-            let host = UInt32(bigEndian: a.rawValue)
-            appendNumber(UInt64(host >> 24)); out.append(UInt8(ascii: "."))
-            appendNumber(UInt64(host >> 16 & 0xff)); out.append(UInt8(ascii: "."))
-            appendNumber(UInt64(host >> 8 & 0xff)); out.append(UInt8(ascii: "."))
-            appendNumber(UInt64(host & 0xff))
-        case .v6(let a):
-            var raw = in6_addr()
-            withUnsafeMutableBytes(of: &raw) { bytes in
-                withUnsafeBytes(of: a.high) { bytes.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 8) }
-                withUnsafeBytes(of: a.low) { (bytes.baseAddress! + 8).copyMemory(from: $0.baseAddress!, byteCount: 8) }
-            }
-            var text = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))  // 48 bytes ≥ INET6_ADDRSTRLEN
-            withUnsafeMutableBytes(of: &text) { buffer in
-                let chars = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
-                guard inet_ntop(AF_INET6, &raw, chars, socklen_t(buffer.count)) != nil else { return }
-                out.append(UnsafeRawBufferPointer(start: buffer.baseAddress, count: strlen(chars)))
-            }
+    @inline(__always)
+    private mutating func appendTypeName(_ type: UInt16) {
+        if type < 256 {
+            out.append(typeNames[Int(type)])
+            return
         }
-    }
-
-    mutating func appendEndpoint(_ endpoint: Endpoint) {
-        if endpoint.address.isIPv6 {
-            out.append(UInt8(ascii: "["))
-            appendAddress(endpoint.address)
-            out.append(UInt8(ascii: "]"))
-        } else {
-            appendAddress(endpoint.address)
-        }
-        out.append(UInt8(ascii: ":"))
-        appendNumber(UInt64(endpoint.port))
+        if otherTypeNames[type] == nil { otherTypeNames[type] = Array(RecordType.name(type).utf8) }
+        out.append(otherTypeNames[type]!)
     }
 
     func anonymized(_ client: Endpoint) -> Endpoint {
@@ -205,42 +161,13 @@ struct QueryLogFormatter {
         }
     }
 
-    mutating func append(_ text: String) {
-        out.append(text)
-    }
-
-    /// A JSON string from raw name bytes: printable ASCII as is, quotes and backslashes escaped,
-    /// anything else as \u00XX (names from the wire may hold any byte).
-    mutating func appendString(_ bytes: UnsafeRawBufferPointer) {
-        out.append(UInt8(ascii: "\""))
-        for b in bytes {
-            switch b {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                out.append(UInt8(ascii: "\\")); out.append(b)
-            case 0x20..<0x7f:
-                out.append(b)
-            default:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(Array("\\u00".utf8))
-                out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 0xf)])
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
-    /// A string as JSON (quoted, escaped).
+    /// A string as JSON (quoted, escaped), for texts read once (list paths, rule texts).
     static func json(_ text: String) -> [UInt8] {
-        var result: [UInt8] = [UInt8(ascii: "\"")]
-        let hex = Array("0123456789abcdef".utf8)
-        for b in text.utf8 {
-            switch b {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): result.append(UInt8(ascii: "\\")); result.append(b)
-            case 0..<0x20: result += Array("\\u00".utf8); result.append(hex[Int(b >> 4)]); result.append(hex[Int(b & 0xf)])
-            default: result.append(b)
-            }
-        }
-        result.append(UInt8(ascii: "\""))
-        return result
+        var text = text
+        var buffer = LineBuffer(capacity: text.utf8.count * 6 + 2)
+        defer { buffer.deallocate() }
+        text.withUTF8 { buffer.appendJSONString(utf8: UnsafeRawBufferPointer($0)) }
+        return Array(buffer.bytes)
     }
 
     /// 2026-11-26T21:13:32.123456Z; the part up to the second is kept from the last call.
@@ -251,23 +178,24 @@ struct QueryLogFormatter {
             var parts = tm()
             gmtime_r(&seconds, &parts)
             func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-            timePrefix = Array("\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).".utf8)
+            let text = Array("\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).".utf8.prefix(24))
+            withUnsafeMutableBytes(of: &timePrefix) { $0.copyBytes(from: text) }
+            timePrefixLength = text.count
             timePrefixSecond = second
         }
-        out.append(timePrefix)
+        withUnsafeBytes(of: timePrefix) { out.append(UnsafeRawBufferPointer(rebasing: $0[0..<timePrefixLength])) }
         var fraction = micros % 1_000_000
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48, 48, 48)
-        withUnsafeMutableBytes(of: &digits) { d in
-            for i in stride(from: 5, through: 0, by: -1) {
-                d[i] = UInt8(48 + fraction % 10)
-                fraction /= 10
-            }
-            out.append(UnsafeRawBufferPointer(d))
+        let p = out.reserve(7)
+        for i in stride(from: 5, through: 0, by: -1) {
+            p[i] = UInt8(truncatingIfNeeded: 48 &+ fraction % 10)
+            fraction /= 10
         }
-        out.append(UInt8(ascii: "Z"))
+        p[6] = UInt8(ascii: "Z")
+        out.advance(by: 7)
     }
 
-    var timePrefix: [UInt8] = []
-    var timePrefixSecond: UInt64 = .max
-
+    /// Appends text (the log's own status lines; not per query).
+    mutating func append(string text: String) {
+        out.append(string: text)
+    }
 }

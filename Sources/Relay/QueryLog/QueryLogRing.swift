@@ -3,15 +3,15 @@ import Synchronization
 /// A bounded single-producer, single-consumer queue of log records: the worker that owns it
 /// pushes, the writer thread pops. Records and their names live in memory allocated once; a full
 /// ring refuses the record (the worker counts it as dropped) so that DNS never waits for the log.
-final class QueryLogRing: @unchecked Sendable {
-    let capacity: Int
+package final class QueryLogRing: @unchecked Sendable {
+    package let capacity: Int
     private let records: UnsafeMutablePointer<QueryLogRecord>
     private let names: UnsafeMutableRawPointer
     /// Next slot the producer writes; next slot the consumer reads. Both only grow.
     private let head = Atomic<Int>(0)
     private let tail = Atomic<Int>(0)
     /// Records refused because the ring was full (producer side; read by the writer).
-    let dropped = Atomic<Int>(0)
+    package let dropped = Atomic<Int>(0)
 
     init(capacity: Int) {
         var size = 64
@@ -31,7 +31,7 @@ final class QueryLogRing: @unchecked Sendable {
     /// The next free slot and its name buffer, or nil when full (counted). Call `commit()` once
     /// the record is filled.
     @inline(__always)
-    func reserve() -> (record: UnsafeMutablePointer<QueryLogRecord>, name: UnsafeMutableRawBufferPointer)? {
+    package func reserve() -> (record: UnsafeMutablePointer<QueryLogRecord>, name: UnsafeMutableRawBufferPointer)? {
         let h = head.load(ordering: .relaxed)
         guard h - tail.load(ordering: .acquiring) < capacity else {
             dropped.add(1, ordering: .relaxed)
@@ -42,12 +42,12 @@ final class QueryLogRing: @unchecked Sendable {
     }
 
     @inline(__always)
-    func commit() {
+    package func commit() {
         head.add(1, ordering: .releasing)
     }
 
     /// Records waiting.
-    var waiting: Int { head.load(ordering: .acquiring) - tail.load(ordering: .relaxed) }
+    package var waiting: Int { head.load(ordering: .acquiring) - tail.load(ordering: .relaxed) }
 
     /// Hands every record waiting to `body` (with its name), then frees their slots.
     func drain(_ body: (QueryLogRecord, UnsafeRawBufferPointer) -> Void) -> Int {

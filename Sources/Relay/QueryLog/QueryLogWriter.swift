@@ -1,5 +1,6 @@
 import DNS
 import Glibc
+import LinuxNet
 import Logging
 import RelayCore
 import Rules
@@ -14,15 +15,22 @@ import Synchronization
 /// Rotation by size: `queries.jsonl` → `.1` → `.2` …, keeping `keep` old files, then a fresh file
 /// is opened; `tail` follows by name across it. A short write is cut back (ftruncate) so that the
 /// file only ever holds complete lines.
-final class QueryLogWriter: @unchecked Sendable {
-    struct Settings: Equatable, Sendable {
-        var path: String
-        var rotateSize: Int = 64 << 20
-        var keep: Int = 5
-        var anonymize = false
+package final class QueryLogWriter: @unchecked Sendable {
+    package struct Settings: Equatable, Sendable {
+        package var path: String
+        package var rotateSize: Int = 64 << 20
+        package var keep: Int = 5
+        package var anonymize = false
+
+        package init(path: String, rotateSize: Int = 64 << 20, keep: Int = 5, anonymize: Bool = false) {
+            self.path = path
+            self.rotateSize = rotateSize
+            self.keep = keep
+            self.anonymize = anonymize
+        }
     }
 
-    let settings: Settings
+    package let settings: Settings
     private let lists: [String]
     private let logger: Logger
     private var rings: [QueryLogRing] = []
@@ -32,27 +40,27 @@ final class QueryLogWriter: @unchecked Sendable {
     private var size = 0
 
     // Counters (writer thread only, but read at stop).
-    private(set) var written = 0
+    package private(set) var written = 0
     private var droppedAtWriter = 0
     private var reportedDrops = 0
     private var lastStatus: UInt64 = 0
     private var lastWarning: UInt64 = 0
 
-    init(settings: Settings, lists: [String], logger: Logger) {
+    package init(settings: Settings, lists: [String], logger: Logger) {
         self.settings = settings
         self.lists = lists
         self.logger = logger
     }
 
     /// A ring for one worker (call before `start`).
-    func makeRing(capacity: Int = 8192) -> QueryLogRing {
+    package func makeRing(capacity: Int = 8192) -> QueryLogRing {
         let ring = QueryLogRing(capacity: capacity)
         rings.append(ring)
         return ring
     }
 
     /// Opens the file (creating its directory's file, not the directory) and starts the thread.
-    func start() throws {
+    package func start() throws {
         try open()
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
@@ -69,7 +77,7 @@ final class QueryLogWriter: @unchecked Sendable {
     }
 
     /// Drains what is left, writes it, and stops.
-    func stop() {
+    package func stop() {
         stopping.store(true, ordering: .releasing)
         if let thread {
             pthread_join(thread, nil)
@@ -100,6 +108,7 @@ final class QueryLogWriter: @unchecked Sendable {
     static let drainInterval: UInt32 = 10_000
 
     private func loop() {
+        SystemInfo.nameThisThread("querylog")  // top -H, perf and bench/querylog.sh find it by name
         // Everything the loop touches per record is local: no class-property access per append.
         var formatter = QueryLogFormatter(lists: lists, anonymize: settings.anonymize)
         var batch: [(QueryLogRecord, Int)] = []
@@ -141,9 +150,9 @@ final class QueryLogWriter: @unchecked Sendable {
             let now = monotonicNow()
             let drops = dropped
             if drops != reportedDrops && now - lastStatus >= 10_000_000_000 {
-                formatter.literal("{\"time\":\"")
+                formatter.out.append("{\"time\":\"")
                 formatter.appendTime(wallMicros())
-                formatter.append("\",\"log\":\"status\",\"written\":\(written),\"dropped\":\(drops)}\n")
+                formatter.append(string: "\",\"log\":\"status\",\"written\":\(written),\"dropped\":\(drops)}\n")
                 flush(&formatter.out, lines: 0)
                 lastStatus = now
                 reportedDrops = drops

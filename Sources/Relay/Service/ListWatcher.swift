@@ -1,4 +1,5 @@
 import Glibc
+import LinuxNet
 import Logging
 import Synchronization
 
@@ -87,6 +88,7 @@ final class ListWatcher: @unchecked Sendable {
     }
 
     private func loop() {
+        SystemInfo.nameThisThread("list-watcher")
         var pending: UInt64?  // when the last relevant change was seen
         var changed: Set<Kind> = []
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
