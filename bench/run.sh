@@ -10,6 +10,8 @@
 #                                hot = 1,000 names repeated (answered from the cache),
 #                                blocked = names from the 100k block list (answered locally)
 #   SUTS="direct dnsdist floor tproxy-relay"   (also: tproxy-relay-log, the relay with the query log on)
+#   LOG_ROTATE=64M LOG_KEEP=5    the log SUT's rotation (the relay's defaults); LOG_ROTATE=16G keeps
+#                                one growing file, as a log nobody rotates
 #   PROTO=udp                    udp, or tcp (dnsperf -m tcp: one connection per dnsperf client;
 #                                the floor is UDP-only and is skipped)
 #   RATE_CAP=50000               an extra miss run of tproxy-relay capped at this offered rate
@@ -57,11 +59,13 @@ filters:
   lists: [$OUT/blocklist-100k.adblock.txt]   # the 100k names dnsdist blocks, as ||name^ (name and below, as dnsdist)
   block_with: nxdomain
 YAML
-# The same relay with the query log on (SUT tproxy-relay-log): one file per run (rotation at
-# 16 GiB), so that its lines can be counted against the queries answered.
+# The same relay with the query log on (SUT tproxy-relay-log), rotated as the relay does by
+# default (64 MiB, 5 kept; LOG_ROTATE and LOG_KEEP change it). Whether it kept up is read from the
+# writer's own totals, which the relay logs at stop ("query log: N entries written, M dropped"),
+# and compared with the queries answered; the files kept are counted too.
 CONFIG_LOG="$OUT/relay-log.yaml"
 cp "$CONFIG" "$CONFIG_LOG"
-printf 'querylog:\n  path: %s\n  rotate_size: %s\n  keep: 1\n' "$OUT/queries.jsonl" "${LOG_ROTATE:-16G}" >>"$CONFIG_LOG"
+printf 'querylog:\n  path: %s\n  rotate_size: %s\n  keep: %s\n' "$OUT/queries.jsonl" "${LOG_ROTATE:-64M}" "${LOG_KEEP:-5}" >>"$CONFIG_LOG"
 cd "$BENCH"
 [ -s "$BENCH_WORK/data/miss.q" ] || ./gen-data.sh
 sed 's/.*/||&^/' "$BENCH_WORK/data/blocklist-100k.txt" >"$OUT/blocklist-100k.adblock.txt"
@@ -98,10 +102,13 @@ for rep in $(seq "$REPS"); do
       [ "$sut" = tproxy-relay-log ] && rm -f "$OUT"/queries.jsonl*
       line=$(run_one "$scen" "$sut" | grep '^RESULT' || true)
       if [ "$sut" = tproxy-relay-log ]; then
-        # Every answered query must be in the log: the lines written, and the drops it counted.
-        logged=$(cat "$OUT"/queries.jsonl* 2>/dev/null | grep -vc '"log":"status"' || true)
-        dropped=$(cat "$OUT"/queries.jsonl* 2>/dev/null | grep '"log":"status"' | sed 's/.*"dropped":\([0-9]*\).*/\1/' | sort -n | tail -1 || true)
-        line="$line log_lines=$logged log_dropped=${dropped:-0}"
+        # Every answered query must be in the log: the writer's totals at stop, and the lines
+        # in the files still kept (all of them unless rotation removed some).
+        totals=$(grep -o 'query log: [0-9]* entries written, [0-9]* dropped' "${STATE:-/tmp/dnsbench}/sut.log" | tail -1)
+        written=$(echo "$totals" | awk '{print $3}')
+        dropped=$(echo "$totals" | awk '{print $6}')
+        kept=$(cat "$OUT"/queries.jsonl* 2>/dev/null | grep -vc '"log":"status"' || true)
+        line="$line log_written=${written:-?} log_dropped=${dropped:-?} log_lines_kept=$kept"
       fi
       echo "rep=$rep $line" | tee -a "$OUT/runs.txt"
     done

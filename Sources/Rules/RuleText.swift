@@ -32,18 +32,31 @@ public final class RuleText {
     /// Line `line` (1-based) of the file at `path`, trimmed, or nil.
     public func line(_ line: UInt32, of path: String) -> String? {
         refresh(path)
+        return withLine(line, of: path) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Line `line` (1-based) of the file at `path` as it last was seen (`version(of:)` or
+    /// `line(_:of:)` look again), trimmed of blanks and the line end, handed to `body` as bytes
+    /// (valid during the call only); nil when there is no such line. One pread into a buffer
+    /// kept for the next call: the query log reads each rule it logs once, and a restart under
+    /// load reads thousands a second.
+    public func withLine<R>(_ line: UInt32, of path: String, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
         guard let m = mappings[path], line >= 1, Int(line) <= m.starts.count else { return nil }
         let start = Int(m.starts[Int(line) - 1])
         let end = Int(line) < m.starts.count ? Int(m.starts[Int(line)]) : m.size
-        guard end > start, end - start <= 8192 else { return nil }
-        let fd = m.fd
-        var bytes = [UInt8](repeating: 0, count: end - start)
-        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+        guard end > start, end - start <= Self.maxLine else { return nil }
+        let n = pread(m.fd, lineBuffer.baseAddress, end - start, off_t(start))
         guard n > 0 else { return nil }
-        var length = n
-        while length > 0 && (bytes[length - 1] == 0x0a || bytes[length - 1] == 0x0d) { length -= 1 }
-        return String(String(decoding: bytes[0..<length], as: UTF8.self).trimmingWhitespace())
+        var first = 0, last = n
+        func blank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0d || b == 0x0a }
+        while last > first && blank(lineBuffer[last - 1]) { last -= 1 }
+        while first < last && blank(lineBuffer[first]) { first += 1 }
+        return body(UnsafeRawBufferPointer(rebasing: lineBuffer[first..<last]))
     }
+
+    /// Longer lines are not read back (no list format has them; the log says null).
+    static let maxLine = 8192
+    private let lineBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: RuleText.maxLine, alignment: 8)
 
     private func refresh(_ path: String) {
         var ts = timespec()
@@ -82,6 +95,7 @@ public final class RuleText {
     }
 
     deinit {
+        lineBuffer.deallocate()
         for m in mappings.values { close(m.fd) }
     }
 }

@@ -66,4 +66,31 @@ import Testing
         #expect(Self.text(&cache, line: 1) == "\"||new.example^\"")
         #expect(Self.text(&cache, line: 2) == "\"||second.example^\"")
     }
+
+    /// Bytes as a list holds them: blanks and CR trimmed, UTF-8 kept, invalid UTF-8 replaced so
+    /// that the log line stays JSON, control characters escaped, an overlong line null.
+    @Test func oddBytesStayValidJSON() throws {
+        let path = NSTemporaryDirectory() + "ruletext-\(UUID().uuidString).txt"
+        var bytes = Array("\t||bücher.example^ \r\n".utf8)           // line 1
+        bytes += [0x7c, 0x7c, 0xff, 0xfe, 0x2e, 0x74, 0x65, 0x73, 0x74, 0x0a]  // line 2: "||", 2 invalid bytes, ".test"
+        bytes += Array("||a\u{01}b.test^\n".utf8)                      // line 3
+        bytes += Array(repeating: UInt8(ascii: "x"), count: 9000) + [0x0a]  // line 4
+        bytes += Array("||last.test^".utf8)                              // line 5, no line end
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var cache = RuleTextCache(lists: [path])
+        defer { cache.deallocate() }
+        cache.refresh()
+        for _ in 0..<2 {  // read back, then from the arena
+            #expect(Self.text(&cache, line: 1) == "\"||bücher.example^\"")
+            #expect(Self.text(&cache, line: 2) == "\"||\u{FFFD}\u{FFFD}.test\"")
+            #expect(Self.text(&cache, line: 3) == "\"||a\\u0001b.test^\"")
+            #expect(Self.text(&cache, line: 4) == "null")
+            #expect(Self.text(&cache, line: 5) == "\"||last.test^\"")
+        }
+        for line in UInt32(1)...5 {
+            let json = "[" + Self.text(&cache, line: line) + "]"
+            #expect((try? JSONSerialization.jsonObject(with: Data(json.utf8))) != nil, "line \(line)")
+        }
+    }
 }

@@ -49,15 +49,18 @@ package final class QueryLogRing: @unchecked Sendable {
     /// Records waiting.
     package var waiting: Int { head.load(ordering: .acquiring) - tail.load(ordering: .relaxed) }
 
-    /// Hands every record waiting to `body` (with its name), then frees their slots.
-    func drain(_ body: (QueryLogRecord, UnsafeRawBufferPointer) -> Void) -> Int {
+    /// Hands every record waiting to `body`, in order, as at most two runs of consecutive slots
+    /// (the ring wraps): the records, their names (slot i's at `names + i * maxName`) and how
+    /// many; then frees their slots. Runs let the writer look ahead within a batch.
+    func drain(_ body: (UnsafePointer<QueryLogRecord>, UnsafeRawPointer, Int) -> Void) -> Int {
         let t = tail.load(ordering: .relaxed)
         let h = head.load(ordering: .acquiring)
         var i = t
         while i < h {
             let slot = i & (capacity - 1)
-            body(records[slot], UnsafeRawBufferPointer(start: names + slot * QueryLogRecord.maxName, count: Int(records[slot].nameLength)))
-            i += 1
+            let run = min(h - i, capacity - slot)
+            body(records + slot, names + slot * QueryLogRecord.maxName, run)
+            i += run
         }
         tail.store(h, ordering: .releasing)
         return h - t

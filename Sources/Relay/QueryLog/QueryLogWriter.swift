@@ -107,12 +107,21 @@ package final class QueryLogWriter: @unchecked Sendable {
     /// of 5,000 lines held that worker's queries for milliseconds (p99 1.4 → 5 ms).
     static let drainInterval: UInt32 = 10_000
 
+    /// Records whose rule texts are looked up ahead of formatting them, together: a blocked-heavy
+    /// load names a different rule per line, each two cache misses (index, text) that stalled
+    /// the formatting one line at a time. Looked up in a tight loop, the misses overlap.
+    static let lookahead = 128
+
+    /// Where the look-ahead's loads end up, so that the compiler keeps them.
+    private var touchedSink: UInt8 = 0
+
     private func loop() {
         SystemInfo.nameThisThread("querylog")  // top -H, perf and bench/querylog.sh find it by name
         // Everything the loop touches per record is local: no class-property access per append.
         var formatter = QueryLogFormatter(lists: lists, anonymize: settings.anonymize)
         var batch: [(QueryLogRecord, Int)] = []
-        var names: [UInt8] = []
+        var nameBytes: [UInt8] = []
+        var touched: UInt8 = 0
         let rings = self.rings
         while true {
             let last = stopping.load(ordering: .acquiring)
@@ -120,33 +129,33 @@ package final class QueryLogWriter: @unchecked Sendable {
             // a reader expects one timeline). With one ring holding records, its order is that
             // order already, and records are formatted straight from the ring.
             batch.removeAll(keepingCapacity: true)
-            names.removeAll(keepingCapacity: true)
+            nameBytes.removeAll(keepingCapacity: true)
             let busy = rings.filter { $0.waiting > 0 }
             var lines = 0
             if !busy.isEmpty { formatter.ruleTexts.refresh() }
             if busy.count == 1 {
-                _ = busy[0].drain { record, name in
-                    formatter.format(record, name: name)
-                    lines += 1
-                    if formatter.out.count >= Self.writeSize { flush(&formatter.out, lines: lines); lines = 0 }
+                _ = busy[0].drain { records, names, count in
+                    format(count, into: &formatter, lines: &lines, touched: &touched, record: { records[$0] },
+                           name: { UnsafeRawBufferPointer(start: names + $0 * QueryLogRecord.maxName, count: Int(records[$0].nameLength)) })
                 }
             } else if busy.count > 1 {
                 for ring in busy {
-                    _ = ring.drain { record, name in
-                        batch.append((record, names.count))
-                        names.append(contentsOf: name)
+                    _ = ring.drain { records, names, count in
+                        for i in 0..<count {
+                            batch.append((records[i], nameBytes.count))
+                            nameBytes.append(contentsOf: UnsafeRawBufferPointer(start: names + i * QueryLogRecord.maxName,
+                                                                                 count: Int(records[i].nameLength)))
+                        }
                     }
                 }
                 batch.sort { $0.0.time &+ UInt64($0.0.durationMicros) < $1.0.time &+ UInt64($1.0.durationMicros) }
-                names.withUnsafeBytes { all in
-                    for (record, offset) in batch {
-                        formatter.format(record, name: UnsafeRawBufferPointer(rebasing: all[offset..<(offset + Int(record.nameLength))]))
-                        lines += 1
-                        if formatter.out.count >= Self.writeSize { flush(&formatter.out, lines: lines); lines = 0 }
-                    }
+                nameBytes.withUnsafeBytes { all in
+                    format(batch.count, into: &formatter, lines: &lines, touched: &touched, record: { batch[$0].0 },
+                           name: { UnsafeRawBufferPointer(rebasing: all[batch[$0].1..<(batch[$0].1 + Int(batch[$0].0.nameLength))]) })
                 }
             }
             if !formatter.out.isEmpty { flush(&formatter.out, lines: lines) }
+            touchedSink = touched
             let now = monotonicNow()
             let drops = dropped
             if drops != reportedDrops && now - lastStatus >= 10_000_000_000 {
@@ -165,6 +174,30 @@ package final class QueryLogWriter: @unchecked Sendable {
             usleep(Self.drainInterval)
         }
         formatter.deallocate()
+    }
+
+    /// Formats `count` records in runs of `lookahead`, each run's rule texts looked up first, and
+    /// writes whenever `writeSize` bytes of complete lines are ready.
+    @inline(__always)
+    private func format(_ count: Int, into formatter: inout QueryLogFormatter, lines: inout Int, touched: inout UInt8,
+                        record: (Int) -> QueryLogRecord, name: (Int) -> UnsafeRawBufferPointer) {
+        var start = 0
+        while start < count {
+            let end = min(count, start + Self.lookahead)
+            for i in start..<end {
+                let r = record(i)
+                touched &+= formatter.ruleTexts.touch(list: r.ruleList, line: r.ruleLine)
+            }
+            for i in start..<end {
+                formatter.format(record(i), name: name(i))
+                lines += 1
+                if formatter.out.count >= Self.writeSize {
+                    flush(&formatter.out, lines: lines)
+                    lines = 0
+                }
+            }
+            start = end
+        }
     }
 
     // MARK: Writing

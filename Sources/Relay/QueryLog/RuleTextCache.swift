@@ -39,6 +39,20 @@ struct RuleTextCache {
         if changed { clear() }
     }
 
+    /// Loads the index entry and the start of the cached text of a rule that is about to be
+    /// formatted (Writer's look-ahead), so that its cache misses come early and overlap with
+    /// others'. The result only keeps the loads from being optimized away.
+    @inline(__always)
+    func touch(list: UInt16, line: UInt32) -> UInt8 {
+        let l = Int(line), i = Int(list)
+        guard i < index.count, l < index[i].count else { return 0 }
+        let entry = Int(index[i][l])
+        guard entry != 0 else { return 0 }
+        // Its 4-byte length and the first text bytes, and where a 40-byte text ends.
+        let last = min(entry - 1 + 44, arena.count - 1)
+        return arena.base[entry - 1] &+ arena.base[last]
+    }
+
     /// Appends line `line` of list `list` as a JSON string (or `null` when it cannot be read).
     @inline(__always)
     mutating func appendJSON(list: Int, line: UInt32, to out: inout LineBuffer) {
@@ -49,16 +63,43 @@ struct RuleTextCache {
             out.append(UnsafeRawBufferPointer(start: arena.base + offset + 4, count: length))
             return
         }
-        let json = source.line(line, of: lists[list]).map { QueryLogFormatter.json($0) } ?? Array("null".utf8)
-        out.append(json)
-        guard l <= 1 << 26 else { return }  // a line number no list reaches: not worth an index
-        if arena.count + json.count + 4 > arenaLimit { clear() }
+        readBack(list: list, line: l, to: &out)
+    }
+
+    /// A text not cached yet: read back, escaped straight into the arena, indexed, and copied to
+    /// the line (a restart under a blocked-heavy load does this for every rule it meets once).
+    @inline(never)
+    private mutating func readBack(list: Int, line l: Int, to out: inout LineBuffer) {
+        guard l <= 1 << 26 else {  // a line number no list reaches: not worth an index
+            Self.appendText(source, line: UInt32(l), of: lists[list], to: &out)
+            return
+        }
+        let offset = arena.count
+        withUnsafeBytes(of: UInt32(0)) { arena.append($0) }
+        Self.appendText(source, line: UInt32(l), of: lists[list], to: &arena)
+        let length = arena.count - offset - 4
+        UnsafeMutableRawPointer(arena.base + offset).storeBytes(of: UInt32(length), as: UInt32.self)
+        out.append(UnsafeRawBufferPointer(start: arena.base + offset + 4, count: length))
         if l >= index[list].count {
             index[list].append(contentsOf: repeatElement(0, count: l + 1 - index[list].count))
         }
-        index[list][l] = UInt32(arena.count + 1)
-        withUnsafeBytes(of: UInt32(json.count).littleEndian) { arena.append($0) }
-        arena.append(json)
+        index[list][l] = UInt32(offset + 1)
+        if arena.count > arenaLimit { clear() }
+    }
+
+    /// A list line as a JSON string, or `null`.
+    private static func appendText(_ source: RuleText, line: UInt32, of path: String, to out: inout LineBuffer) {
+        let found: Void? = source.withLine(line, of: path) { bytes in
+            if bytes.contains(where: { $0 >= 0x80 }) {
+                // Not ASCII: read as UTF-8 with invalid sequences replaced (U+FFFD), so that the
+                // line stays valid JSON whatever the file holds.
+                var text = String(decoding: bytes, as: UTF8.self)
+                text.withUTF8 { out.appendJSONString(utf8: UnsafeRawBufferPointer($0)) }
+            } else {
+                out.appendJSONString(utf8: bytes)
+            }
+        }
+        if found == nil { out.append("null") }
     }
 
     private mutating func clear() {
