@@ -62,7 +62,7 @@ let package = Package(
         // bench/querylog.sh: the query log writer's CPU per line, formatting and writing apart.
         .executableTarget(
             name: "QueryLogBenchmark",
-            dependencies: ["Relay", "RelayCore", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["Relay", "RelayCore", "LinuxNet", .product(name: "Logging", package: "swift-log")]),
 
         // Tests
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),

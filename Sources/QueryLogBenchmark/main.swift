@@ -13,6 +13,7 @@
 // benchmark's blocked scenario does; hot logs cached answers; miss logs forwarded answers.
 import Foundation
 import Glibc
+import LinuxNet
 import Logging
 import RelayCore
 import Relay
@@ -67,14 +68,8 @@ func wall() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
 }
 
-func readText(_ path: String) -> String {
-    guard let file = fopen(path, "r") else { return "" }
-    defer { fclose(file) }
-    var text = ""
-    var buffer = [CChar](repeating: 0, count: 4096)
-    while fgets(&buffer, Int32(buffer.count), file) != nil { text += String(cString: buffer) }
-    return text
-}
+/// A /proc file whole ("" when it cannot be read).
+func readText(_ path: String) -> String { (try? SystemInfo.readFile(path)) ?? "" }
 
 /// The writer thread's id, found by the name it gives itself.
 func writerThread() -> String? {
@@ -157,29 +152,16 @@ for i in 0..<options.count {
     record.pointee.server = server
     record.pointee.qtype = 1
     record.pointee.nameLength = UInt8(bytes.count)
-    switch options.kind {
-    case "blocked":
-        record.pointee.action = .blocked
-        record.pointee.rcode = 3
-        record.pointee.ruleList = 0
-        record.pointee.ruleLine = UInt32(i % lines + 1)
-        record.pointee.answerCount = 0
-        record.pointee.upstream = nil
-    case "hot":
-        record.pointee.action = .cached
-        record.pointee.rcode = 0
-        record.pointee.ruleList = .max
-        record.pointee.answerCount = 1
-        record.pointee.answers.0 = answer
-        record.pointee.upstream = nil
-    default:
-        record.pointee.action = .allowed
-        record.pointee.rcode = 0
-        record.pointee.ruleList = .max
-        record.pointee.answerCount = 1
-        record.pointee.answers.0 = answer
-        record.pointee.upstream = server
-    }
+    // blocked: NXDOMAIN by rule (list 0, a different line each time); hot: a cached answer;
+    // miss: an answer from the upstream.
+    let blocked = options.kind == "blocked"
+    record.pointee.action = blocked ? .blocked : options.kind == "hot" ? .cached : .allowed
+    record.pointee.rcode = blocked ? 3 : 0
+    record.pointee.ruleList = blocked ? 0 : .max
+    record.pointee.ruleLine = UInt32(i % lines + 1)
+    record.pointee.answerCount = blocked ? 0 : 1
+    record.pointee.answers.0 = answer
+    record.pointee.upstream = options.kind == "miss" ? server : nil
     ring.commit()
 }
 while ring.waiting > 0 { usleep(1000) }
