@@ -188,7 +188,6 @@ final class Worker {
 
     /// The event loop; returns after `requestStop()` once nothing is in flight.
     func run() {
-        SystemInfo.nameThisThread("worker-\(settings.index)")
         var draining = false
         var lastPublish: UInt64 = 0
         while true {

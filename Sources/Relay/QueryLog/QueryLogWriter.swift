@@ -35,7 +35,7 @@ package final class QueryLogWriter: @unchecked Sendable {
     private let logger: Logger
     private var rings: [QueryLogRing] = []
     private let stopping = Atomic<Bool>(false)
-    private var thread: pthread_t?
+    private var thread: SystemThread?
     private var fd: Int32 = -1
     private var size = 0
 
@@ -62,27 +62,18 @@ package final class QueryLogWriter: @unchecked Sendable {
     /// Opens the file (creating its directory's file, not the directory) and starts the thread.
     package func start() throws {
         try open()
-        let box = Unmanaged.passRetained(self)
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { argument in
-            let writer = Unmanaged<QueryLogWriter>.fromOpaque(argument!).takeRetainedValue()
-            writer.loop()
-            return nil
-        }, box.toOpaque())
-        guard result == 0 else {
-            box.release()
-            throw RelayError(.invalidConfiguration, "cannot start the query log writer (pthread_create: \(result))")
+        do {
+            thread = try SystemThread.start(name: "querylog") { self.loop() }  // top -H, perf and bench/querylog.sh find it by name
+        } catch {
+            throw RelayError(.invalidConfiguration, "cannot start the query log writer (pthread_create: \(error))")
         }
-        self.thread = thread
     }
 
     /// Drains what is left, writes it, and stops.
     package func stop() {
         stopping.store(true, ordering: .releasing)
-        if let thread {
-            pthread_join(thread, nil)
-            self.thread = nil
-        }
+        thread?.join()
+        thread = nil
         if fd >= 0 { close(fd); fd = -1 }
     }
 
@@ -116,7 +107,6 @@ package final class QueryLogWriter: @unchecked Sendable {
     private var touchedSink: UInt8 = 0
 
     private func loop() {
-        SystemInfo.nameThisThread("querylog")  // top -H, perf and bench/querylog.sh find it by name
         // Everything the loop touches per record is local: no class-property access per append.
         var formatter = QueryLogFormatter(lists: lists, anonymize: settings.anonymize)
         var batch: [(QueryLogRecord, Int)] = []

@@ -18,7 +18,7 @@ final class ListWatcher: @unchecked Sendable {
     private let onChange: @Sendable (Set<Kind>) -> Void
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    private var thread: pthread_t?
+    private var thread: SystemThread?
     private var fd: Int32 = -1
     /// Watch descriptor → the list file names in that directory.
     private var names: [Int32: Set<String>] = [:]
@@ -64,23 +64,18 @@ final class ListWatcher: @unchecked Sendable {
             zonesWatch = inotify_add_watch(fd, zonesDirectory, mask)
             if zonesWatch < 0 { logger.warning("cannot watch \(zonesDirectory) for zone changes: \(String(cString: strerror(errno)))") }
         }
-        let box = Unmanaged.passRetained(self)
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { argument in
-            let watcher = Unmanaged<ListWatcher>.fromOpaque(argument!).takeRetainedValue()
-            watcher.loop()
-            return nil
-        }, box.toOpaque())
-        if result == 0 { self.thread = thread } else { box.release() }
+        do {
+            thread = try SystemThread.start(name: "list-watcher") { self.loop() }
+        } catch {
+            logger.warning("cannot start the list watcher (pthread_create: \(error)); lists are reloaded on SIGHUP only")
+        }
     }
 
     /// Stops the thread and closes the inotify descriptor.
     func stop() {
         stopping.store(true, ordering: .releasing)
-        if let thread {
-            pthread_join(thread, nil)
-            self.thread = nil
-        }
+        thread?.join()
+        thread = nil
         if fd >= 0 {
             close(fd)
             fd = -1
@@ -88,7 +83,6 @@ final class ListWatcher: @unchecked Sendable {
     }
 
     private func loop() {
-        SystemInfo.nameThisThread("list-watcher")
         var pending: UInt64?  // when the last relevant change was seen
         var changed: Set<Kind> = []
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)

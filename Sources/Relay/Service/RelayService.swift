@@ -17,7 +17,7 @@ public final class RelayService {
     private let configuration: Configuration
     private let logger: Logger
     private var workers: [Worker] = []
-    private var threads: [pthread_t] = []
+    private var threads: [SystemThread] = []
     private var routing: PolicyRouting?
     private var table: NftablesTable?
     private var watcher: ListWatcher?
@@ -138,7 +138,13 @@ public final class RelayService {
         }
         self.routing = routing
         self.table = table
-        for worker in workers { threads.append(Self.spawn(worker)) }
+        for (index, worker) in workers.enumerated() {
+            do {
+                threads.append(try SystemThread.start(name: "worker-\(index)") { worker.run() })
+            } catch {
+                preconditionFailure("cannot start worker \(index) (pthread_create: \(error))")
+            }
+        }
         if configuration.filters.watch && (!configuration.filters.lists.isEmpty || configuration.zones != nil) {
             let watcher = ListWatcher(paths: configuration.filters.lists, zonesDirectory: configuration.zones, logger: logger) { [weak self] kinds in
                 if kinds.contains(.lists) {
@@ -222,17 +228,6 @@ public final class RelayService {
         }
     }
 
-    private static func spawn(_ worker: Worker) -> pthread_t {
-        let box = Unmanaged.passRetained(worker)
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { argument in
-            let worker = Unmanaged<Worker>.fromOpaque(argument!).takeRetainedValue()
-            worker.run()
-            return nil
-        }, box.toOpaque())
-        precondition(result == 0, "pthread_create failed: \(result)")
-        return thread
-    }
 
     // MARK: Running
 
@@ -337,7 +332,7 @@ public final class RelayService {
         watcher?.stop()
         watcher = nil
         for worker in workers { worker.requestStop() }
-        for thread in threads { pthread_join(thread, nil) }
+        for thread in threads { thread.join() }
         threads = []
         if let queryLog {
             queryLog.stop()  // after the workers: what they answered while draining is written too
