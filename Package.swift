@@ -2,7 +2,7 @@
 import PackageDescription
 
 // One C library, one Swift owner: CLinuxShim is used only by LinuxNet, CLDNS only by DNS,
-// CNetfilter only by Interception. Their types never leak upward (see docs/ARCHITECTURE.md).
+// CNetfilter only by Interception. Their types never leak upward (docs/DESIGN.md, layout).
 let package = Package(
     name: "tproxy-relay",
     platforms: [.macOS(.v13)],
