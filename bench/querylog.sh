@@ -7,6 +7,7 @@
 #   bench/querylog.sh [REPS]         default 3
 #
 # Env: KINDS="blocked hot miss", COUNT=1000000 lines per run, RATE=200000 lines/s offered,
+#      WORKERS=1 rings (one producer thread each; the writer merges them),
 #      DIR (default a fresh directory under /tmp, removed at the end).
 # Prints one JSON line per run, then the median CPU µs per line per kind and sink.
 set -euo pipefail
@@ -15,6 +16,7 @@ REPS=${1:-3}
 KINDS=${KINDS:-blocked hot miss}
 COUNT=${COUNT:-1000000}
 RATE=${RATE:-200000}
+WORKERS=${WORKERS:-1}
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 WORK=${DIR:-$(mktemp -d /tmp/querylog-bench.XXXXXX)}
 [ -n "${DIR:-}" ] || trap 'rm -rf "$WORK"' EXIT
@@ -25,7 +27,7 @@ RESULTS="$WORK/results.jsonl"
 for rep in $(seq "$REPS"); do
     for kind in $KINDS; do
         for sink in file null; do
-            "$BIN" --kind "$kind" --sink "$sink" --count "$COUNT" --rate "$RATE" --dir "$WORK" | tee -a "$RESULTS"
+            "$BIN" --kind "$kind" --sink "$sink" --count "$COUNT" --rate "$RATE" --workers "$WORKERS" --dir "$WORK" | tee -a "$RESULTS"
         done
     done
 done

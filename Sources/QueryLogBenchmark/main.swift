@@ -1,10 +1,11 @@
 // querylog-bench: what the query log's writer thread costs per line, measured in one process
 // without the network, so that formatting and writing can be told apart and compared run to run.
 //
-//   querylog-bench [--kind blocked|hot|miss] [--count N] [--rate R] [--sink file|null] [--dir DIR]
+//   querylog-bench [--kind blocked|hot|miss] [--count N] [--rate R] [--workers W] [--sink file|null] [--dir DIR]
 //
-// A producer thread fills one ring the way a worker does (records of the chosen kind, at R per
-// second) and the real `QueryLogWriter` drains, formats and writes them. When every record is
+// W producer threads each fill their own ring the way a worker does (records of the chosen kind,
+// R per second in all, in a burst every millisecond) and the real `QueryLogWriter` drains,
+// merges, formats and writes them. When every record is
 // written, the writer thread's CPU time is read from /proc/self/task/<tid> (user and system
 // ticks, and nanoseconds on CPU from schedstat) and printed as one JSON line per run:
 //   sink file: lines go to DIR/queries.jsonl (page cache); sink null: to /dev/null, so the
@@ -24,6 +25,7 @@ struct Options {
     var rate = 200_000
     var sink = "file"
     var dir = "/tmp"
+    var workers = 1
 }
 
 func fail(_ message: String) -> Never {
@@ -49,6 +51,9 @@ func parse() -> Options {
         case "--sink":
             guard value == "file" || value == "null" else { fail("--sink: file or null, not \(value)") }
             options.sink = value
+        case "--workers":
+            guard let n = Int(value), n > 0, n <= 64 else { fail("--workers: 1 to 64, not \(value)") }
+            options.workers = n
         case "--dir": options.dir = value
         default: fail("unknown option \(flag)")
         }
@@ -117,7 +122,7 @@ var logger = Logger(label: "querylog-bench")
 logger.logLevel = .warning
 let writer = QueryLogWriter(settings: .init(path: logPath, rotateSize: .max, keep: 1),
                             lists: options.kind == "blocked" ? [listPath] : [], logger: logger)
-let ring = writer.makeRing(capacity: 8192)
+let rings = (0..<options.workers).map { _ in writer.makeRing(capacity: 8192) }
 do { try writer.start() } catch { fail("\(error)") }
 usleep(20_000)
 guard let tid = writerThread() else { fail("the writer thread (querylog) was not found") }
@@ -133,16 +138,25 @@ let client = Endpoint(address: .v4(IPv4Address(10, 53, 1, 2)), port: 40000)
 let server = Endpoint(address: .v4(IPv4Address(10, 53, 2, 53)), port: 53)
 let answer = IPAddress.v4(IPv4Address(10, 53, 2, 100))
 
-let before = threadCPU(tid)
-let started = monotonic()
-let interval = 1_000_000_000 / UInt64(options.rate)
-for i in 0..<options.count {
-    // Paced like queries arriving: each record waits for its time, so the writer drains batches
-    // of the size a relay answering `rate` queries per second would hand it.
-    let due = started + UInt64(i) * interval
-    while monotonic() < due {}
-    while ring.waiting >= ring.capacity { sched_yield() }
-    guard let (record, name) = ring.reserve() else { fail("the ring refused a record") }
+/// Worker `w`'s share of the records (every `workers`-th), into its own ring, paced like queries
+/// arriving: every millisecond the records due by then, in one burst as a batch of answers.
+@Sendable func produce(_ w: Int, into ring: QueryLogRing, started: UInt64) {
+    let workers = options.workers
+    var i = w
+    while i < options.count {
+        let due = Int((monotonic() - started) * UInt64(options.rate) / 1_000_000_000)
+        while i < min(due, options.count) {
+            while ring.waiting >= ring.capacity { sched_yield() }
+            guard let (record, name) = ring.reserve() else { fail("the ring refused a record") }
+            fill(record, name: name, i)
+            ring.commit()
+            i += workers
+        }
+        usleep(1000)
+    }
+}
+
+@Sendable func fill(_ record: UnsafeMutablePointer<QueryLogRecord>, name: UnsafeMutableRawBufferPointer, _ i: Int) {
     let bytes = names[i % names.count]
     for (j, b) in bytes.enumerated() { name[j] = b }
     record.pointee.time = wall()
@@ -162,9 +176,19 @@ for i in 0..<options.count {
     record.pointee.answerCount = blocked ? 0 : 1
     record.pointee.answers.0 = answer
     record.pointee.upstream = options.kind == "miss" ? server : nil
-    ring.commit()
 }
-while ring.waiting > 0 { usleep(1000) }
+
+let before = threadCPU(tid)
+let started = monotonic()
+let producers = rings.enumerated().map { w, ring in
+    do {
+        return try SystemThread.start(name: "producer-\(w)") { produce(w, into: ring, started: started) }
+    } catch {
+        fail("cannot start a producer: \(error)")
+    }
+}
+for producer in producers { producer.join() }
+while rings.contains(where: { $0.waiting > 0 }) { usleep(1000) }
 usleep(50_000)  // past one drain interval: the last batch is formatted and written
 let after = threadCPU(tid)
 let elapsed = monotonic() - started
@@ -178,7 +202,7 @@ unlink(logPath)
 if options.kind == "blocked" { unlink(listPath) }
 let n = Double(options.count)
 func perLine(_ a: UInt64, _ b: UInt64) -> String { String(format: "%.3f", Double(b &- a) / n / 1000) }
-print("{\"kind\":\"\(options.kind)\",\"sink\":\"\(options.sink)\",\"lines\":\(options.count),\"rate\":\(options.rate)," +
+print("{\"kind\":\"\(options.kind)\",\"sink\":\"\(options.sink)\",\"lines\":\(options.count),\"rate\":\(options.rate),\"workers\":\(options.workers)," +
       "\"bytes_per_line\":\(size / options.count),\"seconds\":\(String(format: "%.2f", Double(elapsed) / 1e9))," +
       "\"cpu_us_per_line\":\(perLine(before.total, after.total)),\"user_us_per_line\":\(perLine(before.user, after.user))," +
       "\"system_us_per_line\":\(perLine(before.system, after.system))}")

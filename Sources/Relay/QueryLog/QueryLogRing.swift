@@ -49,20 +49,27 @@ package final class QueryLogRing: @unchecked Sendable {
     /// Records waiting.
     package var waiting: Int { head.load(ordering: .acquiring) - tail.load(ordering: .relaxed) }
 
-    /// Hands every record waiting to `body`, in order, as at most two runs of consecutive slots
-    /// (the ring wraps): the records, their names (slot i's at `names + i * maxName`) and how
-    /// many; then frees their slots. Runs let the writer look ahead within a batch.
-    func drain(_ body: (UnsafePointer<QueryLogRecord>, UnsafeRawPointer, Int) -> Void) -> Int {
-        let t = tail.load(ordering: .relaxed)
-        let h = head.load(ordering: .acquiring)
-        var i = t
-        while i < h {
-            let slot = i & (capacity - 1)
-            let run = min(h - i, capacity - slot)
-            body(records + slot, names + slot * QueryLogRecord.maxName, run)
-            i += run
-        }
-        tail.store(h, ordering: .releasing)
-        return h - t
+    /// The records waiting now, by sequence number. Read them with `record(_:)` and `name(_:)`,
+    /// then free their slots with `release(upTo:)`; the producer does not touch them meanwhile.
+    func waitingRecords() -> Range<Int> {
+        tail.load(ordering: .relaxed)..<head.load(ordering: .acquiring)
+    }
+
+    /// The record with this sequence number (one of `waitingRecords()`).
+    @inline(__always)
+    func record(_ sequence: Int) -> UnsafePointer<QueryLogRecord> {
+        UnsafePointer(records + (sequence & (capacity - 1)))
+    }
+
+    /// Its name's bytes.
+    @inline(__always)
+    func name(_ sequence: Int) -> UnsafeRawBufferPointer {
+        let slot = sequence & (capacity - 1)
+        return UnsafeRawBufferPointer(start: names + slot * QueryLogRecord.maxName, count: Int(records[slot].nameLength))
+    }
+
+    /// Frees the slots of every record before `end` (a `waitingRecords()` upper bound).
+    func release(upTo end: Int) {
+        tail.store(end, ordering: .releasing)
     }
 }

@@ -98,7 +98,7 @@ package final class QueryLogWriter: @unchecked Sendable {
     /// of 5,000 lines held that worker's queries for milliseconds (p99 1.4 → 5 ms).
     static let drainInterval: UInt32 = 10_000
 
-    /// Records whose rule texts are looked up ahead of formatting them, together: a blocked-heavy
+    /// Records (of one ring) whose rule texts are looked up ahead of formatting them, together: a blocked-heavy
     /// load names a different rule per line, each two cache misses (index, text) that stalled
     /// the formatting one line at a time. Looked up in a tight loop, the misses overlap.
     static let lookahead = 128
@@ -109,40 +109,19 @@ package final class QueryLogWriter: @unchecked Sendable {
     private func loop() {
         // Everything the loop touches per record is local: no class-property access per append.
         var formatter = QueryLogFormatter(lists: lists, anonymize: settings.anonymize)
-        var batch: [(QueryLogRecord, Int)] = []
-        var nameBytes: [UInt8] = []
         var touched: UInt8 = 0
         let rings = self.rings
         while true {
             let last = stopping.load(ordering: .acquiring)
-            // Every ring's records, in the order they were answered (workers answer in parallel;
-            // a reader expects one timeline). With one ring holding records, its order is that
-            // order already, and records are formatted straight from the ring.
-            batch.removeAll(keepingCapacity: true)
-            nameBytes.removeAll(keepingCapacity: true)
-            let busy = rings.filter { $0.waiting > 0 }
+            // Every ring's records, in the order they were answered: each ring is in its
+            // worker's order already, so they are merged (workers answer in parallel; a reader
+            // expects one timeline), formatted straight from the rings, then freed.
+            let windows = rings.map { $0.waitingRecords() }
             var lines = 0
-            if !busy.isEmpty { formatter.ruleTexts.refresh() }
-            if busy.count == 1 {
-                _ = busy[0].drain { records, names, count in
-                    format(count, into: &formatter, lines: &lines, touched: &touched, record: { records[$0] },
-                           name: { UnsafeRawBufferPointer(start: names + $0 * QueryLogRecord.maxName, count: Int(records[$0].nameLength)) })
-                }
-            } else if busy.count > 1 {
-                for ring in busy {
-                    _ = ring.drain { records, names, count in
-                        for i in 0..<count {
-                            batch.append((records[i], nameBytes.count))
-                            nameBytes.append(contentsOf: UnsafeRawBufferPointer(start: names + i * QueryLogRecord.maxName,
-                                                                                 count: Int(records[i].nameLength)))
-                        }
-                    }
-                }
-                batch.sort { $0.0.time &+ UInt64($0.0.durationMicros) < $1.0.time &+ UInt64($1.0.durationMicros) }
-                nameBytes.withUnsafeBytes { all in
-                    format(batch.count, into: &formatter, lines: &lines, touched: &touched, record: { batch[$0].0 },
-                           name: { UnsafeRawBufferPointer(rebasing: all[batch[$0].1..<(batch[$0].1 + Int(batch[$0].0.nameLength))]) })
-                }
+            if windows.contains(where: { !$0.isEmpty }) {
+                formatter.ruleTexts.refresh()
+                formatMerged(rings, windows, into: &formatter, lines: &lines, touched: &touched)
+                for (ring, window) in zip(rings, windows) { ring.release(upTo: window.upperBound) }
             }
             if !formatter.out.isEmpty { flush(&formatter.out, lines: lines) }
             touchedSink = touched
@@ -166,20 +145,55 @@ package final class QueryLogWriter: @unchecked Sendable {
         formatter.deallocate()
     }
 
-    /// Formats `count` records in runs of `lookahead`, each run's rule texts looked up first, and
-    /// writes whenever `writeSize` bytes of complete lines are ready.
+    /// Formats the records of `windows` (one per ring of `rings`) merged by answer time, and writes
+    /// whenever `writeSize` bytes of complete lines are ready. The ring answered first gives a run
+    /// of records, up to the time of the others' next one (usually one ring holds records, and
+    /// all of its window is one run).
     @inline(__always)
-    private func format(_ count: Int, into formatter: inout QueryLogFormatter, lines: inout Int, touched: inout UInt8,
-                        record: (Int) -> QueryLogRecord, name: (Int) -> UnsafeRawBufferPointer) {
-        var start = 0
-        while start < count {
-            let end = min(count, start + Self.lookahead)
-            for i in start..<end {
-                let r = record(i)
-                touched &+= formatter.ruleTexts.touch(list: r.ruleList, line: r.ruleLine)
+    private func formatMerged(_ rings: [QueryLogRing], _ windows: [Range<Int>], into formatter: inout QueryLogFormatter,
+                              lines: inout Int, touched: inout UInt8) {
+        var next = windows.map { $0.lowerBound }
+        while true {
+            var best = -1
+            var bestTime = UInt64.max
+            var otherTime = UInt64.max  // the earliest next record of the other rings
+            for k in next.indices where next[k] < windows[k].upperBound {
+                let time = Self.answeredAt(rings[k].record(next[k]))
+                if best < 0 || time < bestTime {
+                    otherTime = bestTime
+                    best = k
+                    bestTime = time
+                } else if time < otherTime {
+                    otherTime = time
+                }
             }
-            for i in start..<end {
-                formatter.format(record(i), name: name(i))
+            guard best >= 0 else { return }
+            let ring = rings[best]
+            var end = next[best] + 1
+            if otherTime == .max {
+                end = windows[best].upperBound
+            } else {
+                while end < windows[best].upperBound && Self.answeredAt(ring.record(end)) <= otherTime { end += 1 }
+            }
+            formatRun(ring, next[best]..<end, into: &formatter, lines: &lines, touched: &touched)
+            next[best] = end
+        }
+    }
+
+    /// Formats consecutive records of one ring, in pieces of `lookahead` whose rule texts are
+    /// looked up first, together.
+    @inline(__always)
+    private func formatRun(_ ring: QueryLogRing, _ run: Range<Int>, into formatter: inout QueryLogFormatter,
+                           lines: inout Int, touched: inout UInt8) {
+        var start = run.lowerBound
+        while start < run.upperBound {
+            let end = min(run.upperBound, start + Self.lookahead)
+            for s in start..<end {
+                let r = ring.record(s)
+                touched &+= formatter.ruleTexts.touch(list: r.pointee.ruleList, line: r.pointee.ruleLine)
+            }
+            for s in start..<end {
+                formatter.format(ring.record(s).pointee, name: ring.name(s))
                 lines += 1
                 if formatter.out.count >= Self.writeSize {
                     flush(&formatter.out, lines: lines)
@@ -188,6 +202,12 @@ package final class QueryLogWriter: @unchecked Sendable {
             }
             start = end
         }
+    }
+
+    /// When a record's answer went out: the order of the log.
+    @inline(__always)
+    private static func answeredAt(_ r: UnsafePointer<QueryLogRecord>) -> UInt64 {
+        r.pointee.time &+ UInt64(r.pointee.durationMicros)
     }
 
     // MARK: Writing
