@@ -1,5 +1,3 @@
-import CLDNS
-
 /// What the relay makes of a datagram that arrived on a DNS listener.
 public enum QueryVerdict: Equatable, Sendable {
     /// A well-formed query to forward: its question ends at `questionEnd`.
@@ -7,6 +5,8 @@ public enum QueryVerdict: Equatable, Sendable {
     /// The header is readable but the rest is not, or it is not a single-question query:
     /// answer FORMERR. The reason is for counters and logs.
     case formatError(FormatErrorReason)
+    /// An opcode other than QUERY (0): answer NOTIMP, header only.
+    case notImplemented(opcode: UInt8)
     /// Not answerable: shorter than a header, or a response (QR=1) that must never be
     /// answered or forwarded (it could start a loop).
     case drop(DropReason)
@@ -45,26 +45,41 @@ public enum DropReason: String, Sendable {
     case isResponse = "QR=1 (a response, not a query)"
 }
 
-/// Parses queries with ldns (RFC 1035 wire format, EDNS0); the only user of ldns is this module.
+/// Parses queries from the network with hard bounds and no allocation: the header, the single
+/// question, then every record of the other sections (`RecordWalker`), among them the OPT record
+/// (RFC 6891). ldns is not used here: its parser allocates per message and has leaked on crafted
+/// input (two TSIG records, issue 13); the relay only needs these few facts.
 public enum QueryParser {
-    /// Classifies one datagram. Allocation happens only inside ldns (which needs it to parse).
+    /// Classifies one datagram or TCP message.
     public static func classify(_ message: UnsafeRawBufferPointer) -> QueryVerdict {
         guard message.count >= DNSHeader.size, let base = message.baseAddress else { return .drop(.tooShort) }
         if DNSHeader.isResponse(base) { return .drop(.isResponse) }
+        // Only QUERY is relayed: NOTIFY, UPDATE, STATUS and unassigned opcodes get NOTIMP, as a
+        // resolver answers them (a cached QUERY answer must never answer another opcode).
+        let opcode = (DNSHeader.flags(base) & DNSHeader.opcodeMask) >> 11
+        if opcode != 0 { return .notImplemented(opcode: UInt8(opcode)) }
         if DNSHeader.questionCount(base) != 1 { return .formatError(.questionCount) }
-
-        var packet: UnsafeMutablePointer<ldns_pkt>?
-        let status = ldns_wire2pkt(&packet, base.assumingMemoryBound(to: UInt8.self), message.count)
-        guard status == LDNS_STATUS_OK, let packet else { return .formatError(.unparsable) }
-        defer { ldns_pkt_free(packet) }
-        // ldns accepts a question name with a compression pointer; the relay's byte-level view
-        // (used for matching and for building answers) does not, so both must agree.
-        guard ldns_pkt_qdcount(packet) == 1, let end = Question.end(in: message) else {
-            return .formatError(.unparsable)
+        // A compression pointer in the question is refused: a query's first name has nothing
+        // earlier to point to, and the relay's byte-level view of the question relies on that.
+        guard let end = Question.end(in: message) else { return .formatError(.unparsable) }
+        var optCount = 0
+        var optOffset = 0
+        var optOwnerIsRoot = true
+        let wellFormed = RecordWalker.walk(message, questionEnd: end) { record in
+            if record.type == 41 && record.section == 2 {
+                optCount += 1
+                optOffset = record.ttlOffset
+                optOwnerIsRoot = message[record.nameOffset] == 0
+            }
         }
-        let hasEDNS = ldns_pkt_edns(packet)
-        let size = hasEDNS ? max(512, Int(ldns_pkt_edns_udp_size(packet))) : 512
-        let flags: UInt8 = (hasEDNS && ldns_pkt_edns_do(packet) ? 1 : 0) | (DNSHeader.flags(base) & DNSHeader.checkingDisabledFlag != 0 ? 2 : 0)
+        guard wellFormed else { return .formatError(.unparsable) }
+        // RFC 6891 §6.1.1: more than one OPT record is a format error, and its owner is the root.
+        guard optCount <= 1, optOwnerIsRoot else { return .formatError(.unparsable) }
+        let hasEDNS = optCount == 1
+        // The OPT record's CLASS is the requestor's UDP payload size; below 512 counts as 512.
+        let size = hasEDNS ? max(512, Int(DNSHeader.u16(base, optOffset - 2))) : 512
+        let doBit = hasEDNS && message[optOffset + 2] & 0x80 != 0
+        let flags: UInt8 = (doBit ? 1 : 0) | (DNSHeader.flags(base) & DNSHeader.checkingDisabledFlag != 0 ? 2 : 0)
         return .query(ParsedQuery(questionEnd: end, type: Question.type(in: message, end: end),
                                   hasEDNS: hasEDNS, udpPayloadSize: size, cacheFlags: flags))
     }

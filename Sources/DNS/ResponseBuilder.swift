@@ -8,9 +8,16 @@ public enum ResponseBuilder {
     /// Returns the answer's length (12). The buffer must hold at least 12 bytes.
     @inline(__always)
     public static func formatError(in buffer: UnsafeMutableRawBufferPointer) -> Int {
+        headerOnly(rcode: .formatError, in: buffer)
+    }
+
+    /// Turns a query's header into a header-only answer with `rcode` (ID, opcode and RD kept):
+    /// FORMERR for what does not parse, NOTIMP for opcodes other than QUERY. Returns 12.
+    @inline(__always)
+    public static func headerOnly(rcode: ResponseCode, in buffer: UnsafeMutableRawBufferPointer) -> Int {
         let p = buffer.baseAddress!
         let flags = DNSHeader.flags(p)
-        DNSHeader.setFlags(p, DNSHeader.responseFlag | (flags & (DNSHeader.opcodeMask | DNSHeader.recursionDesiredFlag)) | ResponseCode.formatError.rawValue)
+        DNSHeader.setFlags(p, DNSHeader.responseFlag | (flags & (DNSHeader.opcodeMask | DNSHeader.recursionDesiredFlag)) | rcode.rawValue)
         DNSHeader.setCounts(p, question: 0, answer: 0, authority: 0, additional: 0)
         return DNSHeader.size
     }

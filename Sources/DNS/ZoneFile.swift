@@ -1,5 +1,6 @@
 import CLDNS
 import Glibc
+import RelayCore
 
 /// One record read from a zone file, ready for the wire: owner as lower-case dotted text (no
 /// trailing dot), and the rest of the record after the owner name (type, class, TTL, length,
@@ -58,8 +59,10 @@ public enum ZoneFile {
     private static func expand(path: String, depth: Int, into text: inout String, sources: inout [(file: String, line: Int)],
                                origin: String) throws(ZoneFileError) {
         guard depth <= 8 else { throw ZoneFileError(file: path, line: nil, reason: "$INCLUDE nested more than 8 deep") }
-        guard let data = FileHandleLite.read(path) else {
-            throw ZoneFileError(file: path, line: nil, reason: "cannot be read")
+        let data: [UInt8]
+        switch RegularFile.read(path) {
+        case .success(let bytes): data = bytes
+        case .failure(let failure): throw ZoneFileError(file: path, line: nil, reason: failure.reason)
         }
         guard !data.contains(0) else { throw ZoneFileError(file: path, line: nil, reason: "is not a text file (a NUL byte)") }
         guard let content = String(validating: data, as: UTF8.self) else {
@@ -185,23 +188,5 @@ public enum ZoneFile {
             offset += 1 + length
         }
         return labels.joined(separator: ".")
-    }
-}
-
-/// Reads a whole (small) file without Foundation.
-enum FileHandleLite {
-    static func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { return out }
-            out += chunk[0..<n]
-            if out.count > 64 << 20 { return nil }
-        }
     }
 }

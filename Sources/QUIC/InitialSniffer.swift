@@ -27,6 +27,12 @@ public struct InitialSniffer {
 
     /// Feeds the flow's next client datagram. Once a result other than `.needMore` came back,
     /// the same result comes back for every later datagram.
+    ///
+    /// A datagram in which no Initial packet opens (junk, a truncated packet, one that fails to
+    /// decrypt) is passed over: anyone on the path, the client included, can send such bytes
+    /// first, and letting them end the sniffing would let the real ClientHello that follows
+    /// through unread (issue 13). Only after `maxDatagrams` datagrams does the sniffer give up,
+    /// naming the last thing that went wrong.
     public mutating func feed(_ datagram: UnsafeRawBufferPointer) -> Progress {
         if let finished { return finished }
         let progress = read(datagram)
@@ -34,48 +40,86 @@ public struct InitialSniffer {
         return progress
     }
 
+    /// Whether `datagram` starts with a long-header Initial packet of a version whose keys are
+    /// known: the cheap test for datagrams worth sniffing on a flow that is already relaying.
+    @inline(__always)
+    public static func startsWithInitial(_ datagram: UnsafeRawBufferPointer) -> Bool {
+        guard datagram.count >= 7, datagram[0] & 0x80 != 0 else { return false }
+        let version = UInt32(datagram[1]) << 24 | UInt32(datagram[2]) << 16 | UInt32(datagram[3]) << 8 | UInt32(datagram[4])
+        guard let known = QUICVersion.named(version) else { return false }
+        return (datagram[0] >> 4) & 0x03 == known.initialType
+    }
+
+    /// What went wrong with the last datagram that was passed over.
+    private var lastFailure: SNIFailure?
+
     private mutating func read(_ datagram: UnsafeRawBufferPointer) -> Progress {
         datagrams += 1
+        switch readPackets(datagram) {
+        case .opened:
+            break
+        case .passedOver(let failure):
+            lastFailure = failure
+            return datagrams >= maxDatagrams ? .failed(failure) : .needMore
+        case .failed(let failure):
+            return .failed(failure)
+        }
+        return readClientHello()
+    }
+
+    private enum DatagramOutcome {
+        /// At least one Initial packet opened and its frames were taken.
+        case opened
+        /// No Initial packet opened in this datagram: it tells nothing about the flow.
+        case passedOver(SNIFailure)
+        /// An Initial opened (so the bytes are the client's own) and what it carried is malformed.
+        case failed(SNIFailure)
+    }
+
+    private mutating func readPackets(_ datagram: UnsafeRawBufferPointer) -> DatagramOutcome {
         var offset = 0
-        var sawInitial = false
-        packets: while offset < datagram.count {
+        var opened = false
+        while offset < datagram.count {
             // A short-header packet (or padding after the last packet) ends the long ones.
             if datagram[offset] & 0x80 == 0 {
-                if offset == 0 && datagrams == 1 { return .failed(SNIFailure(.notQUIC, "the first datagram does not start with a long header")) }
-                break packets
+                if offset == 0 { return .passedOver(SNIFailure(.notQUIC, "a datagram does not start with a long header")) }
+                break
             }
             let header: LongHeader
             switch LongHeader.parse(datagram, at: offset) {
             case .success(let h): header = h
             case .failure(let failure):
                 // Trailing bytes after a complete packet are not ours to judge.
-                if sawInitial && failure.code == .malformedHeader { break packets }
-                return .failed(failure)
+                if opened { return .opened }
+                return .passedOver(failure)
             }
-            if version == nil { version = header.version }
             offset = header.end
             guard header.kind == .initial, let known = QUICVersion.named(header.version) else {
-                if header.kind == .retry { break packets }
+                if header.kind == .retry { break }
                 continue
             }
-            sawInitial = true
             let destinationID = Array(datagram[header.destinationID])
-            if keys == nil || keys!.destinationID != destinationID {
-                keys = (destinationID, InitialKeys(version: known, destinationID: destinationID))
-            }
+            let candidate = keys?.destinationID == destinationID ? keys!.keys : InitialKeys(version: known, destinationID: destinationID)
             let plain: [UInt8]
-            switch InitialPacketOpener.open(datagram, header: header, keys: keys!.keys) {
+            switch InitialPacketOpener.open(datagram, header: header, keys: candidate) {
             case .success(let p): plain = p
-            case .failure(let failure): return .failed(failure)
+            case .failure(let failure):
+                if opened { return .opened }
+                return .passedOver(failure)
             }
+            // Keys (and the version) are taken from the first Initial that really opens.
+            if keys?.destinationID != destinationID { keys = (destinationID, candidate) }
+            if version == nil { version = header.version }
+            opened = true
             let failure = plain.withUnsafeBytes { payload in
                 InitialFrames.walk(payload) { cryptoOffset, data in stream.add(offset: cryptoOffset, data: data) }
             }
             if let failure { return .failed(failure) }
         }
-        if datagrams == 1 && !sawInitial {
-            return .failed(SNIFailure(.notQUIC, "the first datagram holds no Initial packet"))
-        }
+        return opened ? .opened : .passedOver(lastFailure ?? SNIFailure(.notQUIC, "a datagram holds no Initial packet"))
+    }
+
+    private mutating func readClientHello() -> Progress {
         let available = stream.contiguous
         let result: Progress? = stream.bytes.withUnsafeBytes { all in
             let prefix = UnsafeRawBufferPointer(rebasing: all[0..<available])

@@ -1,4 +1,5 @@
 import Glibc
+import RelayCore
 
 /// Reads a list file line by line in fixed-size chunks, so that loading a 45 MB list never holds
 /// the whole file: during a reload the old rule set, the new one and one chunk are all that is
@@ -16,16 +17,11 @@ struct ListFile {
 
     /// Opens the file; the error says whether it is missing or unreadable.
     static func open(_ path: String) throws(RuleLoadError) -> Int32 {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw RuleLoadError(list: path, reason: errno == ENOENT ? "does not exist" : "cannot be read (\(String(cString: strerror(errno))))")
+        switch RegularFile.open(path) {
+        case .success(let fd): return fd
+        case .failure(.notRegular("a directory")): throw RuleLoadError(list: path, reason: "is a directory, not a list")
+        case .failure(let failure): throw RuleLoadError(list: path, reason: failure.reason)
         }
-        var info = stat()
-        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw RuleLoadError(list: path, reason: "is a directory, not a list")
-        }
-        return fd
     }
 
     /// Calls `body` with every line, numbered from 1.

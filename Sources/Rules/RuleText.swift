@@ -1,4 +1,5 @@
 import Glibc
+import RelayCore
 
 /// The text of a list's line, read back when the query log needs it (the compiled rule set keeps
 /// no rule text). Each list is indexed by line starts once per file version, then a line is one
@@ -73,8 +74,8 @@ public final class RuleText {
         let mtime = Int(info.st_mtim.tv_sec) &* 1_000_000_000 &+ Int(info.st_mtim.tv_nsec)
         if let m = mappings[path], m.inode == inode, m.size == size, m.mtime == mtime { return }
         drop(path)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
+        // Never blocks: a FIFO put at a list's path must not hang the query log's writer.
+        guard case .success(let fd) = RegularFile.open(path) else { return }
         var starts: [UInt32] = [0]
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var offset = 0

@@ -62,7 +62,7 @@ import Testing
     @Test func aDamagedTagIsADecryptionFailure() {
         var packet = RFCVectors.clientInitialV1
         packet[600] ^= 1
-        var sniffer = InitialSniffer()
+        var sniffer = InitialSniffer(maxDatagrams: 1)
         let progress = packet.withUnsafeBytes { sniffer.feed($0) }
         guard case .failed(let failure) = progress else { Issue.record("expected a failure, got \(progress)"); return }
         #expect(failure.code == .decryptionFailed)

@@ -139,12 +139,47 @@ import Testing
         return cases
     }()
 
+    /// With a budget of as many datagrams as the case has, each case ends with its reason.
     @Test(arguments: malformed.indices)
     func malformedInputGivesAReason(index: Int) {
         let (what, datagrams, expected) = Self.malformed[index]
-        let progress = Self.feed(datagrams)
+        let progress = Self.feed(datagrams, maxDatagrams: datagrams.count)
         #expect(Self.failure(progress.last) == expected, "\(what): \(progress)")
         for p in progress.dropLast() { #expect(p == .needMore, "\(what)") }
+    }
+
+    /// Issue 13, finding 9: bytes in which no Initial opens tell nothing about the flow, so they
+    /// must not end the sniffing: the real ClientHello after them is still read.
+    @Test(arguments: malformed.indices)
+    func junkBeforeTheClientHelloDoesNotHideIt(index: Int) {
+        let (what, datagrams, code) = Self.malformed[index]
+        // Only the cases where no Initial opens are junk; the others are the client's own word.
+        guard [.notQUIC, .malformedHeader, .unknownVersion, .decryptionFailed].contains(code) else { return }
+        let hello = InitialBuilder.clientHello(serverName: "blocked.example")
+        let real = InitialBuilder.initial(destinationID: Self.dcid, packetNumber: 0, frames: InitialBuilder.crypto(offset: 0, hello[...]))
+        let progress = Self.feed(datagrams + [real], maxDatagrams: datagrams.count + 1)
+        guard case .found(let found) = progress.last else {
+            Issue.record("\(what): the ClientHello after it was not read: \(progress)")
+            return
+        }
+        #expect(found.serverName == "blocked.example")
+    }
+
+    /// Junk alone still ends the sniffing once the budget is spent, with the reason of the last.
+    @Test func junkAloneEndsAtTheBudget() {
+        let junk: [UInt8] = [0x01]
+        let progress = Self.feed([junk, junk, junk, junk], maxDatagrams: 4)
+        #expect(progress.dropLast().allSatisfy { $0 == .needMore })
+        #expect(Self.failure(progress.last) == .notQUIC)
+    }
+
+    @Test func initialsAreRecognisedCheaply() {
+        #expect(RFCVectors.clientInitialV1.withUnsafeBytes { InitialSniffer.startsWithInitial($0) })
+        #expect(RFCVectors.clientInitialV2.withUnsafeBytes { InitialSniffer.startsWithInitial($0) })
+        let handshake: [UInt8] = [0xe0, 0, 0, 0, 1, 8] + Self.dcid.prefix(8) + [0, 0x40, 30]
+        #expect(!handshake.withUnsafeBytes { InitialSniffer.startsWithInitial($0) })
+        #expect(![UInt8]([0x40, 1, 2, 3, 4, 5, 6, 7]).withUnsafeBytes { InitialSniffer.startsWithInitial($0) })
+        #expect(![UInt8]([0xc0, 0]).withUnsafeBytes { InitialSniffer.startsWithInitial($0) })
     }
 
     /// Every prefix and thousands of random mutations of real Initials: no crash, no hang.

@@ -267,6 +267,16 @@ import RelayCore
 
     @Test func aMissingListFailsTheLoad() {
         #expect(throws: RuleLoadError.self) { try RuleSetBuilder.load(paths: ["/nonexistent/list.txt"]) }
+        // Issue 13, finding 4: a FIFO at a list's path is refused at once (no writer: a blocking
+        // open would hang the loading thread forever).
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("fifo-\(UUID().uuidString).txt").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        do {
+            _ = try RuleSetBuilder.load(paths: [fifo])
+            Issue.record("a FIFO loaded as a list")
+        } catch {
+            #expect(error.description.contains("is a FIFO, not a regular file"), "\(error)")
+        }
     }
 
     @Test func wireNamesBecomeLowerCaseText() {

@@ -118,7 +118,7 @@ import Testing
         Broken(text: "$TTL 60\nnas IN A 10.53.5.1\n", line: nil, reason: "no SOA"),
         Broken(text: "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\nx IN CNAME y\nx IN A 10.53.5.1\n", line: 3, reason: "a CNAME and other records"),
         Broken(text: "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\nother.test. IN A 10.53.5.1\n", line: 3, reason: "outside the zone"),
-        Broken(text: "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\n$INCLUDE missing.inc\n", line: nil, reason: "cannot be read"),
+        Broken(text: "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\n$INCLUDE missing.inc\n", line: nil, reason: "does not exist"),
     ]
 
     @Test(arguments: broken)
@@ -130,6 +130,17 @@ import Testing
         if let line = c.line { #expect(error.line == line, "\(error)") }
         #expect(error.description.contains(c.reason), "\(error)")
         #expect(error.file.hasPrefix(dir))
+    }
+
+    /// Issue 13, finding 4: a FIFO as a zone file or an $INCLUDE is refused, not waited on.
+    @Test func aFIFOInTheZonesIsRefused() throws {
+        let dir = try Self.directory(["inc.lan.zone": "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\n$INCLUDE pipe.inc\n"])
+        #expect(mkfifo(dir + "/pipe.inc", 0o600) == 0)
+        #expect(mkfifo(dir + "/fifo.lan.zone", 0o600) == 0)
+        let outcome = ZoneLoader.load(directory: dir)
+        let reasons = outcome.errors.map(\.description)
+        #expect(reasons.count == 2, "\(reasons)")
+        #expect(reasons.allSatisfy { $0.contains("is a FIFO, not a regular file") }, "\(reasons)")
     }
 
     @Test func aBrokenReloadKeepsThePreviousVersion() throws {

@@ -449,10 +449,14 @@ extension ConfigurationParser {
     /// Reads and parses a file.
     public static func load(path: String) throws(ConfigurationError) -> Configuration {
         let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigurationError(file: path, line: nil, key: nil, message: "cannot read the file (\(error.localizedDescription))")
+        switch RegularFile.read(path, limit: 16 << 20) {
+        case .success(let bytes):
+            guard let decoded = String(validating: bytes, as: UTF8.self) else {
+                throw ConfigurationError(file: path, line: nil, key: nil, message: "is not valid UTF-8 text")
+            }
+            text = decoded
+        case .failure(let failure):
+            throw ConfigurationError(file: path, line: nil, key: nil, message: "cannot read the file: it \(failure.reason)")
         }
         return try ConfigurationParser(file: path).parse(text)
     }

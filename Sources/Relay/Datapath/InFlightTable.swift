@@ -150,6 +150,15 @@ final class InFlightTable {
         newest = Int32(index)
     }
 
+    /// Calls `body` with every entry waiting for an answer, earliest deadline first.
+    func forEachScheduled(_ body: (Int) -> Void) {
+        var index = oldest
+        while index >= 0 {
+            body(Int(index))
+            index = entries[Int(index)].next
+        }
+    }
+
     /// The entry with the earliest deadline.
     var earliest: Int? { oldest >= 0 ? Int(oldest) : nil }
 

@@ -164,6 +164,7 @@ final class Worker {
         // IPv6 upstreams are optional: a host without IPv6 still relays IPv4.
         pool6 = try? UpstreamSocketPool(family: AF_INET6, count: settings.upstreamSockets, bypassMark: settings.bypassMark,
                                         epoll: epoll, now: now, token: token)
+        pickBatchSockets()
     }
 
     deinit {
@@ -206,8 +207,8 @@ final class Worker {
             let now = SystemInfo.monotonicNanoseconds()
             nowSeconds = UInt32(now / 1_000_000_000)
             expire(now: now)
-            pool4.maintain(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
-            pool6?.maintain(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
+            pool4.maintain(now: now, busy: busyUpstreamSockets)
+            pool6?.maintain(now: now, busy: busyUpstreamSockets)
             if now - lastSweep >= 100_000_000 {
                 sweepConnections(now: now)
                 sweepQUIC(now: now)
@@ -238,6 +239,27 @@ final class Worker {
         publish()
     }
 
+    /// The upstream sockets that queries in flight over UDP went out on.
+    private func busyUpstreamSockets() -> Set<Int32> {
+        var busy = Set<Int32>()
+        inFlight.forEachScheduled { index in
+            if inFlight[index].upstreamFD >= 0 { busy.insert(inFlight[index].upstreamFD) }
+        }
+        return busy
+    }
+
+    /// After a batch of upstream queries went out: each socket that carried some is replaced by
+    /// one on a new random port (UpstreamSocketPool).
+    @inline(__always)
+    private func upstreamBatchSent(now: UInt64) {
+        upstreamSender.flush()
+        pool4.batchSent(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
+        pool6?.batchSent(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
+        // The batch's sockets may have been replaced: what is sent next (a prefetch from a TCP
+        // query, a retry) must go out on a socket of the pool, never on a replaced one.
+        pickBatchSockets()
+    }
+
     private func publish() {
         var snapshot = counters
         snapshot.replyFailures += clientSender.dropped
@@ -249,6 +271,8 @@ final class Worker {
         snapshot.cacheStale = cache.staleServed
         snapshot.cacheEntries = cache.count
         snapshot.quicOpen = quicFlows.count
+        snapshot.upstreamPorts = pool4.opened + (pool6?.opened ?? 0)
+        snapshot.upstreamPortsReused = pool4.reused + (pool6?.reused ?? 0)
         // Client datagrams the upstream send buffer refused (EAGAIN) or the kernel rejected.
         snapshot.quicDropped += quicSegments.dropped + quicDownSegments.dropped
         published.withLock { $0 = snapshot }
@@ -292,7 +316,7 @@ final class Worker {
             let now = SystemInfo.monotonicNanoseconds()
             pickBatchSockets()
             for i in 0..<n { handleQuery(i, now: now) }
-            upstreamSender.flush()
+            upstreamBatchSent(now: now)
             clientSender.flush()
             if n < queryReceiver.capacity { return }
         }
@@ -323,6 +347,11 @@ final class Worker {
             counters.droppedShort += 1
         case .drop(.isResponse):
             counters.droppedResponses += 1
+        case .notImplemented:
+            counters.notImplemented += 1
+            let length = ResponseBuilder.headerOnly(rcode: .notImplemented, in: payload)
+            reply(UnsafeRawBufferPointer(rebasing: payload[0..<length]), from: destination, to: client)
+            record(UnsafeRawBufferPointer(rebasing: payload[0..<length]), proto: .udp, client: client, server: destination, action: .error, receivedAt: now)
         case .formatError:
             counters.formatErrors += 1
             let length = ResponseBuilder.formatError(in: payload)
@@ -387,6 +416,11 @@ final class Worker {
     /// a fresh random ID. nil (counted) when the table is full.
     @inline(__always)
     func admit(_ payload: UnsafeRawBufferPointer, query: ParsedQuery, client: Endpoint, destination: Endpoint, server: Endpoint? = nil) -> Int? {
+        // Both paths refuse longer queries before this; an entry's slot must never be overrun.
+        guard payload.count <= inFlight.maxQueryLength else {
+            counters.droppedOversize += 1
+            return nil
+        }
         guard let index = inFlight.allocate(random: random) else {
             counters.droppedOverload += 1
             return nil
@@ -453,7 +487,8 @@ final class Worker {
 
     /// Sends a prefetch over UDP (the upstream sender is flushed with the batch).
     func sendPrefetch(_ index: Int, now: UInt64) {
-        _ = sendUDP(index, to: inFlight[index].server, now: now)
+        // Sent at once: a prefetch may come from a TCP query, outside any UDP batch.
+        if sendUDP(index, to: inFlight[index].server, now: now) { upstreamBatchSent(now: now) }
     }
 
     /// Sends entry `index` to `server` over UDP from this batch's socket of the right family and
@@ -465,6 +500,7 @@ final class Worker {
             failQuery(index)
             return false
         }
+        if server.address.isIPv6 { pool6?.used() } else { pool4.used() }
         inFlight[index].upstreamFD = fd
         inFlight[index].upstreamConnection = -1
         inFlight.schedule(index, deadline: now + settings.timeoutNanoseconds)
@@ -523,6 +559,14 @@ final class Worker {
     /// entry. `answer` is the writable buffer holding the answer in its first `length` bytes.
     @inline(__always)
     func deliver(_ index: Int, answer: UnsafeMutableRawBufferPointer, length: Int) {
+        // A malformed answer is not passed on or cached (the client gets SERVFAIL, or a stale
+        // answer); TTLs are clamped in place so the first answer and the cached copy agree.
+        guard AnswerCheck.check(UnsafeMutableRawBufferPointer(rebasing: answer[0..<length]), questionEnd: inFlight[index].questionEnd,
+                                maxTTL: settings.cache.maxTTL) else {
+            counters.upstreamMalformed += 1
+            failQuery(index)
+            return
+        }
         if inFlight[index].aliasQuestionEnd > 0 {
             deliverAlias(index, answer: answer, length: length)
             return
@@ -636,7 +680,7 @@ final class Worker {
                 failQuery(index)
             }
         }
-        upstreamSender.flush()
+        upstreamBatchSent(now: now)
         clientSender.flush()
     }
 

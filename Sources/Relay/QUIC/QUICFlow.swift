@@ -22,6 +22,9 @@ final class QUICFlow {
     var state: State
     var upstream: Socket?
     var sniffer: InitialSniffer?
+    /// Reads a ClientHello that starts after the flow was decided (a new Initial on the same
+    /// client and server): every ClientHello that passes the relay meets the rules.
+    var lateSniffer: InitialSniffer?
     /// Client datagrams held while the SNI is read, in arrival order.
     var held: [[UInt8]] = []
     /// Monotonic ns: start, last datagram either way, and when held datagrams go regardless.

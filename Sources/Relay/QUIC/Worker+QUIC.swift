@@ -48,6 +48,11 @@ extension Worker {
         flow.lastActive = now
         switch flow.state {
         case .relaying:
+            if settings.quic.sniff && (flow.lateSniffer != nil || InitialSniffer.startsWithInitial(payload)) && sniffLate(flow, payload, now: now) {
+                flow.bytesUp &+= UInt64(payload.count)
+                counters.quicDropped += 1
+                return
+            }
             flow.bytesUp &+= UInt64(payload.count)
             flow.packetsUp &+= 1
             counters.quicPacketsUp += 1
@@ -126,6 +131,17 @@ extension Worker {
         return flow
     }
 
+    /// Whether the rules block a QUIC flow to `name`, and the rule that decided.
+    private func rulesBlock(_ name: String, flow: QUICFlow) -> (blocked: Bool, rule: RuleOrigin?) {
+        var bytes = Array(name.utf8)
+        let match = bytes.withUnsafeMutableBytes { buffer in
+            rules.decide(name: UnsafeRawBufferPointer(buffer), type: flow.key.destination.address.isIPv6 ? 28 : 1,
+                         client: flow.key.client.address,
+                         lists: settings.clientPolicy.isEmpty ? ListMask.all : settings.clientPolicy.lists(for: flow.key.client.address))
+        }
+        return (Self.blocksQUIC(match.verdict), match.rule.map { rules.origin(of: $0) })
+    }
+
     /// Applies the rules to the flow's SNI (or relays it without one) and releases or drops
     /// what was held.
     private func decide(_ flow: QUICFlow, now: UInt64) {
@@ -133,32 +149,15 @@ extension Worker {
         flow.sniffer = nil
         var blocked = false
         if let name = flow.serverName {
-            var bytes = Array(name.utf8)
-            let match = bytes.withUnsafeMutableBytes { buffer in
-                rules.decide(name: UnsafeRawBufferPointer(buffer), type: flow.key.destination.address.isIPv6 ? 28 : 1,
-                             client: flow.key.client.address,
-                             lists: settings.clientPolicy.isEmpty ? ListMask.all : settings.clientPolicy.lists(for: flow.key.client.address))
-            }
-            blocked = Self.blocksQUIC(match.verdict)
-            if let rule = match.rule { flow.rule = rules.origin(of: rule) }
+            let verdict = rulesBlock(name, flow: flow)
+            blocked = verdict.blocked
+            if let rule = verdict.rule { flow.rule = rule }
         } else {
             if flow.sniFailure == nil { flow.sniFailure = .incomplete }
             counters.quicNoSNI += 1
         }
         if blocked {
-            flow.state = .blocked
-            flow.action = .blocked
-            counters.quicBlocked += 1
-            counters.quicDropped += flow.held.count
-            for datagram in flow.held { flow.bytesUp &+= UInt64(datagram.count) }
-            flow.held = []
-            // The upstream socket is not needed: a blocked flow only drops.
-            if let upstream = flow.upstream {
-                epoll.remove(upstream.fd)
-                upstream.close()
-                flow.upstream = nil
-            }
-            recordFlow(flow, now: now)
+            block(flow, now: now)
             return
         }
         flow.state = .relaying
@@ -173,6 +172,51 @@ extension Worker {
             }
         }
         flow.held = []
+    }
+
+    /// Turns a flow into a blocked one: what it held is dropped, its upstream socket closed, and
+    /// it is logged now.
+    private func block(_ flow: QUICFlow, now: UInt64) {
+        flow.state = .blocked
+        flow.action = .blocked
+        counters.quicBlocked += 1
+        counters.quicDropped += flow.held.count
+        for datagram in flow.held { flow.bytesUp &+= UInt64(datagram.count) }
+        flow.held = []
+        flow.lateSniffer = nil
+        // The upstream socket is not needed: a blocked flow only drops.
+        if let upstream = flow.upstream {
+            epoll.remove(upstream.fd)
+            upstream.close()
+            flow.upstream = nil
+        }
+        if !flow.logged { recordFlow(flow, now: now) }
+    }
+
+    /// Reads an Initial that arrives on a flow already relaying: a client may open a second
+    /// connection on the same addresses, or send junk first so that the flow was decided without
+    /// an SNI. A ClientHello read this way meets the rules like the first; true when it is
+    /// blocked (the datagram carrying it, and all after it, are dropped). Costs nothing for
+    /// datagrams that are not Initials, which after the handshake's first round trip is all.
+    private func sniffLate(_ flow: QUICFlow, _ payload: UnsafeRawBufferPointer, now: UInt64) -> Bool {
+        if flow.lateSniffer == nil { flow.lateSniffer = InitialSniffer(maxDatagrams: max(1, settings.quic.holdDatagrams)) }
+        switch flow.lateSniffer!.feed(payload) {
+        case .needMore:
+            return false
+        case .failed:
+            flow.lateSniffer = nil
+            return false
+        case .found(let hello):
+            flow.lateSniffer = nil
+            guard let name = hello.serverName, name != flow.serverName else { return false }
+            let verdict = rulesBlock(name, flow: flow)
+            guard verdict.blocked else { return false }
+            flow.serverName = name
+            flow.sniFailure = nil
+            if let rule = verdict.rule { flow.rule = rule }
+            block(flow, now: now)
+            return true
+        }
     }
 
     /// Whether a rule's verdict stops a QUIC flow: blocks, and the local answers lists use to

@@ -9,6 +9,8 @@ public struct Counters: Equatable, Sendable {
     public var answered = 0
     /// FORMERR answers (header readable, body not, or qdcount ≠ 1).
     public var formatErrors = 0
+    /// NOTIMP answers: an opcode other than QUERY.
+    public var notImplemented = 0
     /// Dropped: shorter than a header.
     public var droppedShort = 0
     /// Dropped: QR=1 arriving as a query.
@@ -21,6 +23,13 @@ public struct Counters: Equatable, Sendable {
     public var droppedOverload = 0
     /// Upstream datagrams that matched no query in flight (wrong ID, source, port or question).
     public var upstreamMismatches = 0
+    /// Upstream answers refused as malformed (records missing or past the end, pointer loops,
+    /// data that does not fit its type): the client gets SERVFAIL (or a stale answer), nothing is cached.
+    public var upstreamMalformed = 0
+    /// Upstream UDP sockets opened (each on its own random source port), and batches that went
+    /// out on a socket used before because `maxRetiring` replaced sockets were still open.
+    public var upstreamPorts = 0
+    public var upstreamPortsReused = 0
     /// Upstream tries that timed out.
     public var upstreamTimeouts = 0
     /// Tries sent to the next server after a timeout.
@@ -54,6 +63,11 @@ public struct Counters: Equatable, Sendable {
     public var truncatedForClients = 0
     /// Upstream TCP connections that failed or closed with queries waiting.
     public var upstreamTCPFailures = 0
+    /// Upstream TCP connections closed because an answer started and stopped arriving.
+    public var upstreamTCPStalled = 0
+    /// Times a listener stopped accepting for a moment because the process ran out of
+    /// descriptors (EMFILE/ENFILE); the connections wait in the kernel's backlog meanwhile.
+    public var acceptPaused = 0
 
     /// Queries answered by a block rule.
     public var blocked = 0
@@ -92,74 +106,73 @@ public struct Counters: Equatable, Sendable {
 
     public init() {}
 
+    /// Every counter, once: its name in the SIGUSR1/stop summary (tests and scripts parse it) and
+    /// where it is kept. Sums and the summary are made from this table alone.
+    public static let fields: [(name: String, path: WritableKeyPath<Counters, Int>)] = [
+        ("received", \.received),
+        ("forwarded", \.forwarded),
+        ("answered", \.answered),
+        ("blocked", \.blocked),
+        ("rewritten", \.rewritten),
+        ("formerr", \.formatErrors),
+        ("notimp", \.notImplemented),
+        ("dropped_short", \.droppedShort),
+        ("dropped_qr", \.droppedResponses),
+        ("dropped_oversize", \.droppedOversize),
+        ("dropped_nodst", \.droppedNoDestination),
+        ("dropped_overload", \.droppedOverload),
+        ("upstream_mismatch", \.upstreamMismatches),
+        ("upstream_malformed", \.upstreamMalformed),
+        ("upstream_ports", \.upstreamPorts),
+        ("upstream_ports_reused", \.upstreamPortsReused),
+        ("upstream_timeout", \.upstreamTimeouts),
+        ("upstream_retry", \.upstreamRetries),
+        ("servfail", \.serverFailures),
+        ("refused_loop", \.refusedLoops),
+        ("truncated", \.truncatedAnswers),
+        ("reply_fail", \.replyFailures),
+        ("upstream_send_fail", \.upstreamSendFailures),
+        ("tcp_accepted", \.tcpAccepted),
+        ("tcp_refused", \.tcpRefused),
+        ("tcp_queries", \.tcpQueries),
+        ("tcp_closed_idle", \.tcpClosedIdle),
+        ("tcp_malformed", \.tcpMalformed),
+        ("tcp_slow_readers", \.tcpSlowReaders),
+        ("tcp_retry", \.tcpRetries),
+        ("truncated_for_client", \.truncatedForClients),
+        ("upstream_tcp_fail", \.upstreamTCPFailures),
+        ("upstream_tcp_stalled", \.upstreamTCPStalled),
+        ("accept_paused", \.acceptPaused),
+        ("aliased", \.aliasesResolved),
+        ("forwarded_by_rule", \.forwardedByRule),
+        ("cache_hits", \.cacheHits),
+        ("cache_misses", \.cacheMisses),
+        ("cache_inserted", \.cacheInserted),
+        ("cache_evicted", \.cacheEvicted),
+        ("cache_stale", \.cacheStale),
+        ("cache_entries", \.cacheEntries),
+        ("cache_prefetches", \.cachePrefetches),
+        ("local", \.localAnswers),
+        ("quic_flows", \.quicFlows),
+        ("quic_blocked", \.quicBlocked),
+        ("quic_no_sni", \.quicNoSNI),
+        ("quic_refused", \.quicRefused),
+        ("quic_closed", \.quicClosed),
+        ("quic_open", \.quicOpen),
+        ("quic_packets_up", \.quicPacketsUp),
+        ("quic_packets_down", \.quicPacketsDown),
+        ("quic_dropped", \.quicDropped),
+    ]
+
     /// Sums counters of several workers.
     public static func + (a: Counters, b: Counters) -> Counters {
         var c = a
-        c.received += b.received
-        c.forwarded += b.forwarded
-        c.answered += b.answered
-        c.formatErrors += b.formatErrors
-        c.droppedShort += b.droppedShort
-        c.droppedResponses += b.droppedResponses
-        c.droppedOversize += b.droppedOversize
-        c.droppedNoDestination += b.droppedNoDestination
-        c.droppedOverload += b.droppedOverload
-        c.upstreamMismatches += b.upstreamMismatches
-        c.upstreamTimeouts += b.upstreamTimeouts
-        c.upstreamRetries += b.upstreamRetries
-        c.serverFailures += b.serverFailures
-        c.refusedLoops += b.refusedLoops
-        c.truncatedAnswers += b.truncatedAnswers
-        c.replyFailures += b.replyFailures
-        c.upstreamSendFailures += b.upstreamSendFailures
-        c.tcpAccepted += b.tcpAccepted
-        c.tcpRefused += b.tcpRefused
-        c.tcpQueries += b.tcpQueries
-        c.tcpClosedIdle += b.tcpClosedIdle
-        c.tcpMalformed += b.tcpMalformed
-        c.tcpSlowReaders += b.tcpSlowReaders
-        c.tcpRetries += b.tcpRetries
-        c.truncatedForClients += b.truncatedForClients
-        c.upstreamTCPFailures += b.upstreamTCPFailures
-        c.blocked += b.blocked
-        c.rewritten += b.rewritten
-        c.aliasesResolved += b.aliasesResolved
-        c.forwardedByRule += b.forwardedByRule
-        c.cacheHits += b.cacheHits
-        c.cacheMisses += b.cacheMisses
-        c.cacheInserted += b.cacheInserted
-        c.cacheEvicted += b.cacheEvicted
-        c.cacheStale += b.cacheStale
-        c.cacheEntries += b.cacheEntries
-        c.cachePrefetches += b.cachePrefetches
-        c.localAnswers += b.localAnswers
-        c.quicFlows += b.quicFlows
-        c.quicBlocked += b.quicBlocked
-        c.quicNoSNI += b.quicNoSNI
-        c.quicRefused += b.quicRefused
-        c.quicClosed += b.quicClosed
-        c.quicPacketsUp += b.quicPacketsUp
-        c.quicPacketsDown += b.quicPacketsDown
-        c.quicDropped += b.quicDropped
-        c.quicOpen += b.quicOpen
+        for field in fields { c[keyPath: field.path] += b[keyPath: field.path] }
         return c
     }
 
     /// `key=value` pairs for one log line, in a fixed order (tests and scripts parse it).
     public var summary: String {
-        [("received", received), ("forwarded", forwarded), ("answered", answered), ("blocked", blocked), ("rewritten", rewritten), ("formerr", formatErrors),
-         ("dropped_short", droppedShort), ("dropped_qr", droppedResponses), ("dropped_oversize", droppedOversize),
-         ("dropped_nodst", droppedNoDestination), ("dropped_overload", droppedOverload),
-         ("upstream_mismatch", upstreamMismatches), ("upstream_timeout", upstreamTimeouts),
-         ("upstream_retry", upstreamRetries), ("servfail", serverFailures), ("refused_loop", refusedLoops),
-         ("truncated", truncatedAnswers), ("reply_fail", replyFailures), ("upstream_send_fail", upstreamSendFailures),
-         ("tcp_accepted", tcpAccepted), ("tcp_refused", tcpRefused), ("tcp_queries", tcpQueries), ("tcp_closed_idle", tcpClosedIdle), ("tcp_malformed", tcpMalformed), ("tcp_slow_readers", tcpSlowReaders), ("tcp_retry", tcpRetries), ("truncated_for_client", truncatedForClients), ("upstream_tcp_fail", upstreamTCPFailures),
-         ("aliased", aliasesResolved), ("forwarded_by_rule", forwardedByRule),
-         ("cache_hits", cacheHits), ("cache_misses", cacheMisses), ("cache_inserted", cacheInserted), ("cache_evicted", cacheEvicted),
-         ("cache_stale", cacheStale), ("cache_entries", cacheEntries), ("cache_prefetches", cachePrefetches), ("local", localAnswers),
-         ("quic_flows", quicFlows), ("quic_blocked", quicBlocked), ("quic_no_sni", quicNoSNI), ("quic_refused", quicRefused),
-         ("quic_closed", quicClosed), ("quic_open", quicOpen), ("quic_packets_up", quicPacketsUp), ("quic_packets_down", quicPacketsDown),
-         ("quic_dropped", quicDropped)]
-            .map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+        Counters.fields.map { "\($0.name)=\(self[keyPath: $0.path])" }.joined(separator: " ")
     }
 }

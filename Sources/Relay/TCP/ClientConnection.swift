@@ -45,7 +45,13 @@ final class UpstreamConnection {
     var watchingWrites = true
     /// In-flight entries waiting for an answer on this connection.
     var waiting: [Int] = []
+    /// When bytes last arrived (or the connection was opened).
     var lastActivity: UInt64
+    /// When the message now partly read started arriving; 0 when none is.
+    var partialSince: UInt64 = 0
+    /// Takes no new queries: a query on it timed out with nothing heard since it was sent.
+    /// Closed once nothing waits on it.
+    var retired = false
 
     init(server: Endpoint, socket: Socket, now: UInt64) {
         self.server = server

@@ -92,6 +92,12 @@ extension Worker {
                     counters.tcpMalformed += 1
                     closeClient(index)
                     return false
+                case .notImplemented:
+                    counters.notImplemented += 1
+                    let length = ResponseBuilder.headerOnly(rcode: .notImplemented, in: message)
+                    record(UnsafeRawBufferPointer(rebasing: message[0..<length]), proto: .tcp, client: connection.client, server: connection.origin, action: .error, rule: Worker.noRule, receivedAt: now)
+                    writeAnswer(UnsafeRawBufferPointer(rebasing: message[0..<length]), toClient: index, generation: connection.generation)
+                    if clients[index] !== connection { return false }
                 case .formatError:
                     // Say why, then close: the stream cannot be trusted past a malformed message.
                     counters.formatErrors += 1
@@ -101,6 +107,15 @@ extension Worker {
                     record(UnsafeRawBufferPointer(rebasing: message[0..<length]), proto: .tcp, client: connection.client, server: connection.origin, action: .error, rule: Worker.noRule, receivedAt: now)
                     writeAnswer(UnsafeRawBufferPointer(rebasing: message[0..<length]), toClient: index, generation: connection.generation)
                     return clients[index] === connection
+                case .query(let query) where message.count > Worker.maxQueryLength:
+                    // Longer than an in-flight slot (4 KiB; real queries are under 300 bytes plus
+                    // options): REFUSED with the question, and the connection goes on.
+                    counters.droppedOversize += 1
+                    answerScratch.baseAddress!.copyMemory(from: message.baseAddress!, byteCount: query.questionEnd)
+                    let length = ResponseBuilder.answer(rcode: .refused, in: answerScratch, questionEnd: query.questionEnd, withOPT: query.hasEDNS)
+                    record(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), proto: .tcp, client: connection.client, server: connection.origin, action: .error, rule: Worker.noRule, receivedAt: now)
+                    writeAnswer(UnsafeRawBufferPointer(rebasing: answerScratch[0..<length]), toClient: index, generation: connection.generation)
+                    if clients[index] !== connection { return false }
                 case .query(let query):
                     if listenerEndpoints.contains(where: { $0.address == connection.origin.address && $0.port == connection.origin.port }) {
                         counters.refusedLoops += 1
@@ -225,12 +240,7 @@ extension Worker {
                 closeClient(index, abort: true)
             }
         }
-        for index in upstreamConnections.occupied {
-            guard let connection = upstreamConnections[index] else { continue }
-            if connection.waiting.isEmpty && now - connection.lastActivity > idle {
-                closeUpstream(index)
-            }
-        }
+        sweepUpstreamConnections(now: now, idle: idle)
     }
 
     func closeAllConnections() {

@@ -32,11 +32,13 @@ extension Worker {
     private func upstreamConnection(to server: Endpoint, now: UInt64) -> Int? {
         let existing = connectionsByServer[server] ?? []
         var best: Int?
+        var live = 0
         for slot in existing {
-            guard let c = upstreamConnections[slot] else { continue }
+            guard let c = upstreamConnections[slot], !c.retired else { continue }
+            live += 1
             if best == nil || c.waiting.count < upstreamConnections[best!]!.waiting.count { best = slot }
         }
-        if let best, upstreamConnections[best]!.waiting.count < Worker.pipelineDepth || existing.count >= Worker.connectionsPerServer {
+        if let best, upstreamConnections[best]!.waiting.count < Worker.pipelineDepth || live >= Worker.connectionsPerServer {
             return best
         }
         do {
@@ -78,10 +80,12 @@ extension Worker {
     private func readAnswers(_ slot: Int, _ connection: UpstreamConnection) {
         for _ in 0..<Worker.roundsPerEvent {
             let space = connection.reader.readableSpace()
+            let now: UInt64
             switch connection.socket.read(into: space) {
             case .bytes(let n):
                 connection.reader.commit(n)
-                connection.lastActivity = SystemInfo.monotonicNanoseconds()
+                now = SystemInfo.monotonicNanoseconds()
+                connection.lastActivity = now
             case .wouldBlock:
                 return
             case .closed, .failed:
@@ -97,10 +101,17 @@ extension Worker {
                     failUpstream(slot)
                     return
                 case .message(let message):
+                    connection.partialSince = 0
                     takeAnswer(message, slot: slot, connection: connection)
+                    guard upstreamConnections[slot] === connection else { return }
                     continue
                 }
                 break
+            }
+            if !connection.reader.hasPartialMessage {
+                connection.partialSince = 0
+            } else if connection.partialSince == 0 {
+                connection.partialSince = now
             }
             // Answers for UDP clients point into the reader's buffer: send before the next read.
             clientSender.flush()
@@ -121,18 +132,44 @@ extension Worker {
         deliver(index, answer: message, length: message.count)
     }
 
-    /// Drops an entry from the wait list of its upstream connection (it timed out).
+    /// Drops an entry from the wait list of its upstream connection (it timed out). A connection
+    /// on which nothing at all arrived since that query was sent takes no more queries: a server
+    /// that went silent on a stream would otherwise make every later query wait out its timeout.
     func forgetUpstreamWait(_ index: Int) {
         let slot = Int(inFlight[index].upstreamConnection)
-        if let connection = upstreamConnections[slot], let position = connection.waiting.firstIndex(of: index) {
-            connection.waiting.remove(at: position)
+        if let connection = upstreamConnections[slot] {
+            if let position = connection.waiting.firstIndex(of: index) { connection.waiting.remove(at: position) }
+            let sentAt = inFlight[index].deadline &- settings.timeoutNanoseconds
+            if connection.lastActivity <= sentAt && !connection.retired {
+                connection.retired = true
+                counters.upstreamTCPStalled += 1
+            }
         }
         inFlight[index].upstreamConnection = -1
     }
 
+    /// How long one answer may take to arrive once its first bytes did: a server sends a message
+    /// in one go, so a message stuck half-way this long means the stream is stuck.
+    static let stalledMessageNanoseconds: UInt64 = 500_000_000
+
+    /// Closes upstream connections stuck mid-message (what waits on them gets SERVFAIL at once
+    /// rather than after its timeout, and new queries get a fresh connection), and retired ones
+    /// that nothing waits on any more. Part of the 100 ms sweep.
+    func sweepUpstreamConnections(now: UInt64, idle: UInt64) {
+        for slot in upstreamConnections.occupied {
+            guard let connection = upstreamConnections[slot] else { continue }
+            if connection.partialSince != 0 && now &- connection.partialSince >= Worker.stalledMessageNanoseconds {
+                counters.upstreamTCPStalled += 1
+                failUpstream(slot)
+            } else if connection.waiting.isEmpty && (connection.retired || now &- connection.lastActivity > idle) {
+                closeUpstream(slot)
+            }
+        }
+    }
+
     /// The connection failed or was closed: every query waiting on it gets SERVFAIL (one failure
     /// counted), and the connection is closed.
-    private func failUpstream(_ slot: Int) {
+    func failUpstream(_ slot: Int) {
         guard let connection = upstreamConnections[slot] else { return }
         if !connection.waiting.isEmpty { counters.upstreamTCPFailures += 1 }
         let waiting = connection.waiting
