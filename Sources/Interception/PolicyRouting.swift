@@ -5,8 +5,16 @@ import CNetfilter
 import RelayCore
 
 /// The policy routes that deliver marked packets to the local stack, where TPROXY's socket
-/// assignment takes them: `ip rule add fwmark MARK lookup TABLE priority P` and
-/// `ip route add local default dev lo table TABLE`, for each family, over rtnetlink.
+/// assignment takes them: `ip rule add fwmark MARK iif IFACE lookup TABLE priority P` for each
+/// captured interface and `ip route add local default dev lo table TABLE`, for each family, over
+/// rtnetlink.
+///
+/// Why `iif`: with `net.ipv4.conf.all.src_valid_mark=1` (wg-quick sets it) the kernel's
+/// reverse-path check looks the packet's source up *with its mark* and with iif = lo. A rule
+/// that matched every marked lookup would send that check to TABLE too, where every address is
+/// local, and the kernel would drop each intercepted packet as a martian even with rp_filter
+/// off (issue 13, finding 10). Matching the interfaces the packets arrive on leaves the check
+/// to the main table.
 ///
 /// Unlike the nft table these have no owner, so the relay removes them itself (`remove()`),
 /// and adding is idempotent: an equal rule left by a crashed run is deleted first, and the route
@@ -17,27 +25,33 @@ public final class PolicyRouting {
     private let table: UInt32
     private let priority: UInt32
     private let families: [UInt8]
+    private let interfaces: [String]
 
-    /// Installs the rules and routes for IPv4 and, when `ipv6`, IPv6.
-    public init(mark: UInt32, table: UInt32, priority: UInt32, ipv6: Bool) throws {
+    /// Installs the rules (one per interface in `interfaces`) and routes for IPv4 and, when
+    /// `ipv6`, IPv6.
+    public init(mark: UInt32, table: UInt32, priority: UInt32, interfaces: [String], ipv6: Bool) throws {
         socket = try NetlinkSocket(bus: NETLINK_ROUTE)
         self.mark = mark
         self.table = table
         self.priority = priority
+        self.interfaces = interfaces
         families = ipv6 ? [UInt8(AF_INET), UInt8(AF_INET6)] : [UInt8(AF_INET)]
         guard let loopback = Optional(if_nametoindex("lo")), loopback != 0 else {
             throw RelayError(.noSuchInterface, "the loopback interface lo does not exist in this namespace")
         }
         do {
             for family in families {
-                // Remove equal rules a crashed run left behind (EXCL would refuse, plain add would stack).
-                while (try? send(rule: RTM_DELRULE, family: family, flags: 0)) != nil {}
-                try send(rule: RTM_NEWRULE, family: family, flags: NLM_F_CREATE | NLM_F_EXCL)
+                // Remove equal rules a crashed run left behind, for any interface (a request
+                // without iif matches them all; EXCL would refuse, plain add would stack).
+                while (try? send(rule: RTM_DELRULE, family: family, interface: nil, flags: 0)) != nil {}
+                for interface in interfaces {
+                    try send(rule: RTM_NEWRULE, family: family, interface: interface, flags: NLM_F_CREATE | NLM_F_EXCL)
+                }
                 try send(route: RTM_NEWROUTE, family: family, loopback: loopback, flags: NLM_F_CREATE | NLM_F_REPLACE)
             }
         } catch {
             remove()
-            let family = "policy routing (fwmark \(hex(mark)) lookup \(table), priority \(priority))"
+            let family = "policy routing (fwmark \(hex(mark)) iif \(interfaces.joined(separator: ",")) lookup \(table), priority \(priority))"
             if error == .permissionDenied || error == .accessDenied {
                 throw RelayError(.permissionDenied, "installing \(family) needs CAP_NET_ADMIN (\(error))")
             }
@@ -51,13 +65,14 @@ public final class PolicyRouting {
     public func remove() {
         let loopback = if_nametoindex("lo")
         for family in families {
-            try? send(rule: RTM_DELRULE, family: family, flags: 0)
+            for interface in interfaces { try? send(rule: RTM_DELRULE, family: family, interface: interface, flags: 0) }
             try? send(route: RTM_DELROUTE, family: family, loopback: loopback, flags: 0)
         }
     }
 
-    private func send(rule type: Int, family: UInt8, flags: Int32) throws(Errno) {
+    private func send(rule type: Int, family: UInt8, interface: String?, flags: Int32) throws(Errno) {
         try send(type, flags: flags, header: fib_rule_hdr.self) { h, header in
+            if let interface { mnl_attr_put_strz(h, UInt16(FRA_IIFNAME), interface) }
             header.pointee.family = family
             header.pointee.action = UInt8(FR_ACT_TO_TBL)
             header.pointee.table = table < 256 ? UInt8(table) : UInt8(RT_TABLE_UNSPEC.rawValue)

@@ -4,6 +4,9 @@ import Glibc
 import CLinuxShim
 import RelayCore
 
+// Glibc imports RLIMIT_NOFILE as an enum case of __rlimit_resource.
+private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+
 /// Facts about the running system that the relay sizes itself by.
 public enum SystemInfo {
     /// CPUs this process may run on (respects taskset/cgroup affinity).
@@ -32,6 +35,20 @@ public enum SystemInfo {
             return mask & (1 << 12) != 0
         }
         return false
+    }
+
+    /// Raises the soft limit on open descriptors to the hard limit (systemd starts services at
+    /// 1,024 soft, 524,288 hard) and returns the soft limit now in force. Every QUIC flow, TCP
+    /// connection and reply socket costs a descriptor; the relay sizes its caps by this figure.
+    public static func raiseDescriptorLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(RLIMIT_NOFILE_VALUE, &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(RLIMIT_NOFILE_VALUE, &raised) == 0 { limit = raised }
+        }
+        return limit.rlim_cur >= rlim_t(Int32.max) ? Int(Int32.max) : Int(limit.rlim_cur)
     }
 
     /// Index of a network interface, or nil when it does not exist in this namespace.

@@ -185,7 +185,9 @@ public enum LineParser {
         }
         if pattern.hasPrefix("/") && pattern.hasSuffix("/") && pattern.count > 2 {
             let source = String(pattern.dropFirst().dropLast())
-            guard (try? Regex(source)) != nil else { return .rejected("invalid regular expression /\(source)/") }
+            do throws(NameRegex.Refusal) { _ = try NameRegex(source) } catch {
+                return .rejected("invalid regular expression /\(source)/: \(error.reason)")
+            }
             rule = ParsedRule(.regex(source), exception ? .allow : .block)
         } else {
             var text = pattern

@@ -47,10 +47,10 @@ public final class RuleSet: @unchecked Sendable {
     var table: DomainTable
     var rules: [CompactRule]
     var extras: [Extras]
-    var regexes: [(regex: Regex<AnyRegexOutput>, rule: UInt32)]
+    var regexes: [(regex: NameRegex, rule: UInt32)]
 
     init(lists: [String], reports: [ListReport], table: DomainTable, rules: [CompactRule], extras: [Extras],
-         regexes: [(regex: Regex<AnyRegexOutput>, rule: UInt32)]) {
+         regexes: [(regex: NameRegex, rule: UInt32)]) {
         self.lists = lists
         self.reports = reports
         self.table = table
@@ -208,8 +208,7 @@ public final class RuleSet: @unchecked Sendable {
             start += 1
         }
         if !regexes.isEmpty {
-            let text = String(decoding: name, as: UTF8.self)
-            for (regex, index) in regexes where (try? regex.firstMatch(in: text)) != nil {
+            for (regex, index) in regexes where regex.matches(name) {
                 let r = rules[Int(index)]
                 if lists.contains(r.list) && applies(r, type: type, name: name, client: client) { body(index) }
             }

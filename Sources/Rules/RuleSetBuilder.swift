@@ -18,7 +18,7 @@ public struct RuleSetBuilder {
     private var table = DomainTable(capacity: 1 << 16)
     private var rules: [RuleSet.CompactRule] = []
     private var extras: [RuleSet.Extras] = []
-    private var regexes: [(regex: Regex<AnyRegexOutput>, rule: UInt32)] = []
+    private var regexes: [(regex: NameRegex, rule: UInt32)] = []
     private var badfilterKeys: Set<String> = []
 
     public init() {}
@@ -229,8 +229,8 @@ public struct RuleSetBuilder {
             name.withUTF8 { insert(UnsafeRawBufferPointer($0), scope: scope, action: action, important: rule.important,
                                    extra: extra, list: list, line: line) }
         case .regex(let source):
-            guard let regex = try? Regex(source) else { return }
-            regexes.append((regex.ignoresCase(), UInt32(rules.count)))
+            guard let regex = try? NameRegex(source) else { return }
+            regexes.append((regex, UInt32(rules.count)))
             rules.append(RuleSet.CompactRule(list: list, scope: .subtree, action: action, important: rule.important,
                                              line: UInt32(line), extra: extra, next: .max))
         }

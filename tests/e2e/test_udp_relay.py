@@ -126,10 +126,10 @@ def test_kill_9_fails_open_within_a_second(lab, relay_factory):
     out = lab.client("kdig", "+time=2", "+retry=0", "@10.53.2.53", "www.lab.test", "A", check=True).stdout
     assert "10.53.2.80" in out and "From 10.53.2.53@53(UDP)" in out
     # Routes outlive a kill -9 (they have no owner); the next start must cope (idempotent add).
-    assert "fwmark 0x53 lookup 153" in lab.ip_rules()
+    assert "fwmark 0x53 iif lan0 lookup 153" in lab.ip_rules()
     again = relay_factory(name="relay-again")
-    assert lab.ip_rules().count("fwmark 0x53 lookup 153") == 1
-    assert lab.ip_rules("-6").count("fwmark 0x53 lookup 153") == 1
+    assert lab.ip_rules().count("fwmark 0x53 iif lan0 lookup 153") == 1
+    assert lab.ip_rules("-6").count("fwmark 0x53 iif lan0 lookup 153") == 1
     assert lab.query("10.53.2.53")["from"] == "10.53.2.53"
     assert again.counters()["answered"] == 1
 

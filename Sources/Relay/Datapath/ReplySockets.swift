@@ -14,7 +14,16 @@ final class ReplySockets {
     /// Last failure, for a rate-limited log line.
     private(set) var lastError: String?
 
-    init(limit: Int = 4096) { self.limit = limit }
+    /// Sockets evicted during this loop turn, closed by `reap()`.
+    private var evicted: [Socket] = []
+
+    init(limit: Int = 1024) { self.limit = limit }
+
+    /// Closes sockets evicted since the last call; call when every sender has been flushed.
+    @inline(__always)
+    func reap() {
+        if !evicted.isEmpty { evicted.removeAll() }
+    }
 
     /// The descriptor that sends from `origin`, opened on first use; nil when it cannot be bound.
     @inline(__always)
@@ -26,7 +35,11 @@ final class ReplySockets {
             try socket.bind(to: origin)
             // Kept small: nothing should ever arrive here.
             try? socket.set(.receiveBuffer(4096))
-            if sockets.count >= limit, let victim = sockets.keys.first { sockets.removeValue(forKey: victim) }
+            if sockets.count >= limit, let victim = sockets.keys.first, let old = sockets.removeValue(forKey: victim) {
+                // Not closed yet: a sender may still hold its descriptor for this batch, and a
+                // descriptor number closed now could be reused by a new socket before the flush.
+                evicted.append(old)
+            }
             sockets[origin] = socket
             return socket.fd
         } catch {
@@ -37,5 +50,8 @@ final class ReplySockets {
 
     var count: Int { sockets.count }
 
-    func closeAll() { sockets.removeAll() }
+    func closeAll() {
+        sockets.removeAll()
+        evicted.removeAll()
+    }
 }

@@ -34,6 +34,11 @@ final class Worker {
         /// QUIC flows (Relay/QUIC): sniffing, blocking, timeouts; this worker's share of the cap.
         var quic = Configuration.QUIC()
         var maxQUICFlows = 10_000
+        /// Descriptor caps (DescriptorBudget): reply sockets, upstream TCP connections, and
+        /// replaced upstream UDP sockets per family still waiting for answers.
+        var replySockets = 1024
+        var maxUpstreamConnections = 256
+        var retiringSockets = 256
     }
 
     static let batchSize = 64
@@ -71,7 +76,7 @@ final class Worker {
     let clientSender = BatchSender(capacity: Worker.batchSize * 2)
     private let upstreamSender = BatchSender(capacity: Worker.batchSize * 2)
     let inFlight: InFlightTable
-    let replySockets = ReplySockets()
+    let replySockets: ReplySockets
     let random = RandomSource()
     private var pool4: UpstreamSocketPool!
     private var pool6: UpstreamSocketPool?
@@ -87,6 +92,8 @@ final class Worker {
     var upstreamConnections = Slots<UpstreamConnection>()
     var connectionsByServer: [Endpoint: [Int]] = [:]
     var lastSweep: UInt64 = 0
+    /// Non-zero while the TCP listeners rest after EMFILE: when they are watched again.
+    var acceptPausedUntil: UInt64 = 0
 
     // QUIC flows (see Relay/QUIC/Worker+QUIC.swift).
     var quicListeners: [Socket]
@@ -151,6 +158,7 @@ final class Worker {
         epoll = try Epoll(capacity: 64)
         wakeup = try EventNotifier()
         inFlight = InFlightTable(capacity: settings.maxInFlight, maxQueryLength: Worker.maxQueryLength)
+        replySockets = ReplySockets(limit: settings.replySockets)
         cache = AnswerCache(settings: settings.cache)
         nowSeconds = UInt32(SystemInfo.monotonicNanoseconds() / 1_000_000_000)
         try epoll.add(wakeup.fd, token: Token.wake)
@@ -160,10 +168,10 @@ final class Worker {
         let now = SystemInfo.monotonicNanoseconds()
         let token: (Int32) -> UInt64 = { Token.upstreamSocket | UInt64(UInt32(bitPattern: $0)) }
         pool4 = try UpstreamSocketPool(family: AF_INET, count: settings.upstreamSockets, bypassMark: settings.bypassMark,
-                                       epoll: epoll, now: now, token: token)
+                                       epoll: epoll, now: now, maxRetiring: settings.retiringSockets, token: token)
         // IPv6 upstreams are optional: a host without IPv6 still relays IPv4.
         pool6 = try? UpstreamSocketPool(family: AF_INET6, count: settings.upstreamSockets, bypassMark: settings.bypassMark,
-                                        epoll: epoll, now: now, token: token)
+                                        epoll: epoll, now: now, maxRetiring: settings.retiringSockets, token: token)
         pickBatchSockets()
     }
 
@@ -204,11 +212,14 @@ final class Worker {
                 warn("epoll_wait failed: \(error)")
             }
             takeNewRules()
+            // Every sender was flushed by the handlers: evicted reply sockets may close now.
+            replySockets.reap()
             let now = SystemInfo.monotonicNanoseconds()
             nowSeconds = UInt32(now / 1_000_000_000)
             expire(now: now)
             pool4.maintain(now: now, busy: busyUpstreamSockets)
             pool6?.maintain(now: now, busy: busyUpstreamSockets)
+            if !draining { resumeAccepting(now: now) }
             if now - lastSweep >= 100_000_000 {
                 sweepConnections(now: now)
                 sweepQUIC(now: now)

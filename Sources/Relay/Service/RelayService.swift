@@ -72,6 +72,7 @@ public final class RelayService {
         let table = try NftablesTable(name: intercept.table)
 
         let count = configuration.resolvedWorkers(availableCPUs: SystemInfo.availableCPUs)
+        let budget = try descriptorBudget(workers: count)
         var listenerSets: [(udp: [Socket], tcp: [Socket], quic: [Socket])] = []
         let v4 = Endpoint(address: configuration.listen.address, port: configuration.listen.dnsPort)
         let v6 = configuration.listen.address6.map { Endpoint(address: $0, port: configuration.listen.dnsPort) }
@@ -97,7 +98,7 @@ public final class RelayService {
             listenerSets.append((udp, tcp, quic))
         }
 
-        let limits = ConnectionLimits(maxTotal: configuration.tcp.maxConnections, maxPerClient: configuration.tcp.maxConnectionsPerClient)
+        let limits = ConnectionLimits(maxTotal: budget.tcpConnections, maxPerClient: min(configuration.tcp.maxConnectionsPerClient, budget.tcpConnections))
         let settings = { (index: Int) in
             Worker.Settings(index: index, mode: self.configuration.upstream.mode, servers: self.configuration.upstream.servers,
                             timeoutNanoseconds: UInt64(self.configuration.upstream.timeoutMilliseconds) * 1_000_000,
@@ -110,7 +111,10 @@ public final class RelayService {
                                                         maxTTL: self.configuration.cache.maxTTL, negativeTTL: self.configuration.cache.negativeTTL,
                                                         serveStaleSeconds: self.configuration.cache.serveStale, prefetch: self.configuration.cache.prefetch),
                             quic: self.configuration.quic,
-                            maxQUICFlows: max(1, self.configuration.limits.maxQUICFlows / count))
+                            maxQUICFlows: max(1, budget.quicFlows / count),
+                            replySockets: budget.replySocketsPerWorker,
+                            maxUpstreamConnections: budget.upstreamConnectionsPerWorker,
+                            retiringSockets: budget.retiringPerPool)
         }
         // The query log's writer and one ring per worker; the file is opened now so that a bad
         // path stops start-up with a clear message.
@@ -129,7 +133,8 @@ public final class RelayService {
         }
 
         // Routes before the rules: the moment a packet is marked, its route must exist.
-        let routing = try PolicyRouting(mark: intercept.mark, table: intercept.routeTable, priority: intercept.rulePriority, ipv6: ipv6Enabled)
+        let routing = try PolicyRouting(mark: intercept.mark, table: intercept.routeTable, priority: intercept.rulePriority,
+                                        interfaces: intercept.interfaces, ipv6: ipv6Enabled)
         do {
             try table.installRules(interceptionPlan(ipv6: ipv6Enabled))
         } catch {
@@ -161,6 +166,25 @@ public final class RelayService {
         }
         state = .running
         logger.info("relaying DNS over UDP and TCP\(intercept.quic ? (configuration.quic.block ? ", blocking QUIC" : ", QUIC on port \(quicPort)") : ""): \(count) workers, interfaces \(intercept.interfaces.joined(separator: ",")), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
+    }
+
+    /// Raises the descriptor limit and shares it out (DescriptorBudget); refuses to start when it
+    /// is too low to serve at all.
+    private func descriptorBudget(workers count: Int) throws -> DescriptorBudget {
+        let limit = SystemInfo.raiseDescriptorLimit()
+        let wants = DescriptorBudget.Wants(workers: count, upstreamSockets: configuration.upstream.sockets,
+                                           tcpConnections: configuration.tcp.maxConnections,
+                                           quicFlows: configuration.intercept.quic ? configuration.limits.maxQUICFlows : 0)
+        guard let budget = DescriptorBudget.plan(limit: limit, wants: wants) else {
+            throw RelayError(.invalidConfiguration,
+                "the open-file limit is \(limit), below the \(DescriptorBudget.minimumLimit(wants)) descriptors \(count) workers need: raise it (LimitNOFILE= in the unit, ulimit -n), or set fewer workers")
+        }
+        if budget.lowered {
+            logger.warning("\(budget.summary): lowered to fit the open-file limit; raise it (LimitNOFILE= in the unit, ulimit -n) for the configured caps")
+        } else {
+            logger.info("\(budget.summary)")
+        }
+        return budget
     }
 
     /// The nft rules this configuration asks for.
@@ -214,20 +238,19 @@ public final class RelayService {
         return (try? probe.bind(to: Endpoint(address: endpoint.address, port: 0))) != nil
     }
 
-    /// rp_filter drops forwarded TPROXY packets as martians when src_valid_mark is on (LINUX-NOTES.md).
+    /// With src_valid_mark=1 the reverse-path check uses the packet's mark; the policy rules
+    /// match the captured interfaces only, so that check never reaches the TPROXY table
+    /// (PolicyRouting). Strict rp_filter (1) can still drop packets whose source is not routed
+    /// back out of the interface they came in on: that is the LAN's routing, said once here.
     private func warnAboutSourceValidMark() {
         func value(_ key: String) -> Int? {
             (try? SystemInfo.readFile("/proc/sys/net/ipv4/conf/\(key)"))
                 .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
         if value("all/src_valid_mark") == 1 {
-            let filtered = configuration.intercept.interfaces.filter { (value("\($0)/rp_filter") ?? 0) > 0 || (value("all/rp_filter") ?? 0) > 0 }
-            if !filtered.isEmpty {
-                logger.warning("net.ipv4.conf.all.src_valid_mark=1 with rp_filter on \(filtered.joined(separator: ",")): the kernel may drop intercepted packets as martians; set rp_filter=0 or 2 there")
-            }
+            logger.info("net.ipv4.conf.all.src_valid_mark=1: policy rules match iif \(configuration.intercept.interfaces.joined(separator: ",")) so that reverse-path checks do not see the TPROXY route")
         }
     }
-
 
     // MARK: Running
 

@@ -11,6 +11,13 @@ extension Worker {
         for _ in 0..<64 {
             let accepted: (Socket, Endpoint)?
             do { accepted = try listener.accept() } catch {
+                if error.rawValue == EMFILE || error.rawValue == ENFILE {
+                    // Out of descriptors: the listener would stay readable and the loop spin.
+                    // Stop watching it for a moment; the connections wait in the backlog.
+                    pauseAccepting(now: now)
+                    warn("accept: out of descriptors (\(error)); not accepting for 100 ms")
+                    return
+                }
                 warn("accept failed: \(error)")
                 return
             }
@@ -37,6 +44,26 @@ extension Worker {
                 continue
             }
             counters.tcpAccepted += 1
+        }
+    }
+
+    /// How long listeners rest after the process ran out of descriptors.
+    static let acceptPause: UInt64 = 100_000_000
+
+    /// Stops watching the TCP listeners until `acceptPause` has passed (`resumeAccepting`).
+    func pauseAccepting(now: UInt64) {
+        guard acceptPausedUntil == 0 else { return }
+        counters.acceptPaused += 1
+        acceptPausedUntil = now + Worker.acceptPause
+        for listener in tcpListeners { epoll.remove(listener.fd) }
+    }
+
+    /// Watches the listeners again once the pause is over; part of the loop's housekeeping.
+    func resumeAccepting(now: UInt64) {
+        guard acceptPausedUntil != 0, now >= acceptPausedUntil else { return }
+        acceptPausedUntil = 0
+        for (i, listener) in tcpListeners.enumerated() {
+            try? epoll.add(listener.fd, token: Token.tcpListener | UInt64(i))
         }
     }
 

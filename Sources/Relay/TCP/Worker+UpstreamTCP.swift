@@ -41,6 +41,8 @@ extension Worker {
         if let best, upstreamConnections[best]!.waiting.count < Worker.pipelineDepth || live >= Worker.connectionsPerServer {
             return best
         }
+        // The descriptor budget's share for upstream connections: past it, queue on the best.
+        guard upstreamConnections.count < settings.maxUpstreamConnections else { return best }
         do {
             let socket = try Socket.tcp(for: server)
             try socket.set(.mark(settings.bypassMark))

@@ -1,0 +1,84 @@
+/// How the process's descriptors are shared out (issue 13, finding 3).
+///
+/// Every QUIC flow, client TCP connection, upstream TCP connection, reply socket and replaced
+/// upstream socket costs one descriptor. If their caps add up to more than the process may open,
+/// a flood of any one kind takes the descriptors the others need: then every UDP answer fails
+/// ("cannot open a reply socket") while interception stays installed, so nothing fails open.
+/// The budget takes the fixed needs off the limit first and, when the caps do not fit in what is
+/// left, lowers each in proportion (never below a small floor) and says so.
+public struct DescriptorBudget: Equatable, Sendable {
+    /// What the relay would like, from the configuration.
+    public struct Wants: Equatable, Sendable {
+        public var workers: Int
+        /// Upstream UDP sockets per worker and family (`upstream.sockets`).
+        public var upstreamSockets: Int
+        public var tcpConnections: Int
+        public var quicFlows: Int
+        /// Per worker: reply sockets (one per address clients asked), upstream TCP connections,
+        /// and per pool (family) replaced upstream UDP sockets still waiting for answers.
+        public var replySocketsPerWorker = 1024
+        public var upstreamConnectionsPerWorker = 256
+        public var retiringPerPool = 256
+
+        public init(workers: Int, upstreamSockets: Int, tcpConnections: Int, quicFlows: Int) {
+            self.workers = workers
+            self.upstreamSockets = upstreamSockets
+            self.tcpConnections = tcpConnections
+            self.quicFlows = quicFlows
+        }
+    }
+
+    public var limit: Int
+    public var tcpConnections: Int
+    public var quicFlows: Int
+    public var replySocketsPerWorker: Int
+    public var upstreamConnectionsPerWorker: Int
+    public var retiringPerPool: Int
+    /// Whether the caps had to be lowered to fit `limit`.
+    public var lowered: Bool
+
+    /// Descriptors held whatever the load: standard streams, netlink, the log, inotify, lists
+    /// read at reload, and per worker its listeners, epoll, eventfd and upstream UDP sockets.
+    public static func fixedNeeds(_ wants: Wants) -> Int {
+        64 + wants.workers * (12 + 2 * wants.upstreamSockets)
+    }
+
+    /// The smallest limit the relay starts with: the fixed needs and a floor for each cap.
+    public static func minimumLimit(_ wants: Wants) -> Int {
+        fixedNeeds(wants) + 16 + 16 + wants.workers * (16 + 8 + 2 * 8)
+    }
+
+    /// Shares `limit` descriptors out; nil when even the floors do not fit.
+    public static func plan(limit: Int, wants: Wants) -> DescriptorBudget? {
+        guard limit >= minimumLimit(wants) else { return nil }
+        let available = limit - fixedNeeds(wants)
+        let w = wants.workers
+        let wanted = [wants.tcpConnections, wants.quicFlows, w * wants.replySocketsPerWorker,
+                      w * wants.upstreamConnectionsPerWorker, w * 2 * wants.retiringPerPool]
+        let total = wanted.reduce(0, +)
+        guard total > available else {
+            return DescriptorBudget(limit: limit, tcpConnections: wants.tcpConnections, quicFlows: wants.quicFlows,
+                                    replySocketsPerWorker: wants.replySocketsPerWorker,
+                                    upstreamConnectionsPerWorker: wants.upstreamConnectionsPerWorker,
+                                    retiringPerPool: wants.retiringPerPool, lowered: false)
+        }
+        // Floors first, then what is left in proportion to what was wanted above the floors.
+        let floors = [16, 16, w * 16, w * 8, w * 2 * 8]
+        let spare = available - floors.reduce(0, +)
+        let above = zip(wanted, floors).map { max(0, $0 - $1) }
+        let aboveTotal = max(1, above.reduce(0, +))
+        let shares = zip(floors, above).map { floor, extra in floor + extra * spare / aboveTotal }
+        return DescriptorBudget(limit: limit, tcpConnections: min(wants.tcpConnections, shares[0]),
+                                quicFlows: min(wants.quicFlows, shares[1]),
+                                replySocketsPerWorker: min(wants.replySocketsPerWorker, shares[2] / w),
+                                upstreamConnectionsPerWorker: min(wants.upstreamConnectionsPerWorker, shares[3] / w),
+                                retiringPerPool: min(wants.retiringPerPool, shares[4] / (2 * w)), lowered: true)
+    }
+
+    /// One line for the log.
+    public var summary: String {
+        "descriptor limit \(limit): tcp.max_connections \(tcpConnections), limits.max_quic_flows \(quicFlows), "
+            + "reply sockets \(replySocketsPerWorker)/worker, upstream TCP connections \(upstreamConnectionsPerWorker)/worker, "
+            + "replaced upstream sockets \(retiringPerPool)/family/worker"
+    }
+}
