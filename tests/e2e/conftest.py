@@ -74,8 +74,9 @@ class Lab:
 class Relay:
     """A tproxy-relay process running in the lab's router namespace."""
 
-    def __init__(self, lab, config_text, name="relay"):
+    def __init__(self, lab, config_text, name="relay", wrapper=()):
         self.lab = lab
+        self.wrapper = list(wrapper)
         self.config = lab.state / f"{name}.yaml"
         self.config.write_text(config_text)
         self.log = lab.state / f"{name}.log"
@@ -84,7 +85,7 @@ class Relay:
     def start(self, expect_ready=True, timeout=15):
         self.logfile = open(self.log, "w")
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", self.lab.rtr, BINARY, "run", "--config", str(self.config)],
+            ["ip", "netns", "exec", self.lab.rtr, *self.wrapper, BINARY, "run", "--config", str(self.config)],
             stdout=self.logfile, stderr=subprocess.STDOUT)
         if not expect_ready:
             return self
@@ -144,6 +145,10 @@ upstream:
 """
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "hostile: hostile input, floods and faults (issue 13); run alone with -m hostile")
+
+
 @pytest.fixture(scope="module")
 def lab():
     if os.geteuid() != 0:
@@ -161,8 +166,8 @@ def lab():
 def relay_factory(lab):
     relays = []
 
-    def make(config_text=None, name="relay", start=True, expect_ready=True):
-        relay = Relay(lab, config_text or config(), name=name)
+    def make(config_text=None, name="relay", start=True, expect_ready=True, wrapper=()):
+        relay = Relay(lab, config_text or config(), name=name, wrapper=wrapper)
         relays.append(relay)
         if start:
             relay.start(expect_ready=expect_ready)

@@ -11,6 +11,14 @@
                        with an SOA (minimum 30)
   midclose ADDRESS     UDP: answers TC=1 with no records (so the relay retries over TCP);
                        TCP: reads the query, sends a length of 200 and 20 bytes, and closes
+  malformed ADDRESS    answers by the query's first label: rdlen* a record whose data runs past
+                       the end; count* ANCOUNT 3 with one record; loop* an owner name that points
+                       at itself; ttlmax* a sound answer with TTL 0xFFFFFFFF; anything else a
+                       sound answer (A 10.53.4.100, TTL 60)
+  stuck ADDRESS        TCP (and UDP TC=1 to move there): stuck* gets a length of 200, 20 bytes,
+                       then nothing while the connection stays open; others a sound answer
+
+Every `query` event carries the source address and port the query came from.
 
 Each line on stdout is a JSON event, so the test can count what the server saw and sent.
 """
@@ -43,6 +51,24 @@ def answer(query, ip):
     rdtype = "AAAA" if ":" in ip else "A"
     response.answer.append(dns.rrset.from_text(q.name, 60, "IN", rdtype, ip))
     return response
+
+
+def malformed_answer(query, label):
+    """Wire bytes of an answer to `query` that is broken the way `label` names."""
+    response = answer(query, "10.53.4.100")
+    response.use_edns(False)  # so that the record is the message's last 16 bytes
+    wire = bytearray(response.to_wire())
+    # The record is the last 16 bytes: owner pointer (2), type, class, TTL, rdlength, 4 bytes.
+    record = len(wire) - 16
+    if label.startswith("rdlen"):
+        wire[record + 10:record + 12] = (200).to_bytes(2, "big")
+    elif label.startswith("count"):
+        wire[6:8] = (3).to_bytes(2, "big")
+    elif label.startswith("loop"):
+        wire[record:record + 2] = (0xC000 | record).to_bytes(2, "big")
+    elif label.startswith("ttlmax"):
+        wire[record + 6:record + 10] = (0xFFFFFFFF).to_bytes(4, "big")
+    return bytes(wire)
 
 
 def emit(event, **fields):
@@ -83,13 +109,62 @@ def main():
                 conn.sendall((200).to_bytes(2, "big") + got[:2] + bytes(18))
             conn.close()
             emit("tcp-closed-mid-message", client=client[0])
+    if mode == "malformed":
+        while True:
+            data, client = main_socket.recvfrom(65535)
+            query = dns.message.from_wire(data)
+            label = query.question[0].name.labels[0].decode().lower()
+            emit("query", client=client[0], port=client[1], name=label)
+            main_socket.sendto(malformed_answer(query, label), client)
+    if mode == "stuck":
+        import threading
+
+        def udp():
+            while True:
+                data, client = main_socket.recvfrom(65535)
+                response = dns.message.make_response(dns.message.from_wire(data))
+                response.flags |= dns.flags.TC
+                main_socket.sendto(response.to_wire(), client)
+
+        def serve(conn):
+            with conn:
+                while True:
+                    length = conn.recv(2)
+                    if len(length) < 2:
+                        return
+                    want = int.from_bytes(length, "big")
+                    got = b""
+                    while len(got) < want:
+                        chunk = conn.recv(want - len(got))
+                        if not chunk:
+                            return
+                        got += chunk
+                    query = dns.message.from_wire(got)
+                    label = query.question[0].name.labels[0].decode().lower()
+                    emit("tcp-query", name=label)
+                    if label.startswith("stuck"):
+                        conn.sendall((200).to_bytes(2, "big") + got[:2] + bytes(18))
+                        emit("tcp-stuck")
+                        time.sleep(3600)
+                        return
+                    wire = answer(query, "10.53.4.100").to_wire()
+                    conn.sendall(len(wire).to_bytes(2, "big") + wire)
+
+        threading.Thread(target=udp, daemon=True).start()
+        listener = socket.socket(family_of(address), socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((address, 53))
+        listener.listen(64)
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
     if mode == "answering":
         ttl = int(sys.argv[3]) if len(sys.argv) > 3 else 60
         while True:
             data, client = main_socket.recvfrom(65535)
             query = dns.message.from_wire(data)
             q = query.question[0]
-            emit("query", client=client[0], name=q.name.to_text(), type=dns.rdatatype.to_text(q.rdtype))
+            emit("query", client=client[0], port=client[1], name=q.name.to_text(), type=dns.rdatatype.to_text(q.rdtype))
             response = dns.message.make_response(query)
             if q.name.to_text().startswith("nx"):
                 # NXDOMAIN with the zone's SOA (minimum 30 s), as RFC 2308 asks
