@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "tproxy-relay", targets: ["tproxy-relay"]),
         .executable(name: "rules-bench", targets: ["RulesBenchmark"]),
         .executable(name: "querylog-bench", targets: ["QueryLogBenchmark"]),
+        // scripts/fuzz.sh builds this with -sanitize=fuzzer,address (issue 13).
+        .executable(name: "tproxy-relay-fuzz", targets: ["Fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -64,6 +66,11 @@ let package = Package(
             name: "QueryLogBenchmark",
             dependencies: ["Relay", "RelayCore", "LinuxNet", .product(name: "Logging", package: "swift-log")]),
 
+        // Fuzzing: every parser of untrusted bytes as a target (FuzzTargets), libFuzzer's entry
+        // (Fuzz), and the saved corpora replayed by FuzzCorpusTests in the unit suite.
+        .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore"]),
+        .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"]),
+
         // Tests
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "RelayCore"]),
@@ -80,6 +87,7 @@ let package = Package(
             ]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules"]),
         .testTarget(name: "CLITests", dependencies: ["tproxy-relay"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),
     ],
     swiftLanguageModes: [.v5]
 )

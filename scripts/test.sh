@@ -20,6 +20,11 @@ if ! swift test --skip-build >"$log" 2>&1; then
 fi
 grep -E '✘|Test run with' "$log"
 
+echo "== fuzz smoke (every parser of untrusted bytes: corpus replayed under ASan, then a few seconds of libFuzzer)"
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  bash scripts/fuzz.sh smoke "${FUZZ_SMOKE_SECONDS:-5}"
+fi
+
 echo "== end-to-end (namespace lab, real clients)"
 cd tests/e2e
 TPROXY_RELAY_BIN="$PWD/../../.build/debug/tproxy-relay" python3 -m pytest -q -p no:cacheprovider "$@"

@@ -56,6 +56,13 @@ public enum ZoneFile {
         return try parse(text: text, sources: lines, origin: origin, file: path)
     }
 
+    /// The records of zone text held in memory (no `$INCLUDE`: nothing is read from disk), for
+    /// tools and fuzz targets; errors name `file` and the line.
+    public static func parse(text: String, origin: String, file: String = "-") throws(ZoneFileError) -> [ZoneRecord] {
+        let count = text.utf8.reduce(0) { $0 + ($1 == 0x0a ? 1 : 0) } + 1
+        return try parse(text: text, sources: (1...count).map { (file, $0) }, origin: origin, file: file)
+    }
+
     private static func expand(path: String, depth: Int, into text: inout String, sources: inout [(file: String, line: Int)],
                                origin: String) throws(ZoneFileError) {
         guard depth <= 8 else { throw ZoneFileError(file: path, line: nil, reason: "$INCLUDE nested more than 8 deep") }

@@ -28,11 +28,12 @@ public struct InitialSniffer {
     /// Feeds the flow's next client datagram. Once a result other than `.needMore` came back,
     /// the same result comes back for every later datagram.
     ///
-    /// A datagram in which no Initial packet opens (junk, a truncated packet, one that fails to
-    /// decrypt) is passed over: anyone on the path, the client included, can send such bytes
-    /// first, and letting them end the sniffing would let the real ClientHello that follows
-    /// through unread (issue 13). Only after `maxDatagrams` datagrams does the sniffer give up,
-    /// naming the last thing that went wrong.
+    /// A datagram that looks like QUIC but in which no Initial packet opens (a truncated or
+    /// damaged packet, one that fails to decrypt) is passed over: anyone on the path, the client
+    /// included, can send such bytes first, and letting them end the sniffing would let the real
+    /// ClientHello that follows through unread (issue 13). Only after `maxDatagrams` datagrams
+    /// does the sniffer give up, naming the last thing that went wrong. A first datagram that is
+    /// not QUIC at all ends it at once (see `read`).
     public mutating func feed(_ datagram: UnsafeRawBufferPointer) -> Progress {
         if let finished { return finished }
         let progress = read(datagram)
@@ -60,6 +61,11 @@ public struct InitialSniffer {
             break
         case .passedOver(let failure):
             lastFailure = failure
+            // A first datagram that is not QUIC at all (no long header) or of a version with
+            // unknown keys decides at once, as it always did: holding it would delay every
+            // non-QUIC UDP 443 flow (WireGuard, DTLS) by the hold time. That is safe because the
+            // relay also sniffs Initials arriving on a flow already decided (Worker+QUIC).
+            if datagrams == 1 && (failure.code == .notQUIC || failure.code == .unknownVersion) { return .failed(failure) }
             return datagrams >= maxDatagrams ? .failed(failure) : .needMore
         case .failed(let failure):
             return .failed(failure)
@@ -120,8 +126,18 @@ public struct InitialSniffer {
     }
 
     private mutating func readClientHello() -> Progress {
+        if let result = Self.clientHello(in: stream) { return result }
+        if datagrams >= maxDatagrams {
+            return .failed(SNIFailure(.incomplete, "\(stream.contiguous) bytes of ClientHello after \(datagrams) datagrams"))
+        }
+        return .needMore
+    }
+
+    /// The ClientHello at the start of `stream` once it is whole, a failure once it cannot be,
+    /// or nil while more CRYPTO data is needed.
+    static func clientHello(in stream: CryptoStreamAssembler) -> Progress? {
         let available = stream.contiguous
-        let result: Progress? = stream.bytes.withUnsafeBytes { all in
+        return stream.bytes.withUnsafeBytes { all in
             let prefix = UnsafeRawBufferPointer(rebasing: all[0..<available])
             guard let needed = ClientHello.messageLength(prefix) else { return nil }
             if prefix.count >= 1 && prefix[0] != 1 {
@@ -136,10 +152,23 @@ public struct InitialSniffer {
             case .failure(let failure): return .failed(failure)
             }
         }
-        if let result { return result }
-        if datagrams >= maxDatagrams {
-            return .failed(SNIFailure(.incomplete, "\(available) bytes of ClientHello after \(datagrams) datagrams"))
+    }
+}
+
+/// The layers behind an Initial's decryption (frames, CRYPTO reassembly, the ClientHello), open
+/// to callers that hold plaintext: fuzz targets and tests. A fuzzer cannot forge AEAD tags, so
+/// through `InitialSniffer` it never reaches these layers; here it can.
+public enum InitialPlaintext {
+    /// Walks the frames of each decrypted Initial payload in order, assembles their CRYPTO data
+    /// (bounded by `cryptoLimit`), and reads the ClientHello: what `InitialSniffer` would make of
+    /// packets carrying these payloads.
+    public static func read(_ payloads: [UnsafeRawBufferPointer], cryptoLimit: Int = 64 << 10) -> InitialSniffer.Progress {
+        var stream = CryptoStreamAssembler(limit: cryptoLimit)
+        for payload in payloads {
+            if let failure = InitialFrames.walk(payload, crypto: { offset, data in stream.add(offset: offset, data: data) }) {
+                return .failed(failure)
+            }
         }
-        return .needMore
+        return InitialSniffer.clientHello(in: stream) ?? .needMore
     }
 }

@@ -153,8 +153,10 @@ import Testing
     @Test(arguments: malformed.indices)
     func junkBeforeTheClientHelloDoesNotHideIt(index: Int) {
         let (what, datagrams, code) = Self.malformed[index]
-        // Only the cases where no Initial opens are junk; the others are the client's own word.
-        guard [.notQUIC, .malformedHeader, .unknownVersion, .decryptionFailed].contains(code) else { return }
+        // Only the cases where no Initial opens but the bytes look like QUIC are passed over;
+        // not-QUIC and unknown versions decide at once (the relay then sniffs later Initials on
+        // the decided flow), and the others are the client's own word.
+        guard [.malformedHeader, .decryptionFailed].contains(code) else { return }
         let hello = InitialBuilder.clientHello(serverName: "blocked.example")
         let real = InitialBuilder.initial(destinationID: Self.dcid, packetNumber: 0, frames: InitialBuilder.crypto(offset: 0, hello[...]))
         let progress = Self.feed(datagrams + [real], maxDatagrams: datagrams.count + 1)
@@ -165,12 +167,14 @@ import Testing
         #expect(found.serverName == "blocked.example")
     }
 
-    /// Junk alone still ends the sniffing once the budget is spent, with the reason of the last.
+    /// Damaged QUIC alone still ends the sniffing once the budget is spent, with the reason of
+    /// the last; bytes that are not QUIC at all end it at once.
     @Test func junkAloneEndsAtTheBudget() {
-        let junk: [UInt8] = [0x01]
-        let progress = Self.feed([junk, junk, junk, junk], maxDatagrams: 4)
+        let damaged = Array(RFCVectors.clientInitialV1.prefix(50))
+        let progress = Self.feed([damaged, damaged, damaged, damaged], maxDatagrams: 4)
         #expect(progress.dropLast().allSatisfy { $0 == .needMore })
-        #expect(Self.failure(progress.last) == .notQUIC)
+        #expect(Self.failure(progress.last) == .malformedHeader)
+        #expect(Self.failure(Self.feed([[0x01]], maxDatagrams: 4).first) == .notQUIC)
     }
 
     @Test func initialsAreRecognisedCheaply() {

@@ -3,8 +3,8 @@ import LinuxNet
 /// Splits a TCP byte stream into DNS messages (RFC 1035 §4.2.2, RFC 7766: a two-byte length, then
 /// the message), in one buffer allocated per connection. A message handed out stays valid until
 /// the next `readableSpace()`, which may move unread bytes to the front.
-final class FrameReader {
-    enum Frame {
+public final class FrameReader {
+    public enum Frame {
         /// A complete message, writable in place.
         case message(UnsafeMutableRawBufferPointer)
         /// More bytes are needed.
@@ -13,13 +13,13 @@ final class FrameReader {
         case invalid(length: Int)
     }
 
-    let maxMessage: Int
+    public let maxMessage: Int
     private let storage: UnsafeMutableRawPointer
     private let capacity: Int
     private var start = 0
     private var end = 0
 
-    init(maxMessage: Int) {
+    public init(maxMessage: Int) {
         self.maxMessage = maxMessage
         capacity = maxMessage + 2
         storage = .allocate(byteCount: capacity, alignment: 8)
@@ -28,10 +28,10 @@ final class FrameReader {
     deinit { storage.deallocate() }
 
     /// Whether part of a message has arrived and waits for the rest.
-    var hasPartialMessage: Bool { end > start }
+    public var hasPartialMessage: Bool { end > start }
 
     /// Where the next read goes. Empty only when a whole maximal message is buffered unread.
-    func readableSpace() -> UnsafeMutableRawBufferPointer {
+    public func readableSpace() -> UnsafeMutableRawBufferPointer {
         if start == end {
             start = 0
             end = 0
@@ -44,12 +44,12 @@ final class FrameReader {
     }
 
     /// Accounts for `count` bytes read into `readableSpace()`.
-    func commit(_ count: Int) {
+    public func commit(_ count: Int) {
         end += count
     }
 
     /// The next complete message, if any.
-    func next() -> Frame {
+    public func next() -> Frame {
         guard end - start >= 2 else { return .incomplete }
         let length = Int(storage.load(fromByteOffset: start, as: UInt8.self)) << 8
             | Int(storage.load(fromByteOffset: start + 1, as: UInt8.self))

@@ -1,0 +1,31 @@
+import DNS
+
+/// An answer from upstream, held against the query in flight for www.lab.test A: the RFC 5452
+/// question match, the whole-message check with TTL clamping, truncation for a small client, the
+/// record walk the cache and log make, and an alias answer composed from it (ldns).
+enum AnswerTarget {
+    static let query: [UInt8] = QueryBuilder.query(name: "www.lab.test", type: 1, id: 0x4242)!
+    static let questionEnd = 12 + 14 + 4
+
+    @Sendable static func run(_ data: UnsafeRawBufferPointer) {
+        guard data.count >= DNSHeader.size else { return }
+        let matches = query.withUnsafeBytes { Question.matches(query: $0, end: questionEnd, response: data) }
+        var answer = [UInt8](data)
+        let end = matches ? questionEnd : (Question.end(in: data) ?? DNSHeader.size)
+        let sound = answer.withUnsafeMutableBytes { AnswerCheck.check($0, questionEnd: end, maxTTL: 86_400) }
+        answer.withUnsafeBytes { bytes in
+            _ = RecordWalker.walk(bytes, questionEnd: end) { record in
+                precondition(record.dataOffset + record.dataLength <= bytes.count)
+            }
+        }
+        if sound {
+            _ = answer.withUnsafeBytes { upstream in
+                query.withUnsafeBytes { original in
+                    AliasAnswer.compose(original: UnsafeRawBufferPointer(rebasing: original[0..<questionEnd]), target: "target.lab.test",
+                                        ttl: 10, upstream: upstream, withOPT: false)
+                }
+            }
+        }
+        _ = answer.withUnsafeMutableBytes { ResponseBuilder.truncate(in: $0) }
+    }
+}
