@@ -9,7 +9,9 @@
 #   SCENARIOS="miss hot"         query sets from gen-data.sh: miss = unique names (forwarded),
 #                                hot = 1,000 names repeated (answered from the cache),
 #                                blocked = names from the 100k block list (answered locally)
-#   SUTS="direct dnsdist floor tproxy-relay"   (also: tproxy-relay-log, the relay with the query log on)
+#   SUTS="direct dnsdist floor tproxy-relay"   (also: tproxy-relay-log, the relay with the query log on;
+#                                baseline, another build of the relay given by BASELINE_BIN, run
+#                                with the same configuration: before/after in the same run)
 #   LOG_ROTATE=64M LOG_KEEP=5    the log SUT's rotation (the relay's defaults); LOG_ROTATE=16G keeps
 #                                one growing file, as a log nobody rotates
 #   PROTO=udp                    udp, or tcp (dnsperf -m tcp: one connection per dnsperf client;
@@ -80,6 +82,7 @@ sut_env() {
     floor) echo "cmd floor $BENCH/floor/nullrelay.sh" ;;
     tproxy-relay) echo "cmd tproxy-relay $BIN run --config $CONFIG" ;;
     tproxy-relay-log) echo "cmd tproxy-relay-log $BIN run --config $CONFIG_LOG" ;;
+    baseline) echo "cmd baseline ${BASELINE_BIN:?BASELINE_BIN names the build to compare with} run --config $CONFIG" ;;
   esac
 }
 

@@ -56,6 +56,20 @@ def main():
         parts = [f"vs {ref} {statistics.median(v):.2f}x (n={len(v)})" for ref, v in sorted(refs.items())]
         print(f"- {scen}: " + ", ".join(parts))
     # The query log's cost: the relay with the log on beside the relay without, same repetition.
+    # This build against another (SUT baseline, BASELINE_BIN), same repetition.
+    versus = defaultdict(lambda: {"ratio": [], "us": []})
+    for (rep, scen), suts in by_rep.items():
+        ours, base = num(suts.get("tproxy-relay", {}).get("sut_us_q")), num(suts.get("baseline", {}).get("sut_us_q"))
+        if ours is None or not base:
+            continue
+        versus[scen]["us"].append(ours - base)
+        versus[scen]["ratio"].append(ours / base)
+    if versus:
+        print()
+        print("This build vs the baseline build, same repetition (median over reps):")
+        for scen, v in sorted(versus.items()):
+            ratio = f", CPU ratio {statistics.median(v['ratio']):.3f}" if v["ratio"] else ""
+            print(f"- {scen}: {statistics.median(v['us']):+.2f} µs/query{ratio} (n={len(v['us'])})")
     cost = defaultdict(lambda: {"qps": [], "us": []})
     for (rep, scen), suts in by_rep.items():
         on, off = suts.get("tproxy-relay-log"), suts.get("tproxy-relay")

@@ -21,10 +21,11 @@ binary=.build-fuzz/release/tproxy-relay-fuzz
 
 build() {
   echo "== building the fuzz binary (release, libFuzzer coverage and AddressSanitizer)"
-  # Not `--sanitize fuzzer --sanitize address`: SwiftPM passes those as two -sanitize= flags and
-  # swiftc keeps only the last, so the Swift modules got ASan without coverage (or coverage
-  # without ASan, as the order varied). One flag carries both.
-  swift build -c release --scratch-path .build-fuzz --product tproxy-relay-fuzz \
+  # Not `--sanitize fuzzer --sanitize address` alone: SwiftPM passes those as two -sanitize=
+  # flags and swiftc keeps only the last, so the Swift modules got ASan without coverage (or
+  # coverage without ASan, as the order varied). `--sanitize fuzzer` stays so that SwiftPM links
+  # libFuzzer's main; the -Xswiftc flag comes last on every swiftc line and carries both.
+  swift build -c release --scratch-path .build-fuzz --product tproxy-relay-fuzz --sanitize fuzzer \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xcc -fsanitize=fuzzer,address \
     2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|Cannot export local symbol' || true
   test -x "$binary" || { echo "fuzz build failed" >&2; exit 1; }

@@ -13,8 +13,10 @@
   quic-junk SERVER SNI JUNK        JUNK junk datagrams, then a real QUIC Initial for SNI (aioquic),
                                    all from one socket to SERVER:443; which came back (an echo
                                    server there returns every datagram it gets)
-  sequential SERVER COUNT PREFIX   COUNT queries one at a time, each for a new name PREFIX<i>
+  sequential SERVER COUNT PREFIX [PAUSE]  COUNT queries one at a time, each for a new name PREFIX<i>
   flood SERVER COUNT PREFIX        COUNT queries for new names as fast as they go
+  spoofed SERVER COUNT SEED        COUNT queries from random spoofed IPv4 sources (raw socket)
+  oversize SERVER SIZE             one UDP query padded to SIZE bytes (fragmented): answered or not
   quic-flood SERVER COUNT          COUNT Initial-looking datagrams (random connection IDs), each
                                    from its own source port, as fast as they go
 
@@ -255,8 +257,9 @@ def quic_flood(server, count):
     return {"sent": sent, "failed": failed}
 
 
-def sequential(server, count, prefix):
-    """COUNT queries one after another, each for a new name (so none is cached)."""
+def sequential(server, count, prefix, pause=0.0):
+    """COUNT queries one after another, each for a new name (so none is cached), PAUSE seconds
+    apart."""
     s = socket.socket(family_of(server), socket.SOCK_DGRAM)
     s.settimeout(2)
     answered = 0
@@ -271,6 +274,8 @@ def sequential(server, count, prefix):
                     break
         except socket.timeout:
             pass
+        if pause:
+            time.sleep(pause)
     return {"sent": count, "answered": answered}
 
 
@@ -296,6 +301,54 @@ def flood(server, count, prefix):
     return {"sent": sent}
 
 
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def spoofed(server, count, seed):
+    """COUNT queries from random source addresses in 10.53.128.0/17 and random ports (a raw
+    socket writes the IPv4 header), each for a new name."""
+    rng = random.Random(seed)
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    destination = socket.inet_aton(server)
+    sent = 0
+    for i in range(count):
+        source = socket.inet_aton(f"10.53.{rng.randrange(128, 256)}.{rng.randrange(1, 255)}")
+        payload = dns.message.make_query(f"spoof{i}.lab.test", "A").to_wire()
+        sport = rng.randrange(1024, 65535)
+        length = 8 + len(payload)
+        pseudo = source + destination + struct.pack("!BBH", 0, 17, length)
+        udp = struct.pack("!HHHH", sport, 53, length, 0) + payload
+        udp = udp[:6] + struct.pack("!H", checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, i & 0xFFFF, 0, 64, 17, 0, source, destination)
+        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+        try:
+            s.sendto(ip + udp, (server, 0))
+            sent += 1
+        except OSError:
+            time.sleep(0.001)
+    return {"sent": sent}
+
+
+def oversize(server, size):
+    """One UDP datagram of SIZE bytes (a query padded past any slot; IP fragments it)."""
+    query = dns.message.make_query("www.lab.test", "A").to_wire()
+    s = socket.socket(family_of(server), socket.SOCK_DGRAM)
+    s.settimeout(1)
+    s.sendto(query + bytes(size - len(query)), (server, 53))
+    try:
+        s.recvfrom(65535)
+        return {"answered": True}
+    except socket.timeout:
+        return {"answered": False}
+
+
 def main():
     command, server = sys.argv[1], sys.argv[2]
     check_lab_address(server)
@@ -312,9 +365,13 @@ def main():
     elif command == "quic-junk":
         result = quic_junk(server, sys.argv[3], int(sys.argv[4]))
     elif command == "sequential":
-        result = sequential(server, int(sys.argv[3]), sys.argv[4])
+        result = sequential(server, int(sys.argv[3]), sys.argv[4], float(sys.argv[5]) if len(sys.argv) > 5 else 0.0)
     elif command == "flood":
         result = flood(server, int(sys.argv[3]), sys.argv[4])
+    elif command == "spoofed":
+        result = spoofed(server, int(sys.argv[3]), int(sys.argv[4]))
+    elif command == "oversize":
+        result = oversize(server, int(sys.argv[3]))
     elif command == "quic-flood":
         result = quic_flood(server, int(sys.argv[3]))
     else:

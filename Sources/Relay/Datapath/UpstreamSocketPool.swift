@@ -8,9 +8,11 @@ import RelayCore
 /// one (by making the relay ask a server it watches) may spoof answers to it for as long as it
 /// is used. So a socket carries one batch: a batch of queries leaves from one socket (one
 /// sendmmsg), and after the batch that socket is replaced by a fresh one on a new random port.
-/// Under light load that is a new port per query; under full load one per batch of up to 64,
-/// which keeps the cost of a new socket (about 5 µs: socket, options, bind, epoll) near 0.1 µs
-/// per query. A replaced socket keeps receiving until no query waits on it any more (checked
+/// A new socket costs about 5–10 µs (socket, options, bind, epoll, and the close later), so
+/// replacements are capped at `maxReplacementsPerSecond` per pool: under light load that is a
+/// new port per query, under full load a port carries a few dozen queries, and the cost stays
+/// under about 1 % of a core whatever the load (bench/run.sh miss: without the cap, one socket
+/// per batch cost +0.4 µs per query at 54k qps). A replaced socket keeps receiving until no query waits on it any more (checked
 /// every `sweepInterval`) or its last query could have timed out, then it is closed. At most
 /// `maxRetiring` replaced sockets stay open; past that, sockets are used again (counted in
 /// `reused`) rather than letting a silent upstream drive the descriptor count up.
@@ -28,6 +30,10 @@ final class UpstreamSocketPool {
     let maxRetiring: Int
     static let sweepInterval: UInt64 = 50_000_000
     private var nextSweep: UInt64 = 0
+    /// Replacements per second at most, and the current second's count.
+    static let maxReplacementsPerSecond = 1000
+    private var windowStart: UInt64 = 0
+    private var replacementsInWindow = 0
     /// Sockets opened since start (distinct source ports used, as far as the kernel's random
     /// choice goes), and batches that had to reuse a socket because `maxRetiring` was reached.
     private(set) var opened = 0
@@ -72,16 +78,22 @@ final class UpstreamSocketPool {
     @inline(__always)
     func used() { currentUses += 1 }
 
-    /// After a batch went out: the socket it used is replaced by one on a new port (unless too
-    /// many replaced sockets are still open, or no socket can be made: then it serves again).
+    /// After a batch went out: the socket it used is replaced by one on a new port (unless this
+    /// second's replacements are spent, too many replaced sockets are still open, or no socket
+    /// can be made: then it serves again).
     @inline(__always)
     func batchSent(now: UInt64, timeoutNanoseconds: UInt64) {
         guard currentUses > 0 else { return }
         currentUses = 0
-        guard retiring.count < maxRetiring, let fresh = try? makeSocket() else {
+        if now &- windowStart >= 1_000_000_000 {
+            windowStart = now
+            replacementsInWindow = 0
+        }
+        guard replacementsInWindow < Self.maxReplacementsPerSecond, retiring.count < maxRetiring, let fresh = try? makeSocket() else {
             reused += 1
             return
         }
+        replacementsInWindow += 1
         retiring.append((sockets[current], now + timeoutNanoseconds + 100_000_000))
         sockets[current] = fresh
     }

@@ -1,0 +1,104 @@
+import Glibc
+import LinuxNet
+import Testing
+@testable import Relay
+
+/// Issue 13, finding 12: a fresh source port per batch, bounded replaced sockets.
+@Suite struct UpstreamSocketPoolTests {
+    static func pool(count: Int = 4, maxRetiring: Int = 256) throws -> (UpstreamSocketPool, Epoll) {
+        let epoll = try Epoll()
+        let pool = try UpstreamSocketPool(family: AF_INET, count: count, bypassMark: 0, epoll: epoll, now: 0,
+                                          maxRetiring: maxRetiring, token: { UInt64(UInt32(bitPattern: $0)) })
+        return (pool, epoll)
+    }
+
+    static func port(_ fd: Int32) -> UInt16 {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    @Test func everyBatchThatSentLeavesFromANewPort() throws {
+        let (pool, _) = try Self.pool()
+        let random = RandomSource()
+        var ports = Set<UInt16>()
+        for batch in 0..<200 {
+            let fd = pool.pick(random)
+            ports.insert(Self.port(fd))
+            pool.used()
+            pool.batchSent(now: UInt64(batch), timeoutNanoseconds: 2_000_000_000)
+        }
+        #expect(pool.opened == 4 + 200)
+        #expect(ports.count >= 195, "\(ports.count) distinct ports over 200 batches")
+        pool.closeAll()
+    }
+
+    /// At most `maxReplacementsPerSecond` new sockets a second: under full load ports carry more
+    /// queries rather than the relay spending a core on sockets.
+    @Test func replacementsAreCappedPerSecond() throws {
+        let (pool, _) = try Self.pool(count: 2, maxRetiring: 100_000)
+        let random = RandomSource()
+        let cap = UpstreamSocketPool.maxReplacementsPerSecond
+        for _ in 0..<(cap + 50) {
+            _ = pool.pick(random)
+            pool.used()
+            pool.batchSent(now: 5_000_000_000, timeoutNanoseconds: 1)
+        }
+        #expect(pool.opened == 2 + cap)
+        #expect(pool.reused == 50)
+        _ = pool.pick(random)
+        pool.used()
+        pool.batchSent(now: 6_000_000_000, timeoutNanoseconds: 1)  // a new second
+        #expect(pool.opened == 2 + cap + 1)
+        pool.closeAll()
+    }
+
+    @Test func aBatchThatSentNothingKeepsItsSocket() throws {
+        let (pool, _) = try Self.pool()
+        let random = RandomSource()
+        for _ in 0..<50 {
+            _ = pool.pick(random)
+            pool.batchSent(now: 0, timeoutNanoseconds: 1)
+        }
+        #expect(pool.opened == 4)
+        pool.closeAll()
+    }
+
+    @Test func replacedSocketsCloseOnceNothingWaitsAndAreCapped() throws {
+        let (pool, _) = try Self.pool(count: 2, maxRetiring: 8)
+        let random = RandomSource()
+        var waiting = Set<Int32>()
+        for _ in 0..<20 {
+            let fd = pool.pick(random)
+            waiting.insert(fd)
+            pool.used()
+            pool.batchSent(now: 0, timeoutNanoseconds: 10_000_000_000)
+        }
+        // Eight replaced sockets at most; past that a socket serves again.
+        #expect(pool.opened == 2 + 8)
+        #expect(pool.reused == 12)
+        // While their queries wait they stay open; once nothing waits they close.
+        pool.maintain(now: 1, busy: { waiting })
+        #expect(pool.hasRetiring)
+        pool.maintain(now: 1 + UpstreamSocketPool.sweepInterval, busy: { [] })
+        #expect(!pool.hasRetiring)
+        // And the next batches get new ports again.
+        _ = pool.pick(random)
+        pool.used()
+        pool.batchSent(now: 2, timeoutNanoseconds: 1)
+        #expect(pool.opened == 11)
+        pool.closeAll()
+    }
+
+    @Test func replacedSocketsCloseAfterTheTimeoutWhateverWaits() throws {
+        let (pool, _) = try Self.pool(count: 1)
+        let random = RandomSource()
+        let fd = pool.pick(random)
+        pool.used()
+        pool.batchSent(now: 0, timeoutNanoseconds: 1_000)
+        pool.maintain(now: 1_000 + 100_000_000 + 1, busy: { [fd] })
+        #expect(!pool.hasRetiring)
+        pool.closeAll()
+    }
+}
