@@ -30,10 +30,11 @@ build() {
     2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|Cannot export local symbol' || true
   test -x "$binary" || { echo "fuzz build failed" >&2; exit 1; }
   # Every module of ours must carry coverage counters and ASan checks, or fuzzing is blind.
-  local objects=.build-fuzz/release
+  local module symbols
   for module in DNS Rules QUIC Relay FuzzTargets; do
-    local dir; dir=$(ls -d "$objects/$module.build" 2>/dev/null || ls -d .build-fuzz/*/release/"$module.build")
-    if ! nm "$dir"/*.o 2>/dev/null | grep -q "__sanitizer_cov_trace_cmp" || ! nm "$dir"/*.o 2>/dev/null | grep -q "__asan_"; then
+    # Into a variable first: `nm | grep -q` under pipefail fails when grep stops reading early.
+    symbols=$(nm .build-fuzz/release/"$module".build/*.o 2>/dev/null || true)
+    if [[ "$symbols" != *__sanitizer_cov_trace_cmp* || "$symbols" != *__asan_report* ]]; then
       echo "fuzz build: module $module lacks coverage or ASan instrumentation" >&2
       exit 1
     fi
