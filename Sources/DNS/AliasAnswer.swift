@@ -1,10 +1,7 @@
-import CLDNS
-
 /// Answers for names a `$dnsrewrite` rule turned into aliases: the client asked for N, the
 /// relay asked the upstream for the target T, and the client gets N's question, `N CNAME T`,
 /// then T's records as the upstream gave them (RFC 1034 §3.6.2), with the upstream's response
-/// code. Off the hot path (aliases are rare), so it may allocate; ldns decompresses the
-/// upstream's names so that every record can be copied whole.
+/// code. Off the hot path (aliases are rare), so it may allocate.
 public enum AliasAnswer {
     /// The query the relay sends for `target` (wire form, dotted) in place of the client's:
     /// the client's header, the target with the client's type and class, an OPT record when the
@@ -29,24 +26,35 @@ public enum AliasAnswer {
     }
 
     /// The client's answer: `original` is the client's header and question, `upstream` the
-    /// upstream's answer for the target. Nil when the upstream's answer does not parse.
+    /// upstream's answer for the target. Nil when the upstream's answer does not hold together.
+    ///
+    /// The upstream's answer and authority records are copied with every name written out whole
+    /// (owner names, and the names inside NS, CNAME, PTR, DNAME, MX, SRV and SOA data), since
+    /// their compression pointers point into the upstream's message, not ours. This used ldns,
+    /// whose parser leaked on records a hostile upstream can send (TSIG records out of place:
+    /// found by the `answer` fuzz target, issue 13); the walk here has `RecordWalker`'s bounds.
     public static func compose(original: UnsafeRawBufferPointer, target: String, ttl: UInt32, upstream: UnsafeRawBufferPointer,
                                withOPT: Bool) -> [UInt8]? {
-        guard original.count > DNSHeader.size, upstream.count >= DNSHeader.size, let base = upstream.baseAddress else { return nil }
-        var packet: UnsafeMutablePointer<ldns_pkt>?
-        guard ldns_wire2pkt(&packet, base.assumingMemoryBound(to: UInt8.self), upstream.count) == LDNS_STATUS_OK, let packet else { return nil }
-        defer { ldns_pkt_free(packet) }
-
+        guard original.count > DNSHeader.size, upstream.count >= DNSHeader.size, let base = upstream.baseAddress,
+              DNSHeader.questionCount(base) == 1, let upstreamQuestionEnd = Question.end(in: upstream) else { return nil }
         var out = [UInt8](original)
         let targetWire = wireName(target)
         // N CNAME T, the name as a pointer to the question.
         out += [0xc0, 0x0c, 0, 5, 0, 1, UInt8(ttl >> 24), UInt8(ttl >> 16 & 0xff), UInt8(ttl >> 8 & 0xff), UInt8(ttl & 0xff),
                 UInt8(targetWire.count >> 8), UInt8(targetWire.count & 0xff)]
         out += targetWire
-        let answers = records(ldns_pkt_answer(packet), section: LDNS_SECTION_ANSWER)
-        let authority = records(ldns_pkt_authority(packet), section: LDNS_SECTION_AUTHORITY)
-        out += answers.bytes
-        out += authority.bytes
+        var counts = [0, 0]
+        var sound = true
+        let walked = RecordWalker.walk(upstream, questionEnd: upstreamQuestionEnd) { record in
+            guard sound, record.section < 2, record.type != 41 else { return }
+            guard let copied = copy(record, from: upstream) else {
+                sound = false
+                return
+            }
+            out += copied
+            counts[record.section] += 1
+        }
+        guard walked, sound else { return nil }
         if withOPT { out += ResponseBuilder.optRecord }
         out.withUnsafeMutableBytes { raw in
             let p = raw.baseAddress!
@@ -55,27 +63,63 @@ public enum AliasAnswer {
             let flags = DNSHeader.responseFlag | (DNSHeader.flags(p) & (DNSHeader.opcodeMask | DNSHeader.recursionDesiredFlag))
                 | (upstreamFlags & (DNSHeader.recursionAvailableFlag | DNSHeader.rcodeMask))
             DNSHeader.setFlags(p, flags)
-            DNSHeader.setCounts(p, question: 1, answer: UInt16(1 + answers.count), authority: UInt16(authority.count),
+            DNSHeader.setCounts(p, question: 1, answer: UInt16(1 + counts[0]), authority: UInt16(counts[1]),
                                 additional: withOPT ? 1 : 0)
         }
         return out
     }
 
-    private static func records(_ list: UnsafeMutablePointer<ldns_rr_list>?, section: ldns_pkt_section) -> (bytes: [UInt8], count: Int) {
-        guard let list else { return ([], 0) }
-        var bytes: [UInt8] = []
-        var count = 0
-        guard let buffer = ldns_buffer_new(512) else { return ([], 0) }
-        defer { ldns_buffer_free(buffer) }
-        for i in 0..<ldns_rr_list_rr_count(list) {
-            guard let rr = ldns_rr_list_rr(list, i), ldns_rr_get_type(rr) != LDNS_RR_TYPE_OPT else { continue }
-            ldns_buffer_clear(buffer)
-            guard ldns_rr2buffer_wire(buffer, rr, Int32(section.rawValue)) == LDNS_STATUS_OK else { continue }
-            let length = ldns_buffer_position(buffer)
-            bytes += UnsafeRawBufferPointer(start: ldns_buffer_begin(buffer), count: length)
-            count += 1
+    /// One record with its owner name and the names in its data written out whole.
+    static func copy(_ record: RecordWalker.Record, from message: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard var out = expandedName(message, at: record.nameOffset) else { return nil }
+        // TYPE, CLASS, TTL as they are; RDLENGTH once the data is written.
+        out += message[(record.ttlOffset - 4)..<(record.ttlOffset + 4)]
+        let start = record.dataOffset, end = record.dataOffset + record.dataLength
+        var data: [UInt8]
+        switch record.type {
+        case 2, 5, 12, 39:  // NS, CNAME, PTR, DNAME
+            guard let name = expandedName(message, at: start) else { return nil }
+            data = name
+        case 15, 33:  // MX (preference), SRV (priority, weight, port), then a name
+            let fixed = record.type == 15 ? 2 : 6
+            guard let name = expandedName(message, at: start + fixed) else { return nil }
+            data = Array(message[start..<(start + fixed)]) + name
+        case 6:  // SOA: two names, then five 32-bit fields
+            guard let mname = expandedName(message, at: start), let afterM = RecordWalker.skipName(message, at: start),
+                  let rname = expandedName(message, at: afterM) else { return nil }
+            data = mname + rname + Array(message[(end - 20)..<end])
+        default:
+            data = Array(message[start..<end])
         }
-        return (bytes, count)
+        guard data.count <= 65535 else { return nil }
+        out += [UInt8(data.count >> 8), UInt8(data.count & 0xff)]
+        out += data
+        return out
+    }
+
+    /// The name at `offset` with its compression pointers followed, as uncompressed wire bytes.
+    /// The same bounds as `RecordWalker.skipName`: pointers strictly backwards, ≤ 255 bytes.
+    static func expandedName(_ message: UnsafeRawBufferPointer, at start: Int) -> [UInt8]? {
+        var out: [UInt8] = []
+        var offset = start
+        while offset < message.count {
+            let length = Int(message[offset])
+            if length == 0 {
+                out.append(0)
+                return out
+            }
+            if length & 0xc0 == 0xc0 {
+                guard offset + 2 <= message.count else { return nil }
+                let target = (length & 0x3f) << 8 | Int(message[offset + 1])
+                guard target >= DNSHeader.size, target < offset else { return nil }
+                offset = target
+                continue
+            }
+            guard length <= 63, offset + 1 + length <= message.count, out.count + length + 2 <= 255 else { return nil }
+            out += message[offset..<(offset + 1 + length)]
+            offset += 1 + length
+        }
+        return nil
     }
 
     /// A dotted name (no trailing dot) in uncompressed wire form, root label included; labels

@@ -48,6 +48,44 @@ import Testing
         #expect(composed.count == end + 12 + 14 + 14 + 14 + 11)
     }
 
+    /// Found by the `answer` fuzz target: TSIG records out of place leaked inside ldns; the
+    /// answer is now composed without ldns, and records of any type are copied as data.
+    @Test func theFuzzedLeakInputComposesWithoutLdns() throws {
+        let end = try #require(Self.client.withUnsafeBytes { Question.end(in: $0) })
+        var upstream = Self.upstream
+        upstream[11] = 2  // two TSIG records in the additional section
+        upstream += [0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0] + [0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0]
+        let composed = try #require(Self.client.withUnsafeBytes { original in
+            upstream.withUnsafeBytes {
+                AliasAnswer.compose(original: UnsafeRawBufferPointer(rebasing: original[0..<end]), target: "www.lab.test", ttl: 42, upstream: $0, withOPT: false)
+            }
+        })
+        #expect(Array(composed[4..<12]) == [0, 1, 0, 2, 0, 0, 0, 0], "additional records are not copied")
+    }
+
+    /// Names inside record data are written out whole: an MX and an SOA whose names point into
+    /// the upstream's message.
+    @Test func namesInRecordDataAreExpanded() throws {
+        let end = try #require(Self.client.withUnsafeBytes { Question.end(in: $0) })
+        var upstream = Array(Self.upstream.prefix(30))
+        upstream[7] = 1  // one answer: an MX
+        upstream[9] = 1  // one authority record: an SOA
+        upstream += [0xc0, 0x0c, 0, 15, 0, 1, 0, 0, 0, 60, 0, 4, 0, 10, 0xc0, 0x10]  // MX 10 lab.test
+        upstream += [0xc0, 0x10, 0, 6, 0, 1, 0, 0, 0, 60, 0, 24, 0xc0, 0x0c, 0xc0, 0x10] + [UInt8](repeating: 1, count: 20)
+        let composed = try #require(Self.client.withUnsafeBytes { original in
+            upstream.withUnsafeBytes {
+                AliasAnswer.compose(original: UnsafeRawBufferPointer(rebasing: original[0..<end]), target: "www.lab.test", ttl: 42, upstream: $0, withOPT: false)
+            }
+        })
+        let labTest: [UInt8] = [3, 0x6c, 0x61, 0x62, 4, 0x74, 0x65, 0x73, 0x74, 0]
+        let www: [UInt8] = [3, 0x77, 0x77, 0x77] + labTest
+        let mx = www + [0, 15, 0, 1, 0, 0, 0, 60, 0, UInt8(2 + labTest.count), 0, 10] + labTest
+        let soa = labTest + [0, 6, 0, 1, 0, 0, 0, 60, 0, UInt8(www.count + labTest.count + 20)] + www + labTest + [UInt8](repeating: 1, count: 20)
+        #expect(Array(composed[(end + 12 + 14)...]) == mx + soa)
+        // And it parses as a whole message.
+        #expect(composed.withUnsafeBytes { RecordWalker.walk($0, questionEnd: end) { _ in } })
+    }
+
     @Test func garbageFromUpstreamComposesNothing() {
         let garbage: [UInt8] = [0x22, 0x22, 0x81, 0x80, 0, 1, 0, 5, 0, 0, 0, 0, 63, 1, 2]
         let composed = Self.client.withUnsafeBytes { original in
