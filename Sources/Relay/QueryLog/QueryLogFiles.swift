@@ -71,11 +71,15 @@ public struct QueryLogEntry: Sendable {
         sni = object["sni"] as? String
     }
 
-    /// 2026-11-26T21:13:32.123456Z → seconds since the epoch.
+    /// 2026-11-26T21:13:32.123456Z → seconds since the epoch; nil for anything else, however
+    /// large its numbers (a log is a file anyone may have written: the `log-line` fuzz target
+    /// found an hour of 10^13 trapping in the conversion to Int32).
     static func parseTime(_ text: String) -> Double? {
         let parts = text.split(whereSeparator: { "-T:Z".contains($0) })
         guard parts.count >= 6, let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
-              let hour = Int(parts[3]), let minute = Int(parts[4]), let seconds = Double(parts[5]) else { return nil }
+              let hour = Int(parts[3]), let minute = Int(parts[4]), let seconds = Double(parts[5]),
+              (1970...9999).contains(year), (1...12).contains(month), (1...31).contains(day),
+              (0...23).contains(hour), (0...59).contains(minute), seconds >= 0, seconds < 61 else { return nil }
         var t = tm()
         t.tm_year = Int32(year - 1900); t.tm_mon = Int32(month - 1); t.tm_mday = Int32(day)
         t.tm_hour = Int32(hour); t.tm_min = Int32(minute); t.tm_sec = 0
