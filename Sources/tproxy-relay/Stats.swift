@@ -22,6 +22,7 @@ struct Stats: ParsableCommand {
 
     func run() throws {
         let path = try logPath(file: file, config: options.config)
+        try requireReadableLog(path)
         var filter = QueryLogFilter()
         if let since, let ms = ConfigurationParser.parseDuration(since) { filter.since = Date().timeIntervalSince1970 - Double(ms) / 1000 }
         var report = QueryLogStats()

@@ -4,18 +4,29 @@ import Relay
 
 struct Tail: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Follow the query log live, across rotations (like tail -F), with filters.",
-        discussion: "Reads querylog.path from the configuration unless --file is given. Colours go off when the output is not a terminal.")
+        abstract: "Print the last entries of the query log, or follow it live across rotations (-f), with filters.",
+        discussion: """
+            Like tail(1): without -f it prints the last N entries (10) and exits; -f (or -F) then goes on \
+            following the log across rotations, as tail -F does. Reads querylog.path from the \
+            configuration unless --file is given. Colours go off when the output is not a terminal.
+            """)
 
     @OptionGroup var options: ConfigOptions
 
     @Option(name: .customLong("file"), help: "The log file (default: querylog.path from the configuration).")
     var file: String?
 
-    @Option(name: .short, help: "Start with the last N entries (across rotated files).")
+    @Option(name: .short, help: "The last N entries (across rotated files).")
     var n: Int = 10
 
-    @Flag(name: .customLong("no-follow"), help: "Print the last entries and exit.")
+    @Flag(name: [.customShort("f"), .customLong("follow")], help: "Then follow the log as it grows, across rotations.")
+    var follow = false
+
+    @Flag(name: .customShort("F"), help: "The same as -f (the log is always followed by name, across rotations).")
+    var followByName = false
+
+    /// Kept for scripts written when following was the default; printing and exiting is now.
+    @Flag(name: .customLong("no-follow"), help: .hidden)
     var noFollow = false
 
     @Option(help: "Only this client (an address or a CIDR).") var client: String?
@@ -31,6 +42,7 @@ struct Tail: ParsableCommand {
 
     func validate() throws {
         guard n >= 0 else { throw ValidationError("-n must be 0 or more") }
+        if noFollow && (follow || followByName) { throw ValidationError("--no-follow and -f contradict each other") }
         if let grep, (try? NSRegularExpression(pattern: grep)) == nil { throw ValidationError("--grep: '\(grep)' is not a valid regular expression") }
         if let action, !["allowed", "blocked", "rewritten", "local", "cached", "dropped", "error"].contains(action.lowercased()) {
             throw ValidationError("--action: '\(action)' is not one of allowed, blocked, rewritten, local, cached, dropped, error")
@@ -39,6 +51,11 @@ struct Tail: ParsableCommand {
 
     func run() throws {
         let path = try logPath(file: file, config: options.config)
+        let following = follow || followByName
+        // A log that is not there yet is worth waiting for only when following (as tail -F).
+        if !following || !FileManager.default.fileExists(atPath: path) {
+            try requireReadableLog(path, waiting: following)
+        }
         var filter = QueryLogFilter()
         filter.client = client; filter.domain = domain; filter.action = action; filter.proto = proto
         filter.type = type; filter.rcode = rcode; filter.grep = grep
@@ -60,7 +77,7 @@ struct Tail: ParsableCommand {
         for line in follower.start() { keep(line) }
         for entry in last { printer.print(entry) }
         fflush(stdout)
-        guard !noFollow else { return }
+        guard following else { return }
         while true {
             for line in follower.poll() {
                 if let entry = QueryLogEntry(line: line), filter.matches(entry) { printer.print(entry) }
@@ -68,6 +85,30 @@ struct Tail: ParsableCommand {
             fflush(stdout)
             usleep(100_000)
         }
+    }
+}
+
+/// Fails with one line on stderr when the log at `path` cannot be read: missing (and no rotated
+/// file either), a directory, or unreadable. With `waiting` a missing log is only announced.
+func requireReadableLog(_ path: String, waiting: Bool = false) throws {
+    var isDirectory: ObjCBool = false
+    let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+    if !exists {
+        if QueryLogFiles.files(path).contains(where: { $0 != path && FileManager.default.fileExists(atPath: $0) }) { return }
+        if waiting {
+            FileHandle.standardError.write(Data("tproxy-relay: \(path) does not exist yet; waiting for it\n".utf8))
+            return
+        }
+        FileHandle.standardError.write(Data("error: \(path): no such query log\n".utf8))
+        throw ExitCode(1)
+    }
+    if isDirectory.boolValue {
+        FileHandle.standardError.write(Data("error: \(path) is a directory, not a query log\n".utf8))
+        throw ExitCode(1)
+    }
+    guard FileManager.default.isReadableFile(atPath: path) else {
+        FileHandle.standardError.write(Data("error: \(path): permission denied\n".utf8))
+        throw ExitCode(1)
     }
 }
 

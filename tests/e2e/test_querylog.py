@@ -2,6 +2,7 @@
 rotation under load followed by `tail` without losing or repeating a line, a full disk that
 never stops DNS, kill -9 that leaves only complete lines, and `tail`/`stats` on fixture logs."""
 import json
+import os
 import re
 import signal
 import subprocess
@@ -84,7 +85,7 @@ def test_every_answered_query_is_one_well_formed_line(lab, relay_factory):
 def test_rotation_under_load_with_tail_following(lab, relay_factory):
     relay, log, state = logged(lab, relay_factory, extra="  rotate_size: 256k\n  keep: 200\n")
     tail_out = open(state / "tail.out", "w")  # a file, not a pipe: a full pipe would stall tail
-    follower = subprocess.Popen([BINARY, "tail", "--file", str(log), "--json", "-n", "0"], stdout=tail_out)
+    follower = subprocess.Popen([BINARY, "tail", "-f", "--file", str(log), "--json", "-n", "0"], stdout=tail_out)
     time.sleep(0.5)
     names = state / "names.txt"
     names.write_text("".join(f"{n} A\n" for n in ["www.lab.test", "ads.lab.test", "nas.home.lan", "alias.lab.test", "x.wild.lab.test"]))
@@ -182,7 +183,7 @@ def fixture(tmp_path):
 
 
 def tail(log, *args):
-    out = subprocess.run([BINARY, "tail", "--file", str(log), "--no-follow", "--json", *args], capture_output=True, text=True, timeout=20)
+    out = subprocess.run([BINARY, "tail", "--file", str(log), "--json", *args], capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out.stderr
     return [json.loads(line)["time"][17:19] for line in out.stdout.splitlines()]
 
@@ -199,9 +200,9 @@ def test_tail_filters_and_starts_across_rotated_files(tmp_path):
     assert tail(log, "-n", "10", "--proto", "tcp") == ["02"]
     assert tail(log, "-n", "10", "--rcode", "nxdomain") == ["01", "04"]
     assert tail(log, "-n", "10", "--grep", "10\\.53\\.3\\.53") == ["01", "04"]
-    plain = subprocess.run([BINARY, "tail", "--file", str(log), "--no-follow", "-n", "1"], capture_output=True, text=True, timeout=20).stdout
+    plain = subprocess.run([BINARY, "tail", "--file", str(log), "-n", "1"], capture_output=True, text=True, timeout=20).stdout
     assert "x.ads.lab.test" in plain and "blocked" in plain and "||ads.lab.test^ (ads.txt:2)" in plain and "\x1b[" not in plain, plain
-    colored = subprocess.run(["script", "-qec", f"{BINARY} tail --file {log} --no-follow -n 1", "/dev/null"],
+    colored = subprocess.run(["script", "-qec", f"{BINARY} tail --file {log} -n 1", "/dev/null"],
                              capture_output=True, text=True, timeout=20).stdout
     assert "\x1b[31m" in colored, colored
     bad = subprocess.run([BINARY, "tail", "--file", str(log), "--action", "maybe"], capture_output=True, text=True, timeout=20)
@@ -210,6 +211,43 @@ def test_tail_filters_and_starts_across_rotated_files(tmp_path):
     assert bad.returncode != 0 and "not a valid regular expression" in bad.stderr
     bad = subprocess.run([BINARY, "tail", "--file", str(log), "-n", "-1"], capture_output=True, text=True, timeout=20)
     assert bad.returncode != 0
+
+
+def test_tail_behaves_like_tail(tmp_path):
+    """Issue 15: `tail` prints the last 10 and exits, `-n N` the last N; `-f` follows across a
+    rotation; a missing log is a one-line error for `tail` and `stats`."""
+    log = fixture(tmp_path)
+    assert len(tail(log)) == 5  # fewer than 10 entries: all of them, then exit
+    assert tail(log, "-n", "2") == ["03", "04"]
+    # --no-follow from older scripts still prints and exits.
+    old = subprocess.run([BINARY, "tail", "--file", str(log), "--no-follow", "--json", "-n", "1"], capture_output=True, text=True, timeout=20)
+    assert old.returncode == 0 and len(old.stdout.splitlines()) == 1
+    for flag in ("-f", "--follow", "-F"):
+        out_path = tmp_path / f"follow{flag}.out"
+        with open(out_path, "w") as out:
+            follower = subprocess.Popen([BINARY, "tail", flag, "--file", str(log), "--json", "-n", "1", "--action", "blocked"], stdout=out)
+            time.sleep(0.5)
+            assert follower.poll() is None, "tail -f must keep running"
+            blocked = next(e for e in FIXTURE_NEW if e.get("qname") == "x.ads.lab.test")
+            entry = dict(blocked, time="2026-11-27T10:00:09.000000Z")
+            os.replace(log, tmp_path / "queries.jsonl.1")  # a rotation: the old file moves away
+            log.write_text(json.dumps(entry) + "\n")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and len(out_path.read_text().splitlines()) < 2:
+                time.sleep(0.1)
+            follower.send_signal(signal.SIGTERM)
+            follower.wait(timeout=10)
+        times = [json.loads(line)["time"][17:19] for line in out_path.read_text().splitlines()]
+        assert times == ["04", "09"], (flag, times)
+        log = fixture(tmp_path)
+    missing = tmp_path / "nothing-here.jsonl"
+    for command in (["tail"], ["stats"]):
+        out = subprocess.run([BINARY, *command, "--file", str(missing)], capture_output=True, text=True, timeout=20)
+        assert out.returncode == 1 and out.stderr.strip() == f"error: {missing}: no such query log", out
+    out = subprocess.run([BINARY, "tail", "--file", str(tmp_path)], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 1 and "is a directory" in out.stderr
+    out = subprocess.run([BINARY, "tail", "-f", "--no-follow", "--file", str(log)], capture_output=True, text=True, timeout=20)
+    assert out.returncode != 0 and "contradict" in out.stderr
 
 
 def test_stats_on_a_fixture_log(tmp_path):
