@@ -57,6 +57,12 @@ public struct NameRegex: Sendable {
         guard parser.position == bytes.count else {
             throw Refusal(reason: "unbalanced ')' at character \(parser.position + 1)")
         }
+        // The program's size is known before anything is emitted (found by the `rules` fuzz
+        // target: `()+++…` expanded an empty body 2^n times without the program growing).
+        let size = Compiler.size(of: tree)
+        guard size < Self.maxInstructions else {
+            throw Refusal(reason: "too large to match in bounded time (more than \(Self.maxInstructions) steps)")
+        }
         var compiler = Compiler()
         try compiler.emit(tree)
         compiler.program.append(.match)
@@ -202,6 +208,9 @@ public struct NameRegex: Sendable {
                 }
                 if case .start = node { throw refuse("a quantifier after '^'") }
                 if case .end = node { throw refuse("a quantifier after '$'") }
+                // `a**`, `a+{2}`: JavaScript refuses them, PCRE reads possessive forms; neither
+                // is meant in a block list.
+                if quantified { throw refuse("a quantifier on a quantifier") }
                 node = .repeated(node, min: bounds.0, max: bounds.1)
                 quantified = true
             }
@@ -346,6 +355,24 @@ public struct NameRegex: Sendable {
             return index
         }
 
+        /// The number of instructions `emit` writes for `node`, computed once per node and
+        /// capped just above `maxInstructions` (so no count overflows).
+        static func size(of node: Node) -> Int {
+            let cap = NameRegex.maxInstructions + 1
+            switch node {
+            case .empty: return 0
+            case .set, .start, .end: return 1
+            case .concat(let items): return min(cap, items.reduce(0) { min(cap, $0 + size(of: $1)) })
+            case .alternation(let branches):
+                return min(cap, branches.reduce(0) { min(cap, $0 + size(of: $1)) } + 2 * (branches.count - 1))
+            case .repeated(let inner, let low, let high):
+                let body = size(of: inner)
+                if body == 0 { return 0 }
+                let optional = high.map { ($0 - low) * (body + 1) } ?? (body + 2)
+                return min(cap, body * low + optional)
+            }
+        }
+
         mutating func emit(_ node: Node) throws(Refusal) {
             // Stop early: a pattern like (((a{100}){100}){100}) must not be expanded at all.
             guard program.count <= NameRegex.maxInstructions else {
@@ -379,6 +406,8 @@ public struct NameRegex: Sendable {
                 }
                 for j in jumps { program[j] = .jump(program.count) }
             case .repeated(let inner, let low, let high):
+                // Nothing to repeat: an empty body matches the empty string however often.
+                if Compiler.size(of: inner) == 0 { return }
                 for _ in 0..<low { try emit(inner) }
                 if let high {
                     // (inner (inner (...)?)?)? for the optional copies.

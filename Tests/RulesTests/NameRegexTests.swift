@@ -54,6 +54,11 @@ import Testing
         (String(repeating: "a", count: 1025), "longer than 1024"),
         ("^*", "after '^'"),
         ("a\\", "at the end"),
+        ("a**", "a quantifier on a quantifier"),
+        ("a+{2}", "a quantifier on a quantifier"),
+        // Found by the rules fuzz target: an empty group under stacked quantifiers hung the
+        // compiler (2^n expansions that never grew the program).
+        ("R()" + String(repeating: "+", count: 40), "a quantifier on a quantifier"),
     ])
     func refusedPatternsSayWhy(pattern: String, reason: String) {
         do {
@@ -61,6 +66,21 @@ import Testing
             Issue.record("/\(pattern)/ compiled")
         } catch {
             #expect(error.reason.contains(reason), "/\(pattern)/: \(error.reason)")
+        }
+    }
+
+    /// Empty bodies nested as deep as groups go compile at once to nothing to repeat.
+    @Test func nestedEmptyRepeatsCompileAtOnce() throws {
+        let pattern = String(repeating: "(", count: 30) + "()" + String(repeating: ")+", count: 30) + "x"
+        let regex = try NameRegex(pattern)
+        #expect(regex.program.count <= 3)
+        #expect(regex.matches("x") && !regex.matches("y"))
+        let sized = String(repeating: "(", count: 20) + "ab" + String(repeating: "){2}", count: 20)
+        do {
+            _ = try NameRegex(sized)
+            Issue.record("2^20 copies compiled")
+        } catch {
+            #expect(error.reason.contains("too large"))
         }
     }
 
