@@ -119,6 +119,8 @@ import Testing
         Broken(text: "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\nx IN CNAME y\nx IN A 10.53.5.1\n", line: 3, reason: "a CNAME and other records"),
         Broken(text: "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\nother.test. IN A 10.53.5.1\n", line: 3, reason: "outside the zone"),
         Broken(text: "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\n$INCLUDE missing.inc\n", line: nil, reason: "does not exist"),
+        // Found by the zone fuzz target: ldns reads type numbers past 16 bits.
+        Broken(text: "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\nx IN TYPE70000 \\# 0\n", line: 3, reason: "out of range"),
     ]
 
     @Test(arguments: broken)
