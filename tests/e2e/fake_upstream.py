@@ -53,6 +53,30 @@ def answer(query, ip):
     return response
 
 
+def truncate_over_udp(main_socket, report=False):
+    """In a thread: every UDP query gets TC=1 with no records, so the relay asks over TCP."""
+    import threading
+
+    def udp():
+        while True:
+            data, client = main_socket.recvfrom(65535)
+            response = dns.message.make_response(dns.message.from_wire(data))
+            response.flags |= dns.flags.TC
+            main_socket.sendto(response.to_wire(), client)
+            if report:
+                emit("udp-truncated")
+
+    threading.Thread(target=udp, daemon=True).start()
+
+
+def tcp_listener(address):
+    listener = socket.socket(family_of(address), socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((address, 53))
+    listener.listen(64)
+    return listener
+
+
 def malformed_answer(query, label):
     """Wire bytes of an answer to `query` that is broken the way `label` names."""
     response = answer(query, "10.53.4.100")
@@ -80,21 +104,8 @@ def main():
     main_socket = bound(address, 53)
     emit("ready", address=address)
     if mode == "midclose":
-        import threading
-
-        def udp():
-            while True:
-                data, client = main_socket.recvfrom(65535)
-                response = dns.message.make_response(dns.message.from_wire(data))
-                response.flags |= dns.flags.TC
-                main_socket.sendto(response.to_wire(), client)
-                emit("udp-truncated")
-
-        threading.Thread(target=udp, daemon=True).start()
-        listener = socket.socket(family_of(address), socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((address, 53))
-        listener.listen(16)
+        truncate_over_udp(main_socket, report=True)
+        listener = tcp_listener(address)
         while True:
             conn, client = listener.accept()
             length = conn.recv(2)
@@ -118,13 +129,6 @@ def main():
             main_socket.sendto(malformed_answer(query, label), client)
     if mode == "stuck":
         import threading
-
-        def udp():
-            while True:
-                data, client = main_socket.recvfrom(65535)
-                response = dns.message.make_response(dns.message.from_wire(data))
-                response.flags |= dns.flags.TC
-                main_socket.sendto(response.to_wire(), client)
 
         def serve(conn):
             with conn:
@@ -150,11 +154,8 @@ def main():
                     wire = answer(query, "10.53.4.100").to_wire()
                     conn.sendall(len(wire).to_bytes(2, "big") + wire)
 
-        threading.Thread(target=udp, daemon=True).start()
-        listener = socket.socket(family_of(address), socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((address, 53))
-        listener.listen(64)
+        truncate_over_udp(main_socket)
+        listener = tcp_listener(address)
         while True:
             conn, _ = listener.accept()
             threading.Thread(target=serve, args=(conn,), daemon=True).start()

@@ -146,13 +146,12 @@ def classes(server):
     return out
 
 
-def raw(server, count, seed):
-    rng = random.Random(seed)
+def blast(server, datagrams):
+    """Sends every datagram as fast as the socket takes it, draining (and ignoring) answers."""
     s = socket.socket(family_of(server), socket.SOCK_DGRAM)
     s.setblocking(False)
     sent = 0
-    for _ in range(count):
-        datagram = rng.randbytes(rng.randrange(0, 600))
+    for datagram in datagrams:
         while True:
             try:
                 s.sendto(datagram, (server, 53))
@@ -166,6 +165,11 @@ def raw(server, count, seed):
         except BlockingIOError:
             pass
     return {"sent": sent}
+
+
+def raw(server, count, seed):
+    rng = random.Random(seed)
+    return blast(server, (rng.randbytes(rng.randrange(0, 600)) for _ in range(count)))
 
 
 def tcp_hold(server, count, seconds):
@@ -281,24 +285,7 @@ def sequential(server, count, prefix, pause=0.0):
 
 def flood(server, count, prefix):
     """COUNT queries for new names as fast as the socket takes them; answers are not awaited."""
-    s = socket.socket(family_of(server), socket.SOCK_DGRAM)
-    s.setblocking(False)
-    sent = 0
-    for i in range(count):
-        wire = dns.message.make_query(f"{prefix}{i}.lab.test", "A").to_wire()
-        while True:
-            try:
-                s.sendto(wire, (server, 53))
-                sent += 1
-                break
-            except BlockingIOError:
-                time.sleep(0.0005)
-        try:
-            while True:
-                s.recv(65535)
-        except BlockingIOError:
-            pass
-    return {"sent": sent}
+    return blast(server, (dns.message.make_query(f"{prefix}{i}.lab.test", "A").to_wire() for i in range(count)))
 
 
 def checksum(data):
