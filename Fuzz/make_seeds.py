@@ -92,7 +92,7 @@ def main():
     for name, wire in answers().items():
         save("answer", name, wire)
 
-    for path in (ROOT / "Configs" / "zones").glob("*.zone"):
+    for path in (ROOT / "zones").glob("*.zone"):
         save("zone", path.stem, path.read_bytes())
     save("zone", "snippets", "$TTL 60\n@ IN SOA ns admin 1 2 3 4 5\n@ IN NS ns\nns IN A 10.53.5.1\n*.wild IN A 10.53.5.2\n"
          "alias IN CNAME ns\n( multi IN TXT \"a\" \"b\" )\nmx IN MX 10 ns\nv6 IN AAAA fd53:5::1\n$ORIGIN sub.fuzz.lan.\nx IN A 10.53.5.3\n")

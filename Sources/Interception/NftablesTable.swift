@@ -137,7 +137,7 @@ public enum NftablesMessages {
 
     /// `iifname I meta nfproto F meta l4proto P th dport D tproxy to A:L meta mark set M`.
     /// tproxy comes before the mark: with no listener, tproxy stops the rule (NFT_BREAK) and the
-    /// packet stays unmarked, so it is routed to its real server (fail-open, LINUX-NOTES.md).
+    /// packet stays unmarked, so it is routed to its real server (fail-open, docs/LINUX-NOTES.md).
     static func makeRule(_ rule: InterceptionPlan.Rule, table: String) -> OpaquePointer {
         let r = nftnl_rule_alloc()!
         nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)

@@ -49,7 +49,7 @@ public final class BatchReceiver {
     /// One recvmmsg on a non-blocking socket. Returns the number of datagrams (0 when none waited).
     @inline(__always)
     public func receive(from fd: Int32) throws(Errno) -> Int {
-        // The kernel overwrites lengths and flags: reset them before every call (LINUX-NOTES.md).
+        // The kernel overwrites lengths and flags: reset them before every call (docs/LINUX-NOTES.md).
         for i in 0..<capacity {
             messages[i].msg_hdr.msg_name = UnsafeMutableRawPointer(names + i)
             messages[i].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// The socket options the relay uses, named for what they do; the family decides SOL_IP vs SOL_IPV6
-/// (mixing the IPv4 names into IPv6 sockets is a classic TPROXY bug, see LINUX-NOTES.md).
+/// (mixing the IPv4 names into IPv6 sockets is a classic TPROXY bug, see docs/LINUX-NOTES.md).
 public enum SocketOption: Sendable {
     case reuseAddress
     case reusePort
