@@ -69,6 +69,21 @@ def truncate_over_udp(main_socket, report=False):
     threading.Thread(target=udp, daemon=True).start()
 
 
+def read_frame(conn):
+    """One length-prefixed DNS message from a TCP connection, or None when it closes first."""
+    data = b""
+    for want in (2, None):
+        need = 2 if want else int.from_bytes(data[:2], "big")
+        body = b""
+        while len(body) < need:
+            chunk = conn.recv(need - len(body))
+            if not chunk:
+                return None
+            body += chunk
+        data += body
+    return data[2:]
+
+
 def tcp_listener(address):
     listener = socket.socket(family_of(address), socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -108,15 +123,8 @@ def main():
         listener = tcp_listener(address)
         while True:
             conn, client = listener.accept()
-            length = conn.recv(2)
-            if len(length) == 2:
-                want = int.from_bytes(length, "big")
-                got = b""
-                while len(got) < want:
-                    chunk = conn.recv(want - len(got))
-                    if not chunk:
-                        break
-                    got += chunk
+            got = read_frame(conn)
+            if got is not None:
                 conn.sendall((200).to_bytes(2, "big") + got[:2] + bytes(18))
             conn.close()
             emit("tcp-closed-mid-message", client=client[0])
@@ -133,16 +141,9 @@ def main():
         def serve(conn):
             with conn:
                 while True:
-                    length = conn.recv(2)
-                    if len(length) < 2:
+                    got = read_frame(conn)
+                    if got is None:
                         return
-                    want = int.from_bytes(length, "big")
-                    got = b""
-                    while len(got) < want:
-                        chunk = conn.recv(want - len(got))
-                        if not chunk:
-                            return
-                        got += chunk
                     query = dns.message.from_wire(got)
                     label = query.question[0].name.labels[0].decode().lower()
                     emit("tcp-query", name=label)

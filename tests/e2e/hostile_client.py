@@ -35,6 +35,8 @@ import dns.message
 import dns.opcode
 import dns.rcode
 
+from tcpclient import read_message
+
 
 def family_of(address):
     return socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -45,23 +47,9 @@ def check_lab_address(address):
         sys.exit(f"refusing to send to {address}: the lab uses 10.53.0.0/16 and fd53::/16 only")
 
 
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
 def tcp_exchange(s, wire):
     s.sendall(struct.pack("!H", len(wire)) + wire)
-    head = recv_exact(s, 2)
-    if head is None:
-        return None
-    body = recv_exact(s, struct.unpack("!H", head)[0])
-    return None if body is None else dns.message.from_wire(body)
+    return read_message(s)
 
 
 def tcp_big(server, size):
