@@ -44,18 +44,31 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ]),
+        // The relay's YAML configuration: keys, defaults, validation, errors with file:line:key.
+        .target(
+            name: "Configuration",
+            dependencies: ["RelayCore", "Rules", .product(name: "Yams", package: "Yams")]),
+        // The query log: records, the ring workers fill, the writer thread, files and rotation,
+        // formatting, following and statistics. `tail`, `stats` and querylog-bench need only this.
+        .target(
+            name: "QueryLog",
+            dependencies: ["RelayCore", "LinuxNet", "DNS", "QUIC", "Rules", .product(name: "Logging", package: "swift-log")]),
+        // What happens to one query: loop guard, local zones, rules, cache, upstream choice, as
+        // one ordered chain of stages with no sockets (used by the datapath and by `explain`).
+        .target(name: "Pipeline", dependencies: ["RelayCore", "DNS", "Rules", "Zones", "Configuration"]),
+        // The datapath (workers, TCP, QUIC flows) and the service around it.
         .target(
             name: "Relay",
             dependencies: [
                 "RelayCore", "LinuxNet", "DNS", "Interception", "Rules", "Zones", "QUIC",
+                "Configuration", "QueryLog", "Pipeline",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ]),
         .target(name: "Lab", dependencies: ["RelayCore"]),
         .executableTarget(
             name: "tproxy-relay",
             dependencies: [
-                "Relay", "Lab", "Rules", "Zones",
+                "Relay", "Lab", "Rules", "Zones", "Configuration", "QueryLog", "Pipeline", "DNS", "RelayCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -64,11 +77,11 @@ let package = Package(
         // bench/querylog.sh: the query log writer's CPU per line, formatting and writing apart.
         .executableTarget(
             name: "QueryLogBenchmark",
-            dependencies: ["Relay", "RelayCore", "LinuxNet", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["QueryLog", "RelayCore", "LinuxNet", .product(name: "Logging", package: "swift-log")]),
 
         // Fuzzing: every parser of untrusted bytes as a target (FuzzTargets), libFuzzer's entry
         // (Fuzz), and the saved corpora replayed by FuzzCorpusTests in the unit suite.
-        .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore"]),
+        .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore", "Configuration", "QueryLog"]),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"]),
 
         // Tests
@@ -85,7 +98,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ]),
-        .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "RelayCore", "Rules"]),
+        .testTarget(name: "QueryLogTests", dependencies: ["QueryLog", "RelayCore", "LinuxNet", "DNS", "Rules", "QUIC"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Configuration", "RelayCore", "DNS", "Rules", "Zones"]),
+        .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules", "Pipeline", "Configuration", "QueryLog"]),
         .testTarget(name: "CLITests", dependencies: ["tproxy-relay"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),
     ],

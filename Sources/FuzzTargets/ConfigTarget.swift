@@ -1,4 +1,4 @@
-import Relay
+import Configuration
 
 /// The YAML configuration, as `check` and `run` read it.
 enum ConfigTarget {

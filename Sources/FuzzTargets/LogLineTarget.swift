@@ -1,5 +1,5 @@
 import Glibc
-import Relay
+import QueryLog
 
 /// A query log file's bytes: read by the follower (lines, partial last line) and each line
 /// parsed as an entry and matched against a filter, as `tail` and `stats` do.

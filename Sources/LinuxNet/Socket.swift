@@ -57,14 +57,13 @@ public final class Socket {
 
     public func bind(to endpoint: Endpoint) throws(Errno) {
         let fd = self.fd
-        let result = endpoint.withSockAddr { address, length in Glibc.bind(fd, address, length) }
-        if result != 0 { throw Errno.current }
+        _ = try syscall { endpoint.withSockAddr { address, length in Glibc.bind(fd, address, length) } }
     }
 
+    /// Connects (a datagram socket: fixes its peer). A stream socket uses `startConnect`.
     public func connect(to endpoint: Endpoint) throws(Errno) {
         let fd = self.fd
-        let result = endpoint.withSockAddr { address, length in Glibc.connect(fd, address, length) }
-        if result != 0 { throw Errno.current }
+        _ = try syscall { endpoint.withSockAddr { address, length in Glibc.connect(fd, address, length) } }
     }
 
     /// The address the socket is bound to (getsockname).
@@ -89,5 +88,12 @@ public final class Socket {
         return try nonBlockingSyscall {
             endpoint.withSockAddr { address, length in sendto(fd, bytes.baseAddress, bytes.count, 0, address, length) }
         }
+    }
+
+    /// Sends one datagram on a connected socket without blocking; nil when the socket buffer is full.
+    @discardableResult
+    public func send(_ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int? {
+        let fd = self.fd
+        return try nonBlockingSyscall { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT)) }
     }
 }

@@ -17,7 +17,7 @@ import Glibc
 import LinuxNet
 import Logging
 import RelayCore
-import Relay
+import QueryLog
 
 struct Options {
     var kind = "blocked"

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Relay
+import Configuration
 import Rules
 import Zones
 

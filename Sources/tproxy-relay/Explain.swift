@@ -1,11 +1,17 @@
 import ArgumentParser
-import Relay
+import Configuration
+import Pipeline
 import RelayCore
 import Rules
+import Zones
 
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what the rules decide for a name, and every rule that matched (file:line).")
+        abstract: "Show what the relay does with a query for a name, stage by stage (zones, rules with file:line, cache, upstream).",
+        discussion: """
+            The verdict is the datapath's own: the query goes through the same pipeline the relay runs \
+            (local zones, then the rules, the cache and the upstream), with an empty cache.
+            """)
 
     @OptionGroup var options: ConfigOptions
 
@@ -17,6 +23,9 @@ struct Explain: ParsableCommand {
 
     @Option(name: .customLong("client"), help: "The client's address: applies filters.clients and $client rules.")
     var client: String?
+
+    @Option(name: .customLong("server"), help: "The address the client asked (its original destination), such as 10.53.2.53.")
+    var server: String?
 
     func run() throws {
         guard let number = RecordType.number(type) else {
@@ -31,8 +40,17 @@ struct Explain: ParsableCommand {
             }
             address = parsed
         }
+        var destination = Endpoint(address: .anyV4, port: 53)
+        if let server {
+            guard let parsed = Endpoint(parsing: server, defaultPort: 53) else {
+                print("error: '\(server)' is not an address (10.53.2.53, 10.53.2.53:53, [fd53:2::53]:53)")
+                throw ExitCode(1)
+            }
+            destination = parsed
+        }
         let configuration: Configuration
         let rules: RuleSet
+        var zones = LocalZones.empty
         do {
             configuration = try ConfigurationParser.load(path: options.config)
             rules = try RuleSetBuilder.load(paths: configuration.filters.lists)
@@ -40,24 +58,34 @@ struct Explain: ParsableCommand {
             print("error: \(error)")
             throw ExitCode(1)
         }
-        let lists = address.map { configuration.filters.clientPolicy.lists(for: $0) } ?? .all
-        let (decision, matches) = rules.explain(name: name, type: number, client: address, lists: lists)
-        let asked = "\(name) \(type)" + (client.map { " from \($0)" } ?? "")
-        switch decision.verdict {
-        case .pass:
-            let route = decision.upstream.map { ", forwarded to \($0)" } ?? ""
-            let exception = decision.rule.map { rules.rule(at: $0).action == .allow } ?? false
-            print("\(asked): allowed (\(exception ? "an exception won" : "no blocking rule matched"))\(route)")
-        case .block: print("\(asked): blocked (answered with \(configuration.filters.blockWith))")
-        case .rewrite(let address): print("\(asked): rewritten to \(address)")
-        case .dnsRewrite(let rewrite): print("\(asked): $dnsrewrite answers \(rewrite)")
+        if let directory = configuration.zones {
+            let loaded = ZoneLoader.load(directory: directory)
+            for problem in loaded.errors { print("warning: \(problem)") }
+            zones = loaded.zones
         }
+        let listen = configuration.listen
+        let listeners = [Endpoint(address: listen.address, port: listen.dnsPort)] + (listen.address6.map { [Endpoint(address: $0, port: listen.dnsPort)] } ?? [])
+        let pipeline = QueryPipeline(configuration: configuration, rules: rules, zones: zones, listeners: listeners)
+        let explanation: Explanation
+        do {
+            explanation = try Explanation(pipeline: pipeline, name: name, type: number, client: address, destination: destination)
+        } catch {
+            print("error: \(error)")
+            throw ExitCode(1)
+        }
+        print("\(name) \(type)" + (client.map { " from \($0)" } ?? "") + ": \(explanation.verdict)")
+        for step in explanation.steps {
+            print("  \(step.stage): \(step.result)")
+        }
+        let lists = pipeline.rules.lists(for: address)
         if lists != .all {
             let applied = configuration.filters.lists.enumerated().filter { lists.bits >> UInt64($0.offset) & 1 == 1 }.map(\.element)
             print("  lists for this client: \(applied.isEmpty ? "none" : applied.joined(separator: ", "))")
         }
-        for (i, rule) in matches.enumerated() {
-            print("  \(i == 0 ? "decided by" : "also matched") \(rule.source.list):\(rule.source.line): \(rule.source.text)\(rule.important ? " (important)" : "")")
+        let decided = explanation.outcome.rule != .none
+        for (i, rule) in explanation.matches.enumerated() {
+            let role = i == 0 && decided ? "decided by" : "also matched"
+            print("  \(role) \(rule.source.list):\(rule.source.line): \(rule.source.text)\(rule.important ? " (important)" : "")")
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Configuration
 import Relay
 
 struct Run: ParsableCommand {

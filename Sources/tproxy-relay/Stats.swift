@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Relay
+import Configuration
+import QueryLog
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(

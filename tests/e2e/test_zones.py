@@ -105,3 +105,27 @@ def test_a_rewrite_to_a_name_in_a_local_zone_is_answered_locally(lab, relay_fact
     assert upstream["answers"] == ["www.lab.test.", "10.53.2.80"], upstream
     counters = relay.counters()
     assert counters["local"] == 1 and counters["aliased"] == 1, counters
+
+
+def test_a_zone_wins_over_a_list_and_explain_says_so(lab, relay_factory):
+    """Issue 14: a list blocking the zone's own names does not block them (zones come first), over
+    UDP and TCP, and `explain` tells the same story: the zone answers, the list's rule matched too."""
+    listfile = lab.state / f"block-home-{time.monotonic_ns()}.txt"
+    listfile.write_text("||home.lan^\n||ads.lab.test^\n")
+    relay, _ = zoned(lab, relay_factory, extra=f"filters:\n  lists: [{listfile}]\n")
+    udp = lab.query("10.53.2.53", "nas.home.lan", "A")
+    assert udp["rcode"] == "NOERROR" and udp["aa"] and udp["answers"] == ["10.53.5.10"], udp
+    out = lab.client("kdig", "+tcp", "+time=2", "@10.53.2.53", "nas.home.lan", "A", check=True).stdout
+    assert "Flags: qr aa rd ra" in out and "10.53.5.10" in out and "(TCP)" in out, out
+    # the list still blocks what is outside the zone
+    assert lab.query("10.53.2.53", "ads.lab.test")["rcode"] == "NXDOMAIN"
+    counters = relay.counters()
+    assert counters["local"] == 2 and counters["blocked"] == 1, counters
+    explained = subprocess.run([BINARY, "explain", "--config", str(relay.config), "nas.home.lan"],
+                               capture_output=True, text=True, timeout=20).stdout
+    assert "nas.home.lan A: answered from a local zone" in explained, explained
+    assert "zones: local zone home.lan answers" in explained, explained
+    assert f"also matched {listfile}:1: ||home.lan^" in explained and "decided by" not in explained, explained
+    blocked = subprocess.run([BINARY, "explain", "--config", str(relay.config), "ads.lab.test"],
+                             capture_output=True, text=True, timeout=20).stdout
+    assert "ads.lab.test A: blocked" in blocked and f"decided by {listfile}:2: ||ads.lab.test^" in blocked, blocked

@@ -1,4 +1,5 @@
 import DNS
+import Pipeline
 import RelayCore
 
 /// The queries a worker has sent upstream and not yet answered, with their deadlines.
@@ -25,9 +26,8 @@ final class InFlightTable {
         var hasEDNS = false
         /// The client's UDP payload size (512 without EDNS); answers longer go out as TC=1.
         var clientPayloadSize = 512
-        /// The client's TCP connection (slot and generation), or -1 for a UDP client.
-        var tcpClient: Int32 = -1
-        var tcpGeneration: UInt32 = 0
+        /// How the answer gets back: UDP, or the client's TCP connection.
+        var reply = ReplyPath.udp
         /// The upstream TCP connection this try went out on, or -1 for a UDP try.
         var upstreamConnection: Int32 = -1
         /// A UDP answer came back truncated and the query was asked again over TCP (once).
@@ -44,7 +44,7 @@ final class InFlightTable {
         var prefetch = false
         /// For the query log: when the query arrived (monotonic ns) and the rule that let it through.
         var receivedAt: UInt64 = 0
-        var rule: (list: UInt16, line: UInt32) = (.max, 0)
+        var rule = RuleOrigin.none
         var deadline: UInt64 = 0
         var previous: Int32 = -1
         var next: Int32 = -1

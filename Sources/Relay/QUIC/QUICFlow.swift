@@ -1,4 +1,6 @@
 import LinuxNet
+import Pipeline
+import QueryLog
 import QUIC
 import RelayCore
 
@@ -38,7 +40,7 @@ final class QUICFlow {
     /// Why no SNI was read, when none was.
     var sniFailure: SNIFailure.Code?
     var action: QueryLogRecord.Action = .allowed
-    var rule: Worker.RuleOrigin = Worker.noRule
+    var rule = RuleOrigin.none
     var bytesUp: UInt64 = 0
     var bytesDown: UInt64 = 0
     var packetsUp: UInt64 = 0

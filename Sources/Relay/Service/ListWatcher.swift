@@ -19,7 +19,7 @@ final class ListWatcher: @unchecked Sendable {
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private var thread: SystemThread?
-    private var fd: Int32 = -1
+    private var inotify: Inotify?
     /// Watch descriptor → the list file names in that directory.
     private var names: [Int32: Set<String>] = [:]
     /// The watch on the zones directory (any file in it counts: zones and their $INCLUDEs).
@@ -39,11 +39,12 @@ final class ListWatcher: @unchecked Sendable {
     /// Sets the watches and starts the thread. A directory that cannot be watched is logged and
     /// skipped (SIGHUP still reloads).
     func start() {
-        fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-        guard fd >= 0 else {
-            logger.warning("cannot watch the lists (inotify: \(String(cString: strerror(errno)))); reload with SIGHUP")
+        let inotify: Inotify
+        do { inotify = try Inotify() } catch {
+            logger.warning("cannot watch the lists (inotify: \(error)); reload with SIGHUP")
             return
         }
+        self.inotify = inotify
         var byDirectory: [String: Set<String>] = [:]
         for path in paths {
             let slash = path.lastIndex(of: "/")
@@ -53,16 +54,14 @@ final class ListWatcher: @unchecked Sendable {
         }
         let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE)
         for (directory, files) in byDirectory {
-            let wd = inotify_add_watch(fd, directory, mask)
-            if wd < 0 {
-                logger.warning("cannot watch \(directory) for list changes: \(String(cString: strerror(errno)))")
-                continue
+            do { names[try inotify.addWatch(directory, mask: mask)] = files } catch {
+                logger.warning("cannot watch \(directory) for list changes: \(error)")
             }
-            names[wd] = files
         }
         if let zonesDirectory {
-            zonesWatch = inotify_add_watch(fd, zonesDirectory, mask)
-            if zonesWatch < 0 { logger.warning("cannot watch \(zonesDirectory) for zone changes: \(String(cString: strerror(errno)))") }
+            do { zonesWatch = try inotify.addWatch(zonesDirectory, mask: mask) } catch {
+                logger.warning("cannot watch \(zonesDirectory) for zone changes: \(error)")
+            }
         }
         do {
             thread = try SystemThread.start(name: "list-watcher") { self.loop() }
@@ -76,10 +75,8 @@ final class ListWatcher: @unchecked Sendable {
         stopping.store(true, ordering: .releasing)
         thread?.join()
         thread = nil
-        if fd >= 0 {
-            close(fd)
-            fd = -1
-        }
+        inotify?.close()
+        inotify = nil
     }
 
     private func loop() {
@@ -88,11 +85,10 @@ final class ListWatcher: @unchecked Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
         defer { buffer.deallocate() }
         while !stopping.load(ordering: .acquiring) {
-            var pollfd = Glibc.pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&pollfd, 1, 100)
+            guard let inotify else { return }
+            _ = try? inotify.wait(timeoutMilliseconds: 100)
             while true {
-                let n = read(fd, buffer.baseAddress!, buffer.count)
-                guard n > 0 else { break }
+                guard let n = (try? inotify.read(into: buffer)) ?? nil, n > 0 else { break }
                 let kinds = relevant(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 if !kinds.isEmpty {
                     changed.formUnion(kinds)

@@ -1,7 +1,10 @@
+import Configuration
 import Glibc
 import Interception
 import LinuxNet
 import Logging
+import Pipeline
+import QueryLog
 import RelayCore
 import Rules
 import Zones
@@ -100,16 +103,12 @@ public final class RelayService {
 
         let limits = ConnectionLimits(maxTotal: budget.tcpConnections, maxPerClient: min(configuration.tcp.maxConnectionsPerClient, budget.tcpConnections))
         let settings = { (index: Int) in
-            Worker.Settings(index: index, mode: self.configuration.upstream.mode, servers: self.configuration.upstream.servers,
+            Worker.Settings(index: index,
                             timeoutNanoseconds: UInt64(self.configuration.upstream.timeoutMilliseconds) * 1_000_000,
                             upstreamSockets: self.configuration.upstream.sockets,
                             maxInFlight: self.configuration.upstream.maxInFlight,
                             bypassMark: intercept.bypassMark, tcp: self.configuration.tcp, limits: limits,
-                            blockWith: self.configuration.filters.blockWith, answerTTL: self.configuration.filters.ttl,
-                            clientPolicy: self.configuration.filters.clientPolicy,
-                            cache: AnswerCache.Settings(entries: self.configuration.cache.entries, minTTL: self.configuration.cache.minTTL,
-                                                        maxTTL: self.configuration.cache.maxTTL, negativeTTL: self.configuration.cache.negativeTTL,
-                                                        serveStaleSeconds: self.configuration.cache.serveStale, prefetch: self.configuration.cache.prefetch),
+                            answerTTL: self.configuration.filters.ttl, maxTTL: self.configuration.cache.maxTTL,
                             quic: self.configuration.quic,
                             maxQUICFlows: max(1, budget.quicFlows / count),
                             replySockets: budget.replySocketsPerWorker,
@@ -127,9 +126,11 @@ public final class RelayService {
         let rings = listenerSets.map { _ in queryLog?.makeRing() }
         try queryLog?.start()
         workers = try listenerSets.enumerated().map {
-            try Worker(settings: settings($0.offset), udpListeners: $0.element.udp, tcpListeners: $0.element.tcp,
-                       quicListeners: $0.element.quic, rules: rules,
-                       zones: zones, queryLog: rings[$0.offset], logger: logger)
+            // Each worker its own pipeline (its cache is its own); the rules and zones are shared.
+            let pipeline = QueryPipeline(configuration: configuration, rules: rules, zones: zones,
+                                         listeners: $0.element.udp.compactMap { try? $0.localEndpoint() })
+            return try Worker(settings: settings($0.offset), pipeline: pipeline, udpListeners: $0.element.udp, tcpListeners: $0.element.tcp,
+                              quicListeners: $0.element.quic, queryLog: rings[$0.offset], logger: logger)
         }
 
         // Routes before the rules: the moment a packet is marked, its route must exist.

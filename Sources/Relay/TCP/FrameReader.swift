@@ -100,3 +100,17 @@ final class OutputQueue {
         return nil
     }
 }
+
+extension OutputQueue {
+    /// Writes what the socket takes and watches it for writability only while something is left.
+    /// False when the connection failed.
+    func flush(to socket: Socket, epoll: Epoll, token: UInt64, watchingWrites: inout Bool) -> Bool {
+        if flush(to: socket) != nil { return false }
+        let needsWrites = !isEmpty
+        if needsWrites != watchingWrites {
+            watchingWrites = needsWrites
+            epoll.modify(socket.fd, token: token, events: needsWrites ? [.readable, .writable] : .readable)
+        }
+        return true
+    }
+}

@@ -1,0 +1,198 @@
+import RelayCore
+import Rules
+
+/// Everything `run` needs, validated. Built by `ConfigurationParser` from YAML; every field has
+/// the default that `Configs/relay.yaml` documents.
+public struct Configuration: Equatable, Sendable {
+    public struct Intercept: Equatable, Sendable {
+        public init() {}
+
+        /// Capture what arrives on these interfaces.
+        public var interfaces: [String] = []
+        /// Capture UDP and TCP 53.
+        public var dns = true
+        /// Capture UDP 443 (QUIC) to `listen.quicPort`.
+        public var quic = true
+        /// The fwmark set after tproxy; `ip rule fwmark mark lookup routeTable`.
+        public var mark: UInt32 = 0x53
+        public var routeTable: UInt32 = 153
+        /// SO_MARK on the relay's own upstream sockets; must differ from `mark`.
+        public var bypassMark: UInt32 = 0x54
+        /// Priority of the policy-routing rule.
+        public var rulePriority: UInt32 = 10053
+        /// Name of the nft table (family inet).
+        public var table = "tproxy_relay"
+    }
+
+    public struct Listen: Equatable, Sendable {
+        public init() {}
+
+        /// Where TPROXY delivers IPv4 traffic.
+        public var address: IPAddress = .v4(IPv4Address(127, 0, 0, 1))
+        /// Where TPROXY delivers IPv6 traffic; nil turns IPv6 off.
+        public var address6: IPAddress? = IPAddress("::1")
+        public var dnsPort: UInt16 = 15353
+        public var quicPort: UInt16 = 15443
+    }
+
+    public enum UpstreamMode: String, Equatable, Sendable {
+        /// Ask the server the client asked (the original destination).
+        case original
+        /// Ask the configured servers, in order.
+        case servers
+    }
+
+    public struct Upstream: Equatable, Sendable {
+        public init() {}
+
+        public var mode: UpstreamMode = .original
+        public var servers: [Endpoint] = []
+        /// How long to wait for one server before the next (or SERVFAIL).
+        public var timeoutMilliseconds: Int = 2000
+        /// Upstream sockets per worker and family, each on its own random port.
+        public var sockets: Int = 16
+        /// Queries a worker keeps in flight at most; more are dropped and counted.
+        public var maxInFlight: Int = 8192
+    }
+
+    /// TCP (client connections and upstream connections) limits.
+    public struct TCP: Equatable, Sendable {
+        public init() {}
+
+        /// A connection with nothing in flight and no complete query for this long is closed.
+        public var idleTimeoutMilliseconds = 10_000
+        /// No connection lives longer than this.
+        public var maxLifetimeMilliseconds = 120_000
+        /// Client connections open at once, in total and per client address.
+        public var maxConnections = 1024
+        public var maxConnectionsPerClient = 64
+        /// Queries one connection may carry, then it is closed once they are answered; 0 = no
+        /// limit (as dnsdist and unbound default: long-lived clients pipeline far more).
+        public var maxQueriesPerConnection = 0
+        /// Largest message accepted (the two-byte length's limit is 65535).
+        public var maxMessageSize = 65535
+        /// Answers waiting for a client that does not read; beyond this the connection is closed.
+        public var maxPendingOutput = 256 * 1024
+    }
+
+    /// How a blocked query is answered.
+    public enum BlockResponse: Equatable, Sendable {
+        case nxdomain
+        /// 0.0.0.0 / :: for A / AAAA, an empty NOERROR for other types.
+        case nullIP
+        case refused
+        /// This address for the matching family, an empty NOERROR otherwise.
+        case address(IPAddress)
+    }
+
+    public struct Filters: Equatable, Sendable {
+        public init() {}
+
+        /// Rule files, in order (relative paths are relative to the configuration file).
+        public var lists: [String] = []
+        public var blockWith: BlockResponse = .nxdomain
+        /// TTL of answers the relay makes up (blocks and rewrites), in seconds.
+        public var ttl: UInt32 = 10
+        /// Per-client policies: which of `lists` apply to which clients.
+        public var clients: [ClientLists] = []
+        /// Reload when a list file changes (inotify), besides SIGHUP.
+        public var watch = true
+
+        /// The policies as list masks for the datapath.
+        public var clientPolicy: ClientPolicy {
+            ClientPolicy(clients.flatMap { entry in
+                let mask = ListMask(lists: entry.lists.compactMap { lists.firstIndex(of: $0) })
+                return entry.match.map { (prefix: $0, lists: mask) }
+            })
+        }
+    }
+
+    /// One `filters.clients` entry: these clients get these lists (none: no filtering at all).
+    public struct ClientLists: Equatable, Sendable {
+        public var match: [IPPrefix]
+        /// Paths, resolved as `filters.lists` are.
+        public var lists: [String]
+        /// Where it was written, for errors found later.
+        public var line: Int?
+    }
+
+    /// The answer cache (per worker; see docs/DESIGN.md).
+    public struct Cache: Equatable, Sendable {
+        public init() {}
+
+        /// Answers kept per worker; 0 turns the cache off.
+        public var entries = 10_000
+        /// Every TTL is raised to at least this and lowered to at most `maxTTL` (seconds).
+        public var minTTL: UInt32 = 0
+        public var maxTTL: UInt32 = 86_400
+        /// Negative answers (NXDOMAIN, NODATA) live min(SOA TTL, SOA minimum), capped by this.
+        public var negativeTTL: UInt32 = 3_600
+        /// How long after expiry an answer may still be given (TTL 30) when the upstream fails.
+        public var serveStale: UInt32 = 86_400
+        /// Refresh popular answers in the last tenth of their TTL.
+        public var prefetch = true
+    }
+
+    /// QUIC flows (UDP 443; docs/QUIC.md).
+    public struct QUIC: Equatable, Sendable {
+        public init() {}
+
+        /// Read the SNI from Initial packets and apply the rules to it.
+        public var sniff = true
+        /// Drop all QUIC: browsers fall back to TCP/TLS.
+        public var block = false
+        /// A flow with no datagram either way for this long is closed.
+        public var idleTimeoutMilliseconds = 60_000
+        /// How long, and for how many datagrams, a new flow's datagrams wait for the SNI.
+        public var holdMilliseconds = 200
+        public var holdDatagrams = 4
+    }
+
+    /// Resource caps.
+    public struct Limits: Equatable, Sendable {
+        public init() {}
+
+        /// QUIC flows relayed at once, over all workers; new flows beyond it are dropped.
+        public var maxQUICFlows = 10_000
+    }
+
+    public var intercept = Intercept()
+    public var quic = QUIC()
+    public var limits = Limits()
+    public var cache = Cache()
+    /// The directory of zone files (`*.zone`) answered locally; nil: none.
+    public var zones: String?
+
+    /// The query log (docs/QUERYLOG.md): one JSON line per answered query.
+    public struct QueryLog: Equatable, Sendable {
+        public init() {}
+
+        /// The file; nil means no log.
+        public var path: String?
+        public var enabled = true
+        /// Rotate when the file reaches this many bytes.
+        public var rotateSize = 64 << 20
+        /// Rotated files kept (queries.jsonl.1 ... .keep).
+        public var keep = 5
+        /// Log clients as their /24 (IPv4) or /56 (IPv6), port 0.
+        public var anonymize = false
+
+        public var isOn: Bool { enabled && path != nil }
+    }
+
+    public var querylog = QueryLog()
+    public var filters = Filters()
+    public var tcp = TCP()
+    public var listen = Listen()
+    /// Worker threads; nil means one per available CPU.
+    public var workers: Int?
+    public var upstream = Upstream()
+    /// Settings that were accepted but have no effect in this version, with where they stand
+    /// (file:line: key): `check` and `run` print them as warnings.
+    public var warnings: [String] = []
+
+    public init() {}
+
+    /// Worker count after resolving `auto`.
+    public func resolvedWorkers(availableCPUs: Int) -> Int { workers ?? max(1, availableCPUs) }
+}

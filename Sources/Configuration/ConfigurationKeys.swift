@@ -1,0 +1,202 @@
+import RelayCore
+import Yams
+
+/// One key of a section, written once: its name (what the file says, and what an unknown-key
+/// error lists) and how its value is read into the section.
+struct ConfigurationKey<Section> {
+    let name: String
+    let read: (ConfigurationParser, Node, String, inout Section) throws(ConfigurationError) -> Void
+
+    init(_ name: String, _ read: @escaping (ConfigurationParser, Node, String, inout Section) throws(ConfigurationError) -> Void) {
+        self.name = name
+        self.read = read
+    }
+}
+
+/// Every key of the configuration, section by section (Configs/relay.yaml documents them).
+extension ConfigurationParser {
+    typealias Key<Section> = ConfigurationKey<Section>
+
+    static let topLevel: [Key<Configuration>] = [
+        Key("intercept") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "intercept", keys: intercept, into: &c.intercept) },
+        Key("listen") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "listen", keys: listen, into: &c.listen) },
+        Key("workers") { p, v, k, c throws(ConfigurationError) in
+            c.workers = v.string == "auto" ? nil : try p.integer(v, key: k, in: 1...1024)
+        },
+        Key("upstream") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "upstream", keys: upstream, into: &c.upstream) },
+        Key("tcp") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "tcp", keys: tcp, into: &c.tcp) },
+        Key("filters") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "filters", keys: filters, into: &c.filters) },
+        Key("cache") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "cache", keys: cache, into: &c.cache) },
+        Key("zones") { p, v, k, c throws(ConfigurationError) in
+            let path = try p.scalar(v, key: k)
+            guard !path.isEmpty else { throw p.error(v, k, "expected a directory of zone files, such as zones/") }
+            c.zones = p.resolve(path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path)
+        },
+        Key("querylog") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "querylog", keys: querylog, into: &c.querylog) },
+        Key("quic") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "quic", keys: quic, into: &c.quic) },
+        Key("limits") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "limits", keys: limits, into: &c.limits) },
+    ]
+
+    static let intercept: [Key<Configuration.Intercept>] = [
+        Key("interfaces") { p, v, k, s throws(ConfigurationError) in
+            let names = try p.strings(v, key: k)
+            for n in names where n.isEmpty || n.utf8.count >= 16 || n.contains("/") || n.contains(" ") {
+                throw p.error(v, k, "'\(n)' is not a valid interface name")
+            }
+            s.interfaces = names
+        },
+        Key("dns") { p, v, k, s throws(ConfigurationError) in s.dns = try p.boolean(v, key: k) },
+        Key("quic") { p, v, k, s throws(ConfigurationError) in s.quic = try p.boolean(v, key: k) },
+        Key("mark") { p, v, k, s throws(ConfigurationError) in s.mark = try p.mark(v, key: k) },
+        Key("bypass_mark") { p, v, k, s throws(ConfigurationError) in s.bypassMark = try p.mark(v, key: k) },
+        Key("route_table") { p, v, k, s throws(ConfigurationError) in
+            let table = try p.integer(v, key: k, in: 1...Int(UInt32.max))
+            if [253, 254, 255].contains(table) { throw p.error(v, k, "\(table) is a kernel table (default, main, local); choose another") }
+            s.routeTable = UInt32(table)
+        },
+        Key("rule_priority") { p, v, k, s throws(ConfigurationError) in s.rulePriority = UInt32(try p.integer(v, key: k, in: 1...32765)) },
+        Key("table") { p, v, k, s throws(ConfigurationError) in
+            let table = try p.scalar(v, key: k)
+            guard !table.isEmpty, table.utf8.count < 64, table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                throw p.error(v, k, "'\(table)' is not a valid nft table name")
+            }
+            s.table = table
+        },
+    ]
+
+    static let listen: [Key<Configuration.Listen>] = [
+        Key("address") { p, v, k, s throws(ConfigurationError) in
+            guard let address = IPAddress(try p.scalar(v, key: k)), !address.isIPv6 else {
+                throw p.error(v, k, "expected an IPv4 address such as 127.0.0.1")
+            }
+            s.address = address
+        },
+        Key("address6") { p, v, k, s throws(ConfigurationError) in
+            let text = try p.scalar(v, key: k)
+            if text == "none" || text == "off" || text.isEmpty {
+                s.address6 = nil
+            } else {
+                guard let address = IPAddress(text), address.isIPv6 else { throw p.error(v, k, "expected an IPv6 address such as ::1, or none") }
+                s.address6 = address
+            }
+        },
+        Key("dns_port") { p, v, k, s throws(ConfigurationError) in s.dnsPort = UInt16(try p.integer(v, key: k, in: 1...65535)) },
+        Key("quic_port") { p, v, k, s throws(ConfigurationError) in s.quicPort = UInt16(try p.integer(v, key: k, in: 1...65535)) },
+    ]
+
+    static let upstream: [Key<Configuration.Upstream>] = [
+        Key("mode") { p, v, k, s throws(ConfigurationError) in
+            guard let mode = Configuration.UpstreamMode(rawValue: try p.scalar(v, key: k)) else { throw p.error(v, k, "expected original or servers") }
+            s.mode = mode
+        },
+        Key("servers") { p, v, k, s throws(ConfigurationError) in
+            guard case .sequence(let items) = v else { throw p.error(v, k, "expected a list of addresses") }
+            var servers: [Endpoint] = []
+            for item in items {
+                let text = try p.scalar(item, key: k)
+                guard let endpoint = Endpoint(parsing: text, defaultPort: 53) else {
+                    throw p.error(item, k, "'\(text)' is not an address (10.53.2.53, 10.53.2.53:53, [fd53:2::53]:53)")
+                }
+                servers.append(endpoint)
+            }
+            s.servers = servers
+        },
+        Key("timeout") { p, v, k, s throws(ConfigurationError) in s.timeoutMilliseconds = try p.duration(v, key: k, in: 10...60_000) },
+        Key("sockets") { p, v, k, s throws(ConfigurationError) in s.sockets = try p.integer(v, key: k, in: 1...1024) },
+        Key("max_in_flight") { p, v, k, s throws(ConfigurationError) in s.maxInFlight = try p.integer(v, key: k, in: 16...65536) },
+    ]
+
+    static let filters: [Key<Configuration.Filters>] = [
+        Key("lists") { p, v, k, s throws(ConfigurationError) in s.lists = try p.strings(v, key: k).map(p.resolve) },
+        Key("block_with") { p, v, k, s throws(ConfigurationError) in
+            let text = try p.scalar(v, key: k)
+            switch text {
+            case "nxdomain": s.blockWith = .nxdomain
+            case "null-ip": s.blockWith = .nullIP
+            case "refused": s.blockWith = .refused
+            default:
+                guard let address = IPAddress(text) else { throw p.error(v, k, "expected nxdomain, null-ip, refused or an IP address, got '\(text)'") }
+                s.blockWith = .address(address)
+            }
+        },
+        Key("ttl") { p, v, k, s throws(ConfigurationError) in s.ttl = UInt32(try p.integer(v, key: k, in: 0...86400)) },
+        Key("clients") { p, v, k, s throws(ConfigurationError) in
+            guard case .sequence(let items) = v else { throw p.error(v, k, "expected a list of {match: [CIDR, ...], lists: [file, ...]}") }
+            for item in items {
+                var entry = ClientEntry()
+                try p.readSection(item, name: k, keys: clientEntry, into: &entry)
+                guard let match = entry.match, !match.isEmpty else { throw p.error(item, "\(k).match", "each entry needs match: with at least one address or CIDR") }
+                guard let lists = entry.lists else { throw p.error(item, "\(k).lists", "each entry needs lists: (an empty list means no filtering)") }
+                s.clients.append(Configuration.ClientLists(match: match, lists: lists, line: item.mark?.line))
+            }
+        },
+        Key("watch") { p, v, k, s throws(ConfigurationError) in s.watch = try p.boolean(v, key: k) },
+    ]
+
+    /// One `filters.clients` entry while it is read.
+    struct ClientEntry {
+        var match: [IPPrefix]?
+        var lists: [String]?
+    }
+
+    static let clientEntry: [Key<ClientEntry>] = [
+        Key("match") { p, v, k, s throws(ConfigurationError) in
+            let texts: [String]
+            if case .scalar(let single) = v { texts = [single.string] } else { texts = try p.strings(v, key: k) }
+            var match: [IPPrefix] = []
+            for text in texts {
+                guard let prefix = IPPrefix(text) else { throw p.error(v, k, "'\(text)' is not an address or CIDR such as 10.53.1.0/24") }
+                match.append(prefix)
+            }
+            s.match = match
+        },
+        Key("lists") { p, v, k, s throws(ConfigurationError) in s.lists = try p.strings(v, key: k).map(p.resolve) },
+    ]
+
+    static let cache: [Key<Configuration.Cache>] = [
+        Key("entries") { p, v, k, s throws(ConfigurationError) in s.entries = try p.integer(v, key: k, in: 0...10_000_000) },
+        Key("min_ttl") { p, v, k, s throws(ConfigurationError) in s.minTTL = try p.seconds(v, key: k, in: 0...86_400) },
+        Key("max_ttl") { p, v, k, s throws(ConfigurationError) in s.maxTTL = try p.seconds(v, key: k, in: 1...(7 * 86_400)) },
+        Key("negative_ttl") { p, v, k, s throws(ConfigurationError) in s.negativeTTL = try p.seconds(v, key: k, in: 0...86_400) },
+        Key("serve_stale") { p, v, k, s throws(ConfigurationError) in s.serveStale = try p.seconds(v, key: k, in: 0...(7 * 86_400)) },
+        Key("prefetch") { p, v, k, s throws(ConfigurationError) in s.prefetch = try p.boolean(v, key: k) },
+    ]
+
+    static let querylog: [Key<Configuration.QueryLog>] = [
+        Key("path") { p, v, k, s throws(ConfigurationError) in
+            let path = try p.scalar(v, key: k)
+            guard !path.isEmpty, !path.hasSuffix("/") else { throw p.error(v, k, "expected a file path, such as /var/log/tproxy-relay/queries.jsonl") }
+            s.path = p.resolve(path)
+        },
+        Key("enabled") { p, v, k, s throws(ConfigurationError) in s.enabled = try p.boolean(v, key: k) },
+        Key("rotate_size") { p, v, k, s throws(ConfigurationError) in s.rotateSize = try p.bytes(v, key: k, in: 4096...(1 << 40)) },
+        Key("keep") { p, v, k, s throws(ConfigurationError) in s.keep = try p.integer(v, key: k, in: 0...1000) },
+        Key("anonymize") { p, v, k, s throws(ConfigurationError) in s.anonymize = try p.boolean(v, key: k) },
+    ]
+
+    static let tcp: [Key<Configuration.TCP>] = [
+        Key("idle_timeout") { p, v, k, s throws(ConfigurationError) in s.idleTimeoutMilliseconds = try p.duration(v, key: k, in: 100...3_600_000) },
+        Key("max_lifetime") { p, v, k, s throws(ConfigurationError) in s.maxLifetimeMilliseconds = try p.duration(v, key: k, in: 100...86_400_000) },
+        Key("max_connections") { p, v, k, s throws(ConfigurationError) in s.maxConnections = try p.integer(v, key: k, in: 1...1_000_000) },
+        Key("max_connections_per_client") { p, v, k, s throws(ConfigurationError) in
+            s.maxConnectionsPerClient = try p.integer(v, key: k, in: 1...1_000_000)
+        },
+        Key("max_queries_per_connection") { p, v, k, s throws(ConfigurationError) in
+            s.maxQueriesPerConnection = try p.integer(v, key: k, in: 0...10_000_000)
+        },
+        Key("max_message_size") { p, v, k, s throws(ConfigurationError) in s.maxMessageSize = try p.integer(v, key: k, in: 512...65535) },
+        Key("max_pending_output") { p, v, k, s throws(ConfigurationError) in s.maxPendingOutput = try p.integer(v, key: k, in: 65537...(64 << 20)) },
+    ]
+
+    static let quic: [Key<Configuration.QUIC>] = [
+        Key("sniff") { p, v, k, s throws(ConfigurationError) in s.sniff = try p.boolean(v, key: k) },
+        Key("block") { p, v, k, s throws(ConfigurationError) in s.block = try p.boolean(v, key: k) },
+        Key("idle_timeout") { p, v, k, s throws(ConfigurationError) in s.idleTimeoutMilliseconds = try p.duration(v, key: k, in: 100...3_600_000) },
+        Key("hold_time") { p, v, k, s throws(ConfigurationError) in s.holdMilliseconds = try p.duration(v, key: k, in: 0...5_000) },
+        Key("hold_datagrams") { p, v, k, s throws(ConfigurationError) in s.holdDatagrams = try p.integer(v, key: k, in: 1...16) },
+    ]
+
+    static let limits: [Key<Configuration.Limits>] = [
+        Key("max_quic_flows") { p, v, k, s throws(ConfigurationError) in s.maxQUICFlows = try p.integer(v, key: k, in: 1...1_000_000) },
+    ]
+}

@@ -1,0 +1,90 @@
+import RelayCore
+
+/// Where a rule was written: its list's index in `filters.lists` and its line. The query log
+/// reads the text later, off the datapath.
+public struct RuleOrigin: Equatable, Sendable {
+    public var list: UInt16
+    public var line: UInt32
+
+    public init(list: UInt16, line: UInt32) {
+        self.list = list
+        self.line = line
+    }
+
+    /// No rule decided.
+    public static let none = RuleOrigin(list: .max, line: 0)
+}
+
+/// Why the relay answered a query itself.
+public enum AnswerSource: Equatable, Sendable {
+    /// The query was addressed to the relay's own listener: forwarding it would loop (REFUSED).
+    case refusedLoop
+    /// A local zone holds the name (authoritative).
+    case zone
+    /// A blocking rule matched (answered as `filters.block_with` says).
+    case blocked
+    /// A hosts line or `$dnsrewrite` rule made the answer.
+    case rewritten
+    /// A `$dnsrewrite` CNAME whose target a local zone holds: the CNAME and the zone's answer.
+    case rewrittenToZone
+    /// The cache held a fresh answer.
+    case cached
+}
+
+/// Where and how to ask upstream.
+public struct Forward: Equatable, Sendable {
+    /// The server for the first try.
+    public var server: Endpoint
+    /// Its index among the configured servers (retries go to the next); `Int(Int32.max)` for a
+    /// server a rule or the client chose, which has no fallback.
+    public var serverIndex: Int
+    /// A `server=/d/` rule chose the server.
+    public var byRule: Bool
+    /// The server part of the cache key.
+    public var cacheKey: Endpoint
+    /// Whether the answer may be cached (not for aliases, whose answer depends on a rule).
+    public var cacheable: Bool
+    /// A `$dnsrewrite` CNAME: ask for this name instead, and answer with the CNAME before what
+    /// the upstream says.
+    public var aliasTarget: String?
+
+    public init(server: Endpoint, serverIndex: Int, byRule: Bool, cacheKey: Endpoint, cacheable: Bool = true, aliasTarget: String? = nil) {
+        self.server = server
+        self.serverIndex = serverIndex
+        self.byRule = byRule
+        self.cacheKey = cacheKey
+        self.cacheable = cacheable
+        self.aliasTarget = aliasTarget
+    }
+}
+
+/// What the pipeline decided for one query. Everything the datapath, the counters and the query
+/// log need travels here; nothing is left in side fields.
+public enum QueryOutcome: Equatable, Sendable {
+    /// The relay answered: `length` bytes over the query in the caller's buffer.
+    case answered(length: Int, source: AnswerSource, rule: RuleOrigin, detail: AnswerDetail)
+    /// Ask upstream.
+    case forward(Forward, rule: RuleOrigin)
+
+    /// The rule that decided, or `.none`.
+    public var rule: RuleOrigin {
+        switch self {
+        case .answered(_, _, let rule, _), .forward(_, let rule): return rule
+        }
+    }
+}
+
+/// Side facts of an answer the relay made.
+public struct AnswerDetail: Equatable, Sendable {
+    /// The answer was cut to the client's size with TC=1.
+    public var truncated = false
+    /// A cache hit on an entry due for refresh: ask upstream too, nobody waits for that answer.
+    public var prefetch: Forward?
+
+    public init(truncated: Bool = false, prefetch: Forward? = nil) {
+        self.truncated = truncated
+        self.prefetch = prefetch
+    }
+
+    public static let plain = AnswerDetail()
+}

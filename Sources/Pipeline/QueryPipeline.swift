@@ -1,0 +1,148 @@
+import Configuration
+import DNS
+import RelayCore
+import Rules
+import Zones
+
+/// What happens to one query, decided in one place for UDP, TCP and `explain`: the loop guard,
+/// local zones, the rules, the cache, the choice of upstream, in that order (docs/DESIGN.md).
+///
+/// No sockets: the datapath hands it a parsed query in a writable buffer and acts on the outcome
+/// (send the answer, or send upstream); `explain` hands it a query it built and prints the trace.
+/// Each worker holds its own pipeline (its cache and scratch space are its own); the rules and
+/// zones in it are shared read-only and replaced whole on reload. Nothing is allocated on the
+/// way to a forward, a cache hit or a block; a zone answer or an alias allocates.
+public struct QueryPipeline {
+    public var loopGuard: LoopGuard
+    public var zones: ZoneStage
+    public var rules: RuleStage
+    public var answers: RuleAnswers
+    public let cache: CacheStage
+    public var upstream: UpstreamChoice
+    /// Where the query's name is spelled out once for every stage (256 bytes, allocated once).
+    public let name: NameScratch
+
+    public init(loopGuard: LoopGuard, zones: ZoneStage, rules: RuleStage, answers: RuleAnswers, cache: CacheStage, upstream: UpstreamChoice) {
+        self.loopGuard = loopGuard
+        self.zones = zones
+        self.rules = rules
+        self.answers = answers
+        self.cache = cache
+        self.upstream = upstream
+        name = NameScratch()
+    }
+
+    /// A pipeline as the configuration describes it, with these rules, zones and listeners.
+    public init(configuration: Configuration, rules: RuleSet, zones: LocalZones, listeners: [Endpoint]) {
+        let c = configuration.cache
+        self.init(loopGuard: LoopGuard(listeners: listeners),
+                  zones: ZoneStage(zones: zones, aliasTTL: configuration.filters.ttl),
+                  rules: RuleStage(rules: rules, policy: configuration.filters.clientPolicy),
+                  answers: RuleAnswers(blockWith: configuration.filters.blockWith, ttl: configuration.filters.ttl),
+                  cache: CacheStage(AnswerCache.Settings(entries: c.entries, minTTL: c.minTTL, maxTTL: c.maxTTL, negativeTTL: c.negativeTTL,
+                                                         serveStaleSeconds: c.serveStale, prefetch: c.prefetch)),
+                  upstream: UpstreamChoice(mode: configuration.upstream.mode, servers: configuration.upstream.servers))
+    }
+
+    /// Decides the query held in the first `queryLength` bytes of `buffer`. An answer the relay
+    /// makes is written over the query in `buffer` (which has room for at least 4 KiB), cut to
+    /// the client's size with TC=1. `now` is the worker's clock in seconds (cache TTLs).
+    @inline(__always)
+    public func decide(_ facts: QueryFacts, in buffer: UnsafeMutableRawBufferPointer, queryLength: Int, now: UInt32,
+                       trace: PipelineTrace? = nil) -> QueryOutcome {
+        let query = facts.query
+        let limit = facts.answerLimit
+
+        // 1. A query to the relay itself.
+        if loopGuard.isLoop(facts.destination) {
+            trace?.note("loop", "\(facts.destination) is the relay's own listener: refused (forwarding would loop)")
+            let length = ResponseBuilder.answer(rcode: .refused, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS)
+            return .answered(length: length, source: .refusedLoop, rule: .none, detail: .plain)
+        }
+        guard let nameLength = DomainName.fromWire(UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength]), into: name.bytes) else {
+            // The parser accepted the question, so this cannot happen; forward rather than guess.
+            return .forward(upstream.first(destination: facts.destination, ruleServer: nil), rule: .none)
+        }
+        let qname = UnsafeRawBufferPointer(rebasing: name.bytes[0..<nameLength])
+
+        // 2. Local zones.
+        if let (length, zone) = zones.answer(name: qname, query: query, in: buffer, limit: limit) {
+            trace?.note("zones", "local zone \(zone) answers (authoritative); rules, cache and upstream are not asked")
+            return .answered(length: length, source: .zone, rule: .none, detail: .plain)
+        }
+        trace?.note("zones", zones.zones.isEmpty ? "no local zones" : "no local zone holds the name")
+
+        // 3. The rules: a selector, then the answer its verdict calls for.
+        let match = rules.match(name: qname, type: query.type, client: facts.ruleClient)
+        let rule = rules.origin(of: match)
+        trace?.ruleMatch = match
+        trace?.note("rules", Self.describe(match.verdict, rule: rule, rules: rules.rules))
+        var ruleServer: Endpoint?
+        switch match.verdict {
+        case .pass:
+            ruleServer = match.upstream
+        case .block:
+            return .answered(length: answers.block(query, in: buffer), source: .blocked, rule: rule, detail: .plain)
+        case .rewrite(let address):
+            return .answered(length: answers.address(address, query, in: buffer), source: .rewritten, rule: rule, detail: .plain)
+        case .dnsRewrite(.rcode(let code)) where code != 0:
+            return .answered(length: answers.rcode(code, query, in: buffer), source: .rewritten, rule: rule, detail: .plain)
+        case .dnsRewrite(.cname(let target)):
+            if let length = zones.aliasAnswer(target: target, query: query, in: buffer, limit: limit) {
+                trace?.note("zones", "the alias target \(target) is in a local zone: answered with the CNAME and the zone's records")
+                return .answered(length: length, source: .rewrittenToZone, rule: rule, detail: .plain)
+            }
+            var forward = upstream.first(destination: facts.destination, ruleServer: nil)
+            forward.aliasTarget = target
+            forward.cacheable = false
+            trace?.note("upstream", "asks \(Self.describeServer(forward.server)) for the alias target \(target) (not cached: the answer depends on the rule)")
+            return .forward(forward, rule: rule)
+        case .dnsRewrite:
+            let length = answers.records(name: qname, rules: rules.rules, client: facts.ruleClient, lists: rules.lists(for: facts.ruleClient),
+                                         query, in: buffer, limit: limit)
+            return .answered(length: length, source: .rewritten, rule: rule, detail: .plain)
+        }
+
+        // 4. The cache.
+        let forward = upstream.first(destination: facts.destination, ruleServer: ruleServer)
+        if let hit = cache.lookup(buffer, queryLength: queryLength, query: query, key: forward.cacheKey, limit: limit, now: now) {
+            trace?.note("cache", "a fresh answer is cached: answered from the cache")
+            return .answered(length: hit.length, source: .cached, rule: rule,
+                             detail: AnswerDetail(truncated: hit.truncated, prefetch: hit.prefetch ? forward : nil))
+        }
+        trace?.note("cache", cache.isEnabled ? "consulted (key: \(Self.describeKey(forward.cacheKey))); a fresh answer would be given from it"
+                                             : "off (cache.entries: 0)")
+
+        // 5. Upstream.
+        trace?.note("upstream", "forwarded to " + Self.describeServer(forward.server)
+                                    + (forward.byRule ? " (chosen by the rule, no fallback)"
+                                       : upstream.mode == .original && !forward.server.address.isUnspecified ? " (the server the client asked)" : ""))
+        return .forward(forward, rule: rule)
+    }
+
+    static func describe(_ verdict: RuleSet.Match.Verdict, rule: RuleOrigin, rules: RuleSet) -> String {
+        switch verdict {
+        case .pass where rule == .none: return rules.isEmpty ? "no rules loaded" : "no rule matched"
+        case .pass: return "an exception or upstream rule matched: passed"
+        case .block: return "blocked"
+        case .rewrite(let address): return "rewritten to \(address)"
+        case .dnsRewrite(let rewrite): return "$dnsrewrite answers \(rewrite)"
+        }
+    }
+
+    /// A server for `explain`: the unspecified address stands for "whatever the client asked".
+    static func describeServer(_ server: Endpoint) -> String {
+        server.address.isUnspecified ? "the server the client asked" : "\(server)"
+    }
+
+    static func describeKey(_ key: Endpoint) -> String {
+        key == UpstreamChoice.configuredServersKey ? "the configured servers" : describeServer(key)
+    }
+}
+
+/// 256 bytes where a query's name is spelled out, allocated once per pipeline.
+public final class NameScratch {
+    public let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    public init() {}
+    deinit { bytes.deallocate() }
+}

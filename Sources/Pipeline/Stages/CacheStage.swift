@@ -1,0 +1,80 @@
+import DNS
+import RelayCore
+
+/// The answer cache as a pipeline stage (the cache itself is Cache/AnswerCache.swift): asked
+/// after the rules (a block or a local answer never reaches it, and a rule added by a reload
+/// applies to cached names at once), filled as answers arrive, asked for stale answers when the
+/// upstream fails. One per worker; it owns the scratch space answers are written out through.
+public final class CacheStage {
+    let cache: AnswerCache
+    /// Where answers are copied out before they go over the query (a cached answer carries the
+    /// client's own question bytes, read from the query as it is written).
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: AnswerCache.slotSize + 64, alignment: 8)
+
+    /// A copy of the last query whose hit asked for a prefetch (the hit's answer went over it).
+    private let prefetchScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
+    /// The query to send upstream as a prefetch, after a hit whose `prefetch` is true; valid
+    /// until the next lookup.
+    public private(set) var prefetchQuery = UnsafeRawBufferPointer(start: nil, count: 0)
+
+    public init(_ settings: AnswerCache.Settings) { cache = AnswerCache(settings: settings) }
+
+    deinit {
+        scratch.deallocate()
+        prefetchScratch.deallocate()
+    }
+
+    public var isEnabled: Bool { cache.isEnabled }
+
+    /// A fresh cached answer for the query in `buffer`, written over it and cut to `limit` bytes
+    /// (TC=1) when longer; nil on a miss. `prefetch`: the entry is popular and about to expire.
+    @inline(__always)
+    func lookup(_ buffer: UnsafeMutableRawBufferPointer, queryLength: Int, query: ParsedQuery, key: Endpoint, limit: Int,
+                now: UInt32) -> (length: Int, prefetch: Bool, truncated: Bool)? {
+        guard cache.isEnabled else { return nil }
+        let payload = UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength])
+        switch cache.lookup(payload, end: query.questionEnd, flags: query.cacheFlags, server: key, now: now, into: scratch) {
+        case .miss:
+            return nil
+        case .hit(let length, let prefetch):
+            if prefetch && queryLength <= prefetchScratch.count {
+                // Rare (a popular entry in the last tenth of its TTL): keep the query to ask again.
+                prefetchScratch.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: queryLength)
+                prefetchQuery = UnsafeRawBufferPointer(rebasing: prefetchScratch[0..<queryLength])
+            }
+            buffer.baseAddress!.copyMemory(from: scratch.baseAddress!, byteCount: length)
+            let refresh = prefetch && queryLength <= prefetchScratch.count
+            guard length > limit else { return (length, refresh, false) }
+            let cut = ResponseBuilder.truncate(in: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]), withOPT: query.hasEDNS) ?? length
+            return (cut, refresh, true)
+        }
+    }
+
+    /// Keeps an upstream answer (`answer`) to the query whose question ends at `questionEnd`.
+    @inline(__always)
+    public func remember(_ answer: UnsafeRawBufferPointer, questionEnd: Int, flags: UInt8, key: Endpoint, now: UInt32) {
+        guard cache.isEnabled else { return }
+        cache.insert(answer, end: questionEnd, flags: flags, server: key, now: now)
+    }
+
+    /// When the upstream failed: an expired answer still inside the serve-stale window (every TTL
+    /// 30 s) for the query at the start of `buffer`, written over it; its length, or nil.
+    public func stale(_ buffer: UnsafeMutableRawBufferPointer, questionEnd: Int, flags: UInt8, key: Endpoint, now: UInt32) -> Int? {
+        guard cache.isEnabled,
+              let length = cache.stale(UnsafeRawBufferPointer(buffer), end: questionEnd, flags: flags, server: key, now: now, into: scratch),
+              length <= buffer.count
+        else { return nil }
+        buffer.baseAddress!.copyMemory(from: scratch.baseAddress!, byteCount: length)
+        return length
+    }
+
+    /// A prefetch that failed: the entry may be refreshed by a later hit.
+    public func prefetchFailed(_ query: UnsafeRawBufferPointer, questionEnd: Int, flags: UInt8, key: Endpoint) {
+        cache.prefetchFailed(query, end: questionEnd, flags: flags, server: key)
+    }
+
+    /// The cache's own counters, for the worker to publish.
+    public var statistics: (hits: Int, misses: Int, inserted: Int, evicted: Int, stale: Int, entries: Int) {
+        (cache.hits, cache.misses, cache.inserted, cache.evicted, cache.staleServed, cache.count)
+    }
+}

@@ -1,0 +1,239 @@
+import Foundation
+import Testing
+@testable import Configuration
+import RelayCore
+import Rules
+
+@Suite struct ConfigurationParserTests {
+    func parse(_ text: String) throws(ConfigurationError) -> Configuration {
+        try ConfigurationParser(file: "relay.yaml").parse(text)
+    }
+
+    @Test func emptyFileGivesDefaults() throws {
+        let config = try parse("")
+        #expect(config == Configuration())
+        #expect(config.intercept.mark == 0x53)
+        #expect(config.listen.dnsPort == 15353)
+        #expect(config.upstream.timeoutMilliseconds == 2000)
+    }
+
+    @Test func theShippedConfigurationIsValid() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Configs/relay.yaml")
+        let config = try ConfigurationParser.load(path: url.path)
+        #expect(config.intercept.interfaces == ["lan0"])
+        #expect(config.upstream.mode == .original)
+        #expect(config.warnings.isEmpty)
+    }
+
+    @Test func everyKeyIsRead() throws {
+        let config = try parse("""
+            intercept:
+              interfaces: [lan0, wlan0]
+              dns: true
+              mark: 0x10
+              bypass_mark: 17
+              route_table: 1000
+              rule_priority: 200
+              table: my_relay
+            listen:
+              address: 127.0.0.2
+              address6: none
+              dns_port: 5353
+            workers: 3
+            upstream:
+              mode: servers
+              servers: ["10.53.2.53", "10.53.3.53:5353", "[fd53:2::53]:53"]
+              timeout: 750ms
+              sockets: 4
+              max_in_flight: 1024
+            tcp:
+              idle_timeout: 3s
+              max_lifetime: 1m
+              max_connections: 100
+              max_connections_per_client: 5
+              max_queries_per_connection: 50
+              max_message_size: 4096
+              max_pending_output: 100000
+            """)
+        #expect(config.tcp.idleTimeoutMilliseconds == 3000)
+        #expect(config.tcp.maxLifetimeMilliseconds == 60000)
+        #expect(config.tcp.maxConnections == 100)
+        #expect(config.tcp.maxConnectionsPerClient == 5)
+        #expect(config.tcp.maxQueriesPerConnection == 50)
+        #expect(config.tcp.maxMessageSize == 4096)
+        #expect(config.tcp.maxPendingOutput == 100000)
+        #expect(config.intercept.interfaces == ["lan0", "wlan0"])
+        #expect(config.intercept.mark == 0x10)
+        #expect(config.intercept.bypassMark == 17)
+        #expect(config.intercept.routeTable == 1000)
+        #expect(config.intercept.rulePriority == 200)
+        #expect(config.intercept.table == "my_relay")
+        #expect(config.listen.address == IPAddress("127.0.0.2"))
+        #expect(config.listen.address6 == nil)
+        #expect(config.listen.dnsPort == 5353)
+        #expect(config.workers == 3)
+        #expect(config.upstream.mode == .servers)
+        #expect(config.upstream.servers.map(\.description) == ["10.53.2.53:53", "10.53.3.53:5353", "[fd53:2::53]:53"])
+        #expect(config.upstream.timeoutMilliseconds == 750)
+        #expect(config.upstream.sockets == 4)
+        #expect(config.upstream.maxInFlight == 1024)
+    }
+
+    @Test func quicAndLimitsSections() throws {
+        let config = try parse("""
+            intercept:
+              interfaces: [lan0]
+              quic: false
+            quic:
+              sniff: false
+              block: true
+              idle_timeout: 30s
+              hold_time: 150ms
+              hold_datagrams: 3
+            limits:
+              max_quic_flows: 500
+            zones: zones/
+            filters:
+              lists: [ads.txt, /etc/block.txt]
+              block_with: 0.0.0.0
+              ttl: 60
+            """)
+        #expect(config.warnings.isEmpty)
+        #expect(config.intercept.quic == false)
+        var quic = Configuration.QUIC()
+        (quic.sniff, quic.block, quic.idleTimeoutMilliseconds, quic.holdMilliseconds, quic.holdDatagrams) = (false, true, 30_000, 150, 3)
+        #expect(config.quic == quic)
+        #expect(config.limits.maxQUICFlows == 500)
+        #expect(Configuration().intercept.quic && Configuration().quic.sniff && !Configuration().quic.block)
+        #expect(config.zones == "zones")
+        #expect(config.filters.lists == ["ads.txt", "/etc/block.txt"])
+        #expect(config.filters.blockWith == .address(IPAddress("0.0.0.0")!))
+        #expect(config.filters.ttl == 60)
+    }
+
+    /// Every bad input names file, line and key.
+    @Test(arguments: [
+        ("intercept:\n  interfaces: lan0\n", "relay.yaml:2: intercept.interfaces: expected a list, such as [lan0]"),
+        ("intercept:\n  interfaces: [\"this-name-is-too-long0\"]\n", "relay.yaml:2: intercept.interfaces: 'this-name-is-too-long0' is not a valid interface name"),
+        ("intercept:\n  mark: 0\n", "relay.yaml:2: intercept.mark: must not be 0 (unmarked packets carry 0)"),
+        ("intercept:\n  mark: banana\n", "relay.yaml:2: intercept.mark: expected a whole number, got 'banana'"),
+        ("intercept:\n  route_table: 254\n", "relay.yaml:2: intercept.route_table: 254 is a kernel table (default, main, local); choose another"),
+        ("intercept:\n  rule_priority: 40000\n", "relay.yaml:2: intercept.rule_priority: 40000 is out of range (1...32765)"),
+        ("intercept:\n  dns: maybe\n", "relay.yaml:2: intercept.dns: expected true or false"),
+        ("intercept:\n  colour: red\n", "relay.yaml:2: intercept.colour: unknown key (expected one of interfaces, dns, quic, mark, bypass_mark, route_table, rule_priority, table)"),
+        ("intercept:\n  mark: 5\n  bypass_mark: 5\n", "relay.yaml:3: intercept.bypass_mark: must differ from intercept.mark, or the relay's own queries would be captured again"),
+        ("listen:\n  address: \"::1\"\n", "relay.yaml:2: listen.address: expected an IPv4 address such as 127.0.0.1"),
+        ("listen:\n  address6: 127.0.0.1\n", "relay.yaml:2: listen.address6: expected an IPv6 address such as ::1, or none"),
+        ("listen:\n  dns_port: 70000\n", "relay.yaml:2: listen.dns_port: 70000 is out of range (1...65535)"),
+        ("workers: 0\n", "relay.yaml:1: workers: 0 is out of range (1...1024)"),
+        ("workers: lots\n", "relay.yaml:1: workers: expected a whole number, got 'lots'"),
+        ("upstream:\n  mode: nearest\n", "relay.yaml:2: upstream.mode: expected original or servers"),
+        ("upstream:\n  mode: servers\n", "relay.yaml:2: upstream.servers: mode is servers but no servers are listed"),
+        ("upstream:\n  servers: [\"10.53.2.53:0\"]\n", "relay.yaml:2: upstream.servers: '10.53.2.53:0' is not an address (10.53.2.53, 10.53.2.53:53, [fd53:2::53]:53)"),
+        ("upstream:\n  servers: 10.53.2.53\n", "relay.yaml:2: upstream.servers: expected a list of addresses"),
+        ("upstream:\n  timeout: soon\n", "relay.yaml:2: upstream.timeout: expected a duration such as 2s or 500ms, got 'soon'"),
+        ("upstream:\n  timeout: 5ms\n", "relay.yaml:2: upstream.timeout: 5ms is out of range (10ms...60s)"),
+        ("tcp:\n  idle_timeout: 0s\n", "relay.yaml:2: tcp.idle_timeout: 0s is out of range (100ms...3600s)"),
+        ("tcp:\n  max_message_size: 100\n", "relay.yaml:2: tcp.max_message_size: 100 is out of range (512...65535)"),
+        ("tcp:\n  max_pending_output: 10\n", "relay.yaml:2: tcp.max_pending_output: 10 is out of range (65537...67108864)"),
+        ("tcp:\n  backlog: 5\n", "relay.yaml:2: tcp.backlog: unknown key (expected one of idle_timeout, max_lifetime, max_connections, max_connections_per_client, max_queries_per_connection, max_message_size, max_pending_output)"),
+        ("filters:\n  block_with: maybe\n", "relay.yaml:2: filters.block_with: expected nxdomain, null-ip, refused or an IP address, got 'maybe'"),
+        ("filters:\n  lists: ads.txt\n", "relay.yaml:2: filters.lists: expected a list, such as [lan0]"),
+        ("filters:\n  clients: 10.53.1.0/24\n", "relay.yaml:2: filters.clients: expected a list of {match: [CIDR, ...], lists: [file, ...]}"),
+        ("filters:\n  clients:\n    - match: [10.53.1.0/99]\n      lists: []\n", "relay.yaml:3: filters.clients.match: '10.53.1.0/99' is not an address or CIDR such as 10.53.1.0/24"),
+        ("filters:\n  clients:\n    - lists: []\n", "relay.yaml:3: filters.clients.match: each entry needs match: with at least one address or CIDR"),
+        ("filters:\n  clients:\n    - match: 10.53.1.7\n", "relay.yaml:3: filters.clients.lists: each entry needs lists: (an empty list means no filtering)"),
+        ("filters:\n  clients:\n    - match: 10.53.1.7\n      lists: []\n      colour: red\n", "relay.yaml:5: filters.clients.colour: unknown key (expected one of match, lists)"),
+        ("filters:\n  lists: [a.txt]\n  clients:\n    - match: 10.53.1.7\n      lists: [b.txt]\n", "relay.yaml:4: filters.clients.lists: 'b.txt' is not one of filters.lists (name it there first)"),
+        ("filters:\n  watch: sometimes\n", "relay.yaml:2: filters.watch: expected true or false"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits)"),
+        ("quic:\n  sniff: sometimes\n", "relay.yaml:2: quic.sniff: expected true or false"),
+        ("quic:\n  idle_timeout: forever\n", "relay.yaml:2: quic.idle_timeout: expected a duration such as 2s or 500ms, got 'forever'"),
+        ("quic:\n  idle_timeout: 10ms\n", "relay.yaml:2: quic.idle_timeout: 10ms is out of range (100ms...3600s)"),
+        ("quic:\n  hold_datagrams: 0\n", "relay.yaml:2: quic.hold_datagrams: 0 is out of range (1...16)"),
+        ("quic:\n  decrypt: all\n", "relay.yaml:2: quic.decrypt: unknown key (expected one of sniff, block, idle_timeout, hold_time, hold_datagrams)"),
+        ("limits:\n  max_quic_flows: -1\n", "relay.yaml:2: limits.max_quic_flows: -1 is out of range (1...1000000)"),
+        ("limits:\n  max_flows: 5\n", "relay.yaml:2: limits.max_flows: unknown key (expected one of max_quic_flows)"),
+        ("zones: \"\"\n", "relay.yaml:1: zones: expected a directory of zone files, such as zones/"),
+        ("zones: [a, b]\n", "relay.yaml:1: zones: expected a single value"),
+        ("cache:\n  entries: -1\n", "relay.yaml:2: cache.entries: -1 is out of range (0...10000000)"),
+        ("cache:\n  max_ttl: 0\n", "relay.yaml:2: cache.max_ttl: 0 is out of range (1s...604800s)"),
+        ("cache:\n  min_ttl: 1.5s\n", "relay.yaml:2: cache.min_ttl: expected whole seconds such as 300, 5m, 1h or 1d, got '1.5s'"),
+        ("cache:\n  negative_ttl: soon\n", "relay.yaml:2: cache.negative_ttl: expected whole seconds such as 300, 5m, 1h or 1d, got 'soon'"),
+        ("cache:\n  prefetch: often\n", "relay.yaml:2: cache.prefetch: expected true or false"),
+        ("cache:\n  size: 5\n", "relay.yaml:2: cache.size: unknown key (expected one of entries, min_ttl, max_ttl, negative_ttl, serve_stale, prefetch)"),
+        ("cache:\n  min_ttl: 2h\n  max_ttl: 1h\n", "relay.yaml:2: cache.min_ttl: must not exceed cache.max_ttl"),
+        ("querylog:\n  path: /var/log/\n", "relay.yaml:2: querylog.path: expected a file path, such as /var/log/tproxy-relay/queries.jsonl"),
+        ("querylog:\n  rotate_size: huge\n", "relay.yaml:2: querylog.rotate_size: expected a size such as 64M, 512k or 1048576, got 'huge'"),
+        ("querylog:\n  rotate_size: 1k\n", "relay.yaml:2: querylog.rotate_size: 1k is out of range (4096 bytes...1024G)"),
+        ("querylog:\n  keep: -1\n", "relay.yaml:2: querylog.keep: -1 is out of range (0...1000)"),
+        ("querylog:\n  anonymize: partly\n", "relay.yaml:2: querylog.anonymize: expected true or false"),
+        ("querylog:\n  format: csv\n", "relay.yaml:2: querylog.format: unknown key (expected one of path, enabled, rotate_size, keep, anonymize)"),
+        ("- just\n- a list\n", "relay.yaml:1: the file must be a mapping of sections"),
+        ("intercept: [lan0\n", "relay.yaml:2: YAML syntax error: did not find expected ',' or ']'"),
+        ("intercept:\n\tinterfaces: [lan0]\n", "relay.yaml:2: YAML syntax error: found character that cannot start any token"),
+    ])
+    func errorsNameFileLineAndKey(text: String, expected: String) {
+        #expect(throws: ConfigurationError.self) { try parse(text) }
+        do {
+            _ = try parse(text)
+        } catch {
+            #expect(error.description == expected)
+        }
+    }
+
+    @Test func queryLogKeysAreRead() throws {
+        let config = try ConfigurationParser(file: "/etc/relay/relay.yaml").parse("querylog:\n  path: logs/q.jsonl\n  rotate_size: 2M\n  keep: 3\n  anonymize: true\n")
+        #expect(config.querylog.path == "/etc/relay/logs/q.jsonl")
+        #expect(config.querylog.rotateSize == 2 << 20 && config.querylog.keep == 3 && config.querylog.anonymize && config.querylog.isOn)
+        #expect(try parse("querylog:\n  path: q.jsonl\n  enabled: false\n").querylog.isOn == false)
+        #expect(try parse("").querylog.isOn == false)
+    }
+
+    @Test func cacheKeysAreRead() throws {
+        let config = try parse("cache:\n  entries: 500\n  min_ttl: 30\n  max_ttl: 1h\n  negative_ttl: 5m\n  serve_stale: 2d\n  prefetch: false\n")
+        var cache = Configuration.Cache()
+        (cache.entries, cache.minTTL, cache.maxTTL, cache.negativeTTL, cache.serveStale, cache.prefetch) = (500, 30, 3600, 300, 172_800, false)
+        #expect(config.cache == cache)
+    }
+
+    @Test func clientPoliciesBecomeListMasks() throws {
+        let config = try parse("""
+            filters:
+              lists: [ads.txt, adult.txt]
+              watch: false
+              clients:
+                - match: [10.53.1.0/24, "fd53:1::/64"]
+                  lists: [ads.txt]
+                - match: 10.53.1.7
+                  lists: []
+            """)
+        #expect(config.filters.watch == false)
+        let policy = config.filters.clientPolicy
+        #expect(policy.lists(for: IPAddress("10.53.1.9")!) == ListMask(lists: [0]))
+        #expect(policy.lists(for: IPAddress("fd53:1::9")!) == ListMask(lists: [0]))
+        #expect(policy.lists(for: IPAddress("10.53.1.7")!) == ListMask(lists: []))
+        #expect(policy.lists(for: IPAddress("10.53.2.7")!) == .all)
+    }
+
+    @Test func missingFileIsReported() {
+        do {
+            _ = try ConfigurationParser.load(path: "/nonexistent/relay.yaml")
+            Issue.record("loaded a missing file")
+        } catch {
+            #expect(error.description.hasPrefix("/nonexistent/relay.yaml: cannot read the file"))
+        }
+    }
+
+    @Test(arguments: [("2s", 2000), ("500ms", 500), ("1.5s", 1500), ("3", 3000), ("1m", 60000), ("2h", 7_200_000), ("1d", 86_400_000), ("-1s", nil), ("s", nil), ("2w", nil)] as [(String, Int?)])
+    func durations(text: String, ms: Int?) {
+        #expect(ConfigurationParser.parseDuration(text) == ms)
+    }
+
+    @Test func autoWorkersFollowTheCPUs() {
+        var config = Configuration()
+        #expect(config.resolvedWorkers(availableCPUs: 3) == 3)
+        config.workers = 1
+        #expect(config.resolvedWorkers(availableCPUs: 3) == 1)
+    }
+}
