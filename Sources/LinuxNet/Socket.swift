@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinuxShim
 import RelayCore
 
 /// A non-blocking socket that owns its descriptor and closes it when released.

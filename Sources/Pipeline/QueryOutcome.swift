@@ -44,17 +44,18 @@ public struct Forward: Equatable, Sendable {
     public var cacheKey: Endpoint
     /// Whether the answer may be cached (not for aliases, whose answer depends on a rule).
     public var cacheable: Bool
-    /// A `$dnsrewrite` CNAME: ask for this name instead, and answer with the CNAME before what
-    /// the upstream says.
-    public var aliasTarget: String?
+    /// A `$dnsrewrite` CNAME: the rule (an index in the rule set) whose target is asked instead;
+    /// the answer is the CNAME before what the upstream says (`QueryPipeline.aliasTarget`). An
+    /// index, not the name, keeps the outcome a plain value that is copied without reference counting.
+    public var aliasRule: UInt32?
 
-    public init(server: Endpoint, serverIndex: Int, byRule: Bool, cacheKey: Endpoint, cacheable: Bool = true, aliasTarget: String? = nil) {
+    public init(server: Endpoint, serverIndex: Int, byRule: Bool, cacheKey: Endpoint, cacheable: Bool = true, aliasRule: UInt32? = nil) {
         self.server = server
         self.serverIndex = serverIndex
         self.byRule = byRule
         self.cacheKey = cacheKey
         self.cacheable = cacheable
-        self.aliasTarget = aliasTarget
+        self.aliasRule = aliasRule
     }
 }
 

@@ -10,30 +10,41 @@ import Zones
 /// No sockets: the datapath hands it a parsed query in a writable buffer and acts on the outcome
 /// (send the answer, or send upstream); `explain` hands it a query it built and prints the trace.
 /// Each worker holds its own pipeline (its cache and scratch space are its own); the rules and
-/// zones in it are shared read-only and replaced whole on reload. Nothing is allocated on the
-/// way to a forward, a cache hit or a block; a zone answer or an alias allocates.
-public struct QueryPipeline {
-    public var loopGuard: LoopGuard
-    public var zones: ZoneStage
-    public var rules: RuleStage
-    public var answers: RuleAnswers
+/// zones in it are shared read-only. A reload makes a new pipeline around the same cache
+/// (`replacing`): every stage is a constant, so a query reads them in place, with no copy and no
+/// reference counting. Nothing is allocated on the way to a forward, a cache hit or a block; a
+/// zone answer or an alias allocates.
+public final class QueryPipeline {
+    public let loopGuard: LoopGuard
+    public let zones: ZoneStage
+    public let rules: RuleStage
+    public let answers: RuleAnswers
     public let cache: CacheStage
-    public var upstream: UpstreamChoice
+    public let upstream: UpstreamChoice
     /// Where the query's name is spelled out once for every stage (256 bytes, allocated once).
     public let name: NameScratch
 
-    public init(loopGuard: LoopGuard, zones: ZoneStage, rules: RuleStage, answers: RuleAnswers, cache: CacheStage, upstream: UpstreamChoice) {
+    public init(loopGuard: LoopGuard, zones: ZoneStage, rules: RuleStage, answers: RuleAnswers, cache: CacheStage, upstream: UpstreamChoice,
+                name: NameScratch = NameScratch()) {
         self.loopGuard = loopGuard
         self.zones = zones
         self.rules = rules
         self.answers = answers
         self.cache = cache
         self.upstream = upstream
-        name = NameScratch()
+        self.name = name
+    }
+
+    /// The same pipeline (the same cache, counters and scratch space) with new rules or zones.
+    public func replacing(rules newRules: RuleSet? = nil, zones newZones: LocalZones? = nil) -> QueryPipeline {
+        QueryPipeline(loopGuard: loopGuard,
+                      zones: newZones.map { ZoneStage(zones: $0, aliasTTL: zones.aliasTTL) } ?? zones,
+                      rules: newRules.map { RuleStage(rules: $0, policy: rules.policy) } ?? rules,
+                      answers: answers, cache: cache, upstream: upstream, name: name)
     }
 
     /// A pipeline as the configuration describes it, with these rules, zones and listeners.
-    public init(configuration: Configuration, rules: RuleSet, zones: LocalZones, listeners: [Endpoint]) {
+    public convenience init(configuration: Configuration, rules: RuleSet, zones: LocalZones, listeners: [Endpoint]) {
         let c = configuration.cache
         self.init(loopGuard: LoopGuard(listeners: listeners),
                   zones: ZoneStage(zones: zones, aliasTTL: configuration.filters.ttl),
@@ -59,48 +70,55 @@ public struct QueryPipeline {
             let length = ResponseBuilder.answer(rcode: .refused, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS)
             return .answered(length: length, source: .refusedLoop, rule: .none, detail: .plain)
         }
-        guard let nameLength = DomainName.fromWire(UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength]), into: name.bytes) else {
-            // The parser accepted the question, so this cannot happen; forward rather than guess.
-            return .forward(upstream.first(destination: facts.destination, ruleServer: nil), rule: .none)
-        }
-        let qname = UnsafeRawBufferPointer(rebasing: name.bytes[0..<nameLength])
-
-        // 2. Local zones.
-        if let (length, zone) = zones.answer(name: qname, query: query, in: buffer, limit: limit) {
-            trace?.note("zones", "local zone \(zone) answers (authoritative); rules, cache and upstream are not asked")
-            return .answered(length: length, source: .zone, rule: .none, detail: .plain)
-        }
-        trace?.note("zones", zones.zones.isEmpty ? "no local zones" : "no local zone holds the name")
-
-        // 3. The rules: a selector, then the answer its verdict calls for.
-        let match = rules.match(name: qname, type: query.type, client: facts.ruleClient)
-        let rule = rules.origin(of: match)
-        trace?.ruleMatch = match
-        trace?.note("rules", Self.describe(match.verdict, rule: rule, rules: rules.rules))
+        var rule = RuleOrigin.none
         var ruleServer: Endpoint?
-        switch match.verdict {
-        case .pass:
-            ruleServer = match.upstream
-        case .block:
-            return .answered(length: answers.block(query, in: buffer), source: .blocked, rule: rule, detail: .plain)
-        case .rewrite(let address):
-            return .answered(length: answers.address(address, query, in: buffer), source: .rewritten, rule: rule, detail: .plain)
-        case .dnsRewrite(.rcode(let code)) where code != 0:
-            return .answered(length: answers.rcode(code, query, in: buffer), source: .rewritten, rule: rule, detail: .plain)
-        case .dnsRewrite(.cname(let target)):
-            if let length = zones.aliasAnswer(target: target, query: query, in: buffer, limit: limit) {
-                trace?.note("zones", "the alias target \(target) is in a local zone: answered with the CNAME and the zone's records")
-                return .answered(length: length, source: .rewrittenToZone, rule: rule, detail: .plain)
+        if zones.zones.isEmpty && rules.rules.isEmpty {
+            // Nothing asks for the name: it is not spelled out.
+            trace?.note("zones", "no local zones")
+            trace?.note("rules", "no rules loaded")
+        } else {
+            guard let nameLength = DomainName.fromWire(UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength]), into: name.bytes) else {
+                // The parser accepted the question, so this cannot happen; forward rather than guess.
+                return .forward(upstream.first(destination: facts.destination, ruleServer: nil), rule: .none)
             }
-            var forward = upstream.first(destination: facts.destination, ruleServer: nil)
-            forward.aliasTarget = target
-            forward.cacheable = false
-            trace?.note("upstream", "asks \(Self.describeServer(forward.server)) for the alias target \(target) (not cached: the answer depends on the rule)")
-            return .forward(forward, rule: rule)
-        case .dnsRewrite:
-            let length = answers.records(name: qname, rules: rules.rules, client: facts.ruleClient, lists: rules.lists(for: facts.ruleClient),
-                                         query, in: buffer, limit: limit)
-            return .answered(length: length, source: .rewritten, rule: rule, detail: .plain)
+            let qname = UnsafeRawBufferPointer(rebasing: name.bytes[0..<nameLength])
+
+            // 2. Local zones.
+            if let (length, zone) = zones.answer(name: qname, query: query, in: buffer, limit: limit) {
+                trace?.note("zones", "local zone \(zone) answers (authoritative); rules, cache and upstream are not asked")
+                return .answered(length: length, source: .zone, rule: .none, detail: .plain)
+            }
+            trace?.note("zones", zones.zones.isEmpty ? "no local zones" : "no local zone holds the name")
+
+            // 3. The rules: a selector, then the answer its verdict calls for.
+            let match = rules.match(name: qname, type: query.type, client: facts.ruleClient)
+            rule = rules.origin(of: match)
+            trace?.ruleMatch = match
+            trace?.note("rules", Self.describe(match.verdict, rule: rule, rules: rules.rules))
+            switch match.verdict {
+            case .pass:
+                ruleServer = match.upstream
+            case .block:
+                return .answered(length: answers.block(query, in: buffer), source: .blocked, rule: rule, detail: .plain)
+            case .rewrite(let address):
+                return .answered(length: answers.address(address, query, in: buffer), source: .rewritten, rule: rule, detail: .plain)
+            case .dnsRewrite(.rcode(let code)) where code != 0:
+                return .answered(length: answers.rcode(code, query, in: buffer), source: .rewritten, rule: rule, detail: .plain)
+            case .dnsRewrite(.cname(let target)):
+                if let length = zones.aliasAnswer(target: target, query: query, in: buffer, limit: limit) {
+                    trace?.note("zones", "the alias target \(target) is in a local zone: answered with the CNAME and the zone's records")
+                    return .answered(length: length, source: .rewrittenToZone, rule: rule, detail: .plain)
+                }
+                var forward = upstream.first(destination: facts.destination, ruleServer: nil)
+                forward.aliasRule = match.rule
+                forward.cacheable = false
+                trace?.note("upstream", "asks \(Self.describeServer(forward.server)) for the alias target \(target) (not cached: the answer depends on the rule)")
+                return .forward(forward, rule: rule)
+            case .dnsRewrite:
+                let length = answers.records(name: qname, rules: rules.rules, client: facts.ruleClient, lists: rules.lists(for: facts.ruleClient),
+                                             query, in: buffer, limit: limit)
+                return .answered(length: length, source: .rewritten, rule: rule, detail: .plain)
+            }
         }
 
         // 4. The cache.
@@ -118,6 +136,11 @@ public struct QueryPipeline {
                                     + (forward.byRule ? " (chosen by the rule, no fallback)"
                                        : upstream.mode == .original && !forward.server.address.isUnspecified ? " (the server the client asked)" : ""))
         return .forward(forward, rule: rule)
+    }
+
+    /// The name a `$dnsrewrite` alias asks for instead, for a forward that carries one.
+    public func aliasTarget(_ forward: Forward) -> String? {
+        forward.aliasRule.flatMap { rules.rules.aliasTarget(of: $0) }
     }
 
     static func describe(_ verdict: RuleSet.Match.Verdict, rule: RuleOrigin, rules: RuleSet) -> String {

@@ -36,6 +36,11 @@ public struct QueryLogEntry: Sendable {
     public var durationMicros: Int
     public var rule: (list: String, line: Int, text: String?)?
     public var sni: String?
+    /// QUIC flows: bytes each way (so far, or in all on the end entry), and `end` on the entry
+    /// written when the flow ends (nil on the entry written when it is decided).
+    public var bytesUp: Int
+    public var bytesDown: Int
+    public var event: String?
 
     /// The address part of an `address:port` / `[v6]:port` endpoint string.
     public static func address(of endpoint: String) -> String {
@@ -70,7 +75,13 @@ public struct QueryLogEntry: Sendable {
             self.rule = (list, line, rule["text"] as? String)
         }
         sni = object["sni"] as? String
+        bytesUp = object["bytes_up"] as? Int ?? 0
+        bytesDown = object["bytes_down"] as? Int ?? 0
+        event = object["event"] as? String
     }
+
+    /// A QUIC flow's end entry: its totals, not a new decision.
+    public var isFlowEnd: Bool { event == "end" }
 
     /// 2026-11-26T21:13:32.123456Z → seconds since the epoch; nil for anything else, however
     /// large its numbers (a log is a file anyone may have written: the `log-line` fuzz target

@@ -122,7 +122,7 @@ struct QueryLogFormatter {
         out.appendDecimal(r.bytesDown)
         out.append(",\"duration_us\":")
         out.appendDecimal(UInt64(r.durationMicros))
-        out.append("}\n")
+        out.append(r.flowEnd ? ",\"event\":\"end\"}\n" : "}\n")
     }
 
     /// `","rule":` and the deciding rule's list, line and text, or null; closes the action's quote.

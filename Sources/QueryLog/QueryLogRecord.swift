@@ -40,6 +40,9 @@ package struct QueryLogRecord {
     package var sniFailure: UInt8 = 0
     package var bytesUp: UInt64 = 0
     package var bytesDown: UInt64 = 0
+    /// A flow's second entry, written when it ends (`"event":"end"`, with its final bytes and
+    /// duration); the first is written when the flow is decided.
+    package var flowEnd = false
 
     package init() {}
 }

@@ -13,10 +13,20 @@ public struct QueryLogStats {
     private var forwardedLatencies: [Int] = []
     public private(set) var forwarded = 0
     public private(set) var cached = 0
+    /// QUIC flows that ended, and the bytes they carried (from their end entries).
+    public private(set) var flowsEnded = 0
+    public private(set) var quicBytes = (up: 0, down: 0)
 
     public init() {}
 
     public mutating func add(_ entry: QueryLogEntry) {
+        // A flow's end entry carries its totals; the flow was counted when it was decided.
+        if entry.isFlowEnd {
+            flowsEnded += 1
+            quicBytes.up += entry.bytesUp
+            quicBytes.down += entry.bytesDown
+            return
+        }
         total += 1
         actions[entry.action, default: 0] += 1
         let client = QueryLogEntry.address(of: entry.client)
@@ -74,6 +84,8 @@ public struct QueryLogStats {
             "servers": topServers(n).map { ["server": $0.server, "clients": $0.clients, "queries": $0.queries] },
             "top_sni": list(Self.top(snis, n), "sni"),
             "forwarded_latency_us": latencyPercentiles,
+            "quic_flows_ended": flowsEnded,
+            "quic_bytes": ["up": quicBytes.up, "down": quicBytes.down],
         ]
     }
 
@@ -98,6 +110,9 @@ public struct QueryLogStats {
             for s in servers { out += "  \(s.server): \(s.clients) client\(s.clients == 1 ? "" : "s"), \(s.queries) queries\n" }
         }
         section("top QUIC SNIs", Self.top(snis, n))
+        if flowsEnded > 0 {
+            out += "\nQUIC flows ended: \(flowsEnded), \(quicBytes.up) bytes up, \(quicBytes.down) bytes down\n"
+        }
         return out
     }
 

@@ -67,7 +67,10 @@ public enum LineParser {
     /// Hosts: an address, then names, maybe a `#` comment. A null or loopback address blocks;
     /// any other is a local answer (rewrite). Names match exactly.
     private static func hosts(_ fields: [Substring]) -> ParsedLine {
-        guard let address = IPAddress(String(fields[0])) else {
+        // An IPv6 address may carry a zone (`fe80::1%lo0 localhost`, in many hosts files): the
+        // zone names an interface of the machine that wrote the file, so it is dropped.
+        let text = fields[0].contains(":") ? fields[0].prefix { $0 != "%" } : fields[0]
+        guard let address = IPAddress(String(text)) else {
             return .rejected("'\(fields[0])' is not an IP address (hosts lines start with one)")
         }
         var rules: [ParsedRule] = []

@@ -229,6 +229,13 @@ public final class RuleSet: @unchecked Sendable {
         return (r.list, r.line)
     }
 
+    /// The target of the `$dnsrewrite` CNAME rule at `index`, or nil for any other rule.
+    public func aliasTarget(of index: UInt32) -> String? {
+        let r = rules[Int(index)]
+        guard r.action == Code.dnsRewrite, r.extra != .max, case .cname(let target)? = extras[Int(r.extra)].dnsRewrite else { return nil }
+        return target
+    }
+
     /// The full rule at `index`, with its source line read back from its list.
     public func rule(at index: UInt32) -> Rule {
         let r = rules[Int(index)]

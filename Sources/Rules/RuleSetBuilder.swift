@@ -139,13 +139,20 @@ public struct RuleSetBuilder {
             scratch[i] = c
         }
         guard label > 0 else { return false }
-        // hosts files name the machine itself ("0.0.0.0 localhost"): leave those to the parser.
-        if scope == .exact && !memchr0(scratch, length) { return false }
+        // hosts files name the machine itself ("0.0.0.0 localhost", "127.0.0.1 localhost.localdomain"):
+        // leave those to the parser. The only such names with a dot are checked by length first.
+        if scope == .exact && (!memchr0(scratch, length) || Self.dottedSelfNames.contains { $0.count == length && $0.elementsEqual(scratch[0..<length]) }) {
+            return false
+        }
         scratch.withUnsafeBytes { insert(UnsafeRawBufferPointer(rebasing: $0[0..<length]), scope: scope, action: 0,
                                          important: false, extra: .max, list: list, line: number) }
         report.rules += 1
         return true
     }
+
+    /// The names in `LineParser.hostsSelfNames` that have a dot (the fast path takes the others
+    /// for rules otherwise).
+    static let dottedSelfNames: [[UInt8]] = LineParser.hostsSelfNames.filter { $0.contains(".") }.map { Array($0.utf8) }
 
     /// Whether the text after an Unbound zone name is ` always_null` or another blocking type.
     private static func blocksInUnbound(_ rest: UnsafeRawBufferPointer) -> Bool {

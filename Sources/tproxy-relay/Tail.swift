@@ -145,7 +145,10 @@ struct EntryPrinter {
         let server = QueryLogEntry.address(of: entry.server)
         let name = entry.qname ?? entry.sni ?? "-"
         var text = "\(clock)  \(pad(entry.proto, 4)) \(pad(client, 15)) → \(pad(server, 15)) \(pad(entry.qtype ?? "-", 5)) \(pad(name, 36)) \(pad(entry.action, 9)) \(pad(entry.rcode, 8))"
-        if let rule = entry.rule {
+        if entry.isFlowEnd {
+            // A QUIC flow's end: what it carried and for how long (its decision came earlier).
+            text += "  ended: \(entry.bytesUp) B up, \(entry.bytesDown) B down"
+        } else if let rule = entry.rule {
             text += "  \(rule.text ?? "") (\((rule.list as NSString).lastPathComponent):\(rule.line))"
         } else if !entry.answers.isEmpty {
             text += "  \(entry.answers.joined(separator: " "))"

@@ -95,6 +95,8 @@ struct PipelineFixture {
 struct PipelineRun {
     var outcome: QueryOutcome
     var answer: [UInt8]
+    /// The name an alias asks for instead.
+    var aliasTarget: String?
 
     init(_ pipeline: QueryPipeline, name: String, type: UInt16, client: String, destination: Endpoint, transport: Transport,
          edns: UInt16? = nil, now: UInt32 = 100) {
@@ -105,6 +107,7 @@ struct PipelineRun {
         buffer.replaceSubrange(0..<wire.count, with: wire)
         outcome = buffer.withUnsafeMutableBytes { pipeline.decide(facts, in: $0, queryLength: wire.count, now: now) }
         if case .answered(let length, _, _, _) = outcome { answer = Array(buffer[0..<length]) } else { answer = [] }
+        if case .forward(let forward, _) = outcome { aliasTarget = pipeline.aliasTarget(forward) }
     }
 
     var rcode: UInt8 { answer.count >= 4 ? answer[3] & 0x0f : 0xff }

@@ -140,7 +140,7 @@ import Testing
         case (.forward(let forward, let rule), .forward(let server, let byRule, let alias, let eRule)):
             #expect(forward.server == server)
             #expect(forward.byRule == byRule)
-            #expect(forward.aliasTarget == alias)
+            #expect(run.aliasTarget == alias)
             #expect(forward.cacheable == (alias == nil))
             #expect(rule == eRule)
         default:
@@ -194,6 +194,20 @@ import Testing
         #expect(blocked.steps.map(\.stage) == ["zones", "rules"])
         let forwarded = try Explanation(pipeline: try fixture.pipeline(), name: "example.test", type: 1, client: nil, destination: Self.asked)
         #expect(forwarded.steps.map(\.stage) == ["zones", "rules", "cache", "upstream"])
+    }
+
+    /// With no lists and no zones the name is not even spelled out: the cache and the upstream decide.
+    @Test func noRulesNoZones() throws {
+        let fixture = try PipelineFixture()
+        defer { fixture.remove() }
+        let pipeline = QueryPipeline(configuration: try fixture.configuration(), rules: .empty, zones: .empty, listeners: [PipelineFixture.listener])
+        let run = PipelineRun(pipeline, name: "ads.test", type: 1, client: "10.53.1.10", destination: Self.asked, transport: .udp)
+        #expect(run.outcome == .forward(Forward(server: Self.asked, serverIndex: 0, byRule: false, cacheKey: Self.asked), rule: .none))
+        let explained = try Explanation(pipeline: pipeline, name: "ads.test", type: 1, client: nil, destination: Self.asked)
+        #expect(explained.steps.map(\.result).prefix(2) == ["no local zones", "no rules loaded"])
+        Self.fill(pipeline, name: "ads.test", type: 1, key: Self.asked)
+        let hit = PipelineRun(pipeline, name: "ads.test", type: 1, client: "10.53.1.10", destination: Self.asked, transport: .udp)
+        #expect(hit.answerCount == 1)
     }
 
     @Test func explainRefusesABadName() throws {

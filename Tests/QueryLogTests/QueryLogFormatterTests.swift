@@ -110,6 +110,17 @@ import Testing
             "bytes_down":1000000007,"duration_us":250}
 
             """)
+        // The flow's second entry, when it ends: the same fields and `"event":"end"`.
+        r.flowEnd = true
+        let end = Self.line(r, name: "quic.lab.test")
+        #expect(end.hasSuffix("\"bytes_down\":1000000007,\"duration_us\":250,\"event\":\"end\"}\n"))
+        let parsed = QueryLogEntry(line: String(end.dropLast()))
+        #expect(parsed?.isFlowEnd == true && parsed?.bytesDown == 1_000_000_007 && parsed?.sni == "quic.lab.test")
+        var stats = QueryLogStats()
+        stats.add(QueryLogEntry(line: String(Self.line({ var d = r; d.flowEnd = false; return d }(), name: "quic.lab.test").dropLast()))!)
+        stats.add(parsed!)
+        #expect(stats.total == 1 && stats.flowsEnded == 1 && stats.quicBytes.down == 1_000_000_007, "a flow counts once")
+        r.flowEnd = false
         r.nameLength = 0
         r.quicVersion = 0
         r.sniFailure = 1  // SNIFailure.Code 0 + 1

@@ -41,6 +41,10 @@ import RelayCore
         Case(lines: ["0.0.0.0 ads.test"], query: "www.ads.test", verdict: .pass, line: nil),
         Case(lines: ["0.0.0.0 a.test b.test # two"], query: "b.test", verdict: .block, line: 1),
         Case(lines: ["::1 ads.test"], query: "ads.test", verdict: .block, line: 1),
+        // an IPv6 zone is dropped; a line for the machine itself is no rule
+        Case(lines: ["fe80::1%lo0 localhost", "fe80::1%eth0 nas.test"], query: "nas.test", verdict: .rewrite(IPAddress("fe80::1")!), line: 2),
+        Case(lines: ["fe80::1%lo0 localhost", "0.0.0.0 ads.test"], query: "localhost", verdict: .pass, line: nil),
+        Case(lines: ["127.0.0.1 localhost.localdomain", "0.0.0.0 ads.test"], query: "localhost.localdomain", verdict: .pass, line: nil),
         // a real address in a hosts line is a local answer
         Case(lines: ["10.53.9.9 nas.test"], query: "nas.test", verdict: .rewrite(IPAddress("10.53.9.9")!), line: 1),
         // wildcards: below the name only

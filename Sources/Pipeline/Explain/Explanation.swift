@@ -18,6 +18,8 @@ public struct Explanation {
     /// What the rule stage decided, when it was reached.
     public var ruleMatch: RuleSet.Match?
     private let rules: RuleStage
+    /// The name an alias asks for instead (a `$dnsrewrite` CNAME sent upstream).
+    public var aliasTarget: String?
     private let blockWith: Configuration.BlockResponse
 
     public enum Failure: Error, Equatable, CustomStringConvertible {
@@ -46,6 +48,7 @@ public struct Explanation {
         outcome = pipeline.decide(facts, in: buffer, queryLength: wire.count, now: now, trace: trace)
         steps = trace.steps
         ruleMatch = trace.ruleMatch
+        if case .forward(let forward, _) = outcome { aliasTarget = pipeline.aliasTarget(forward) }
         rules = pipeline.rules
         blockWith = pipeline.answers.blockWith
         if case .answered(let length, _, _, _) = outcome, length >= DNSHeader.size {
@@ -76,7 +79,7 @@ public struct Explanation {
             case .cached: return "answered from the cache" + code
             }
         case .forward(let forward, _):
-            if let target = forward.aliasTarget { return "$dnsrewrite answers CNAME \(target), the target asked upstream" }
+            if forward.aliasRule != nil, let target = aliasTarget { return "$dnsrewrite answers CNAME \(target), the target asked upstream" }
             let exception = ruleMatch?.rule.map { rules.rules.rule(at: $0).action == .allow } ?? false
             return "allowed (\(exception ? "an exception won" : "no blocking rule matched")), forwarded to " + QueryPipeline.describeServer(forward.server)
         }

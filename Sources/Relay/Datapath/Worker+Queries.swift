@@ -131,7 +131,7 @@ extension Worker {
     /// Admits a query the pipeline sends upstream and sends it (UDP: with this batch; TCP: at once).
     @inline(__always)
     private func forwardQuery(_ payload: UnsafeRawBufferPointer, facts: QueryFacts, forward: Forward, rule: RuleOrigin, reply: ReplyPath, now: UInt64) {
-        if forward.aliasTarget != nil { counters.rewritten += 1 }
+        if forward.aliasRule != nil { counters.rewritten += 1 }
         guard let index = admit(payload, facts: facts, forward: forward, rule: rule, now: now) else {
             if queryLog != nil && !reply.isTCP {
                 // Dropped for overload: logged with the question and no answer.

@@ -13,7 +13,7 @@ extension Worker {
 
     /// Takes a free in-flight entry for a query: copies it, records who asked whom and where it
     /// goes, and gives it a fresh random ID. nil (counted) when the table is full. An alias
-    /// (`forward.aliasTarget`) keeps the client's header and question aside and carries the query
+    /// (`forward.aliasRule`) keeps the client's header and question aside and carries the query
     /// for the target instead.
     @inline(__always)
     func admit(_ payload: UnsafeRawBufferPointer, facts: QueryFacts, forward: Forward, rule: RuleOrigin, now: UInt64) -> Int? {
@@ -50,9 +50,11 @@ extension Worker {
         inFlight[index].upstreamFD = -1
         inFlight[index].retriedOverTCP = false
         DNSHeader.setID(stored.baseAddress!, inFlight[index].upstreamID)
-        if let target = forward.aliasTarget, !becomeAlias(index, target: target, query: facts.query) {
-            inFlight.release(index)
-            return nil
+        if forward.aliasRule != nil {
+            guard let target = pipeline.aliasTarget(forward), becomeAlias(index, target: target, query: facts.query) else {
+                inFlight.release(index)
+                return nil
+            }
         }
         return index
     }

@@ -245,14 +245,14 @@ final class Worker {
             defer { mailbox = nil }
             return mailbox
         }) {
-            pipeline.rules.rules = fresh
+            pipeline = pipeline.replacing(rules: fresh)
             quic.rules = pipeline.rules
         }
         if let fresh = zoneMailbox.withLock({ mailbox -> LocalZones? in
             defer { mailbox = nil }
             return mailbox
         }) {
-            pipeline.zones.zones = fresh
+            pipeline = pipeline.replacing(zones: fresh)
         }
     }
 

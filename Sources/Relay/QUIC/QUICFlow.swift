@@ -45,8 +45,6 @@ final class QUICFlow {
     var bytesDown: UInt64 = 0
     var packetsUp: UInt64 = 0
     var packetsDown: UInt64 = 0
-    /// Whether the log entry was written (blocked flows are logged at once).
-    var logged = false
 
     init(key: QUICFlowKey, generation: UInt32, state: State, now: UInt64, wall: UInt64, holdUntil: UInt64) {
         self.key = key

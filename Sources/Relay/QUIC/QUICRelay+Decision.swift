@@ -48,6 +48,7 @@ extension QUICRelay {
             }
         }
         flow.held = []
+        recordFlow(flow, now: now)
     }
 
     /// Turns a flow into a blocked one: what it held is dropped, its upstream socket closed, and
@@ -66,7 +67,7 @@ extension QUICRelay {
             upstream.close()
             flow.upstream = nil
         }
-        if !flow.logged { recordFlow(flow, now: now) }
+        recordFlow(flow, now: now)
     }
 
     /// Reads an Initial that arrives on a flow already relaying: a client may open a second

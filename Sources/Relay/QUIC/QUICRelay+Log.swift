@@ -1,11 +1,13 @@
 import Glibc
 import QueryLog
 
-/// The query log's entry for a QUIC flow: its SNI (or why none was read), version, decision and
-/// bytes each way. Written once per flow: when it is blocked, or when it ends.
+/// The query log's entries for a QUIC flow: its SNI (or why none was read), version, decision,
+/// rule and bytes each way. One when the flow is decided (the SNI read, the hold given up, or
+/// blocked outright: `tail -f` shows it at once), and one with `"event":"end"` and the final
+/// bytes and duration when it ends. A flow blocked after it was relaying (a later ClientHello)
+/// gets a second decision entry.
 extension QUICRelay {
-    func recordFlow(_ flow: QUICFlow, now: UInt64) {
-        flow.logged = true
+    func recordFlow(_ flow: QUICFlow, now: UInt64, end: Bool = false) {
         guard let ring = queryLog, let (slot, name) = ring.reserve() else { return }
         let micros = now > flow.startedAt ? (now - flow.startedAt) / 1000 : 0
         slot.pointee.time = flow.startedWall
@@ -25,6 +27,7 @@ extension QUICRelay {
         slot.pointee.sniFailure = flow.serverName == nil ? (flow.sniFailure.map { $0.rawValue + 1 } ?? 0) : 0
         slot.pointee.bytesUp = flow.bytesUp
         slot.pointee.bytesDown = flow.bytesDown
+        slot.pointee.flowEnd = end
         var length = 0
         if let sni = flow.serverName {
             for byte in sni.utf8.prefix(min(name.count, QueryLogRecord.maxName)) {

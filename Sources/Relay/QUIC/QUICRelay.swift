@@ -191,7 +191,9 @@ final class QUICRelay {
                 return nil
             }
         }
-        if flow.state == .blocked { recordFlow(flow, now: now) }
+        // Decided already (quic.block, or sniffing off): logged now. Sniffed flows are logged when
+        // the SNI is read or the hold gives up (`decide`).
+        if flow.state != .sniffing { recordFlow(flow, now: now) }
         return flow
     }
 
@@ -241,11 +243,11 @@ final class QUICRelay {
         }
     }
 
-    /// Ends a flow: logs it (unless it was logged when blocked) and closes its socket.
+    /// Ends a flow: writes its end entry (bytes and duration) and closes its socket.
     func closeFlow(_ slot: Int, now: UInt64) {
         guard let flow = flows[slot] else { return }
         if flow.state == .sniffing { decide(flow, now: now) }
-        if !flow.logged { recordFlow(flow, now: now) }
+        recordFlow(flow, now: now, end: true)
         if let upstream = flow.upstream {
             epoll.remove(upstream.fd)
             upstream.close()

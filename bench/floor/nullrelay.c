@@ -1,0 +1,166 @@
+/*
+ * nullrelay.c — the floor of bench/run.sh: the least a transparent DNS relay must do per query.
+ *
+ * Each thread owns a listener (SO_REUSEPORT, IP_TRANSPARENT, IP_RECVORIGDSTADDR) where nft TPROXY
+ * delivers the client's datagrams. It reads them in recvmmsg batches, turns each query into an
+ * NXDOMAIN answer in place (header flags, counts, cut after the question), and sends the batch back
+ * with sendmmsg, each answer from a transparent socket bound to the address and port the client
+ * asked — what tproxy-relay does for every answer it makes, minus every decision. Nothing is
+ * allocated per datagram; reply sockets are kept per destination in a small per-thread table.
+ *
+ *   nullrelay [-l ADDR:PORT] [-t THREADS] [-b BATCH]      (defaults 127.0.0.1:15353, 1, 64)
+ *
+ * IPv4 only (the bench lab is IPv4). SIGTERM/SIGINT end it; it prints how many answers it sent.
+ * Build: cc -O2 -Wall -Wextra -pthread -o nullrelay nullrelay.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_BATCH 256
+#define MSG_SIZE 4096
+#define REPLY_SOCKETS 64
+
+static struct sockaddr_in listen_address;
+static int batch = 64;
+static atomic_ulong answered;
+static atomic_int stopping;
+
+struct reply_socket { struct sockaddr_in origin; int fd; };
+
+static void die(const char *what) { perror(what); exit(1); }
+
+static int listener(void) {
+	/* Blocking, with a receive timeout: recvmmsg(MSG_WAITFORONE) sleeps until the first datagram
+	   and the loop still sees a stop request within 100 ms. */
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1, size = 8 << 20;
+	if (fd < 0) die("socket");
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) die("SO_REUSEPORT");
+	if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one) < 0) die("IP_TRANSPARENT");
+	if (setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof one) < 0) die("IP_RECVORIGDSTADDR");
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	if (bind(fd, (struct sockaddr *)&listen_address, sizeof listen_address) < 0) die("bind listener");
+	return fd;
+}
+
+/* A socket whose answers leave from `origin` (the address the client asked), opened on first use. */
+static int reply_socket(struct reply_socket *table, int *count, const struct sockaddr_in *origin) {
+	for (int i = 0; i < *count; i++)
+		if (table[i].origin.sin_addr.s_addr == origin->sin_addr.s_addr && table[i].origin.sin_port == origin->sin_port) return table[i].fd;
+	if (*count == REPLY_SOCKETS) return -1;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	if (fd < 0) return -1;
+	setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (bind(fd, (const struct sockaddr *)origin, sizeof *origin) < 0) { close(fd); return -1; }
+	table[*count].origin = *origin;
+	table[*count].fd = fd;
+	(*count)++;
+	return fd;
+}
+
+/* The query in `p` (n bytes) as an NXDOMAIN answer: its length, or 0 to drop it. */
+static size_t nxdomain(uint8_t *p, size_t n) {
+	if (n < 17 || (p[2] & 0x80) || p[4] != 0 || p[5] != 1) return 0;
+	size_t i = 12;
+	while (i < n && p[i] != 0) {
+		if (p[i] > 63) return 0;
+		i += (size_t)p[i] + 1;
+	}
+	if (i + 5 > n) return 0;
+	p[2] = (uint8_t)((p[2] & 0x01) | 0x80); /* QR, keep RD */
+	p[3] = 0x80 | 3;                         /* RA, NXDOMAIN */
+	memset(p + 6, 0, 6);                     /* no answer, authority or additional records */
+	return i + 5;
+}
+
+static void *worker(void *unused) {
+	(void)unused;
+	int fd = listener();
+	static __thread uint8_t buffers[MAX_BATCH][MSG_SIZE];
+	static __thread char controls[MAX_BATCH][64];
+	struct mmsghdr in[MAX_BATCH], out[MAX_BATCH];
+	struct iovec iov[MAX_BATCH], outiov[MAX_BATCH];
+	struct sockaddr_in sources[MAX_BATCH];
+	int fds[MAX_BATCH];
+	struct reply_socket table[REPLY_SOCKETS];
+	int sockets = 0;
+	struct timeval tick = {0, 100000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
+		for (int i = 0; i < batch; i++) {
+			iov[i] = (struct iovec){buffers[i], MSG_SIZE};
+			in[i].msg_hdr = (struct msghdr){.msg_name = &sources[i], .msg_namelen = sizeof sources[i], .msg_iov = &iov[i], .msg_iovlen = 1,
+			                                .msg_control = controls[i], .msg_controllen = sizeof controls[i]};
+		}
+		int n = recvmmsg(fd, in, (unsigned)batch, MSG_WAITFORONE, NULL);
+		if (n <= 0) continue;
+		int m = 0;
+		for (int i = 0; i < n; i++) {
+			struct sockaddr_in *origin = NULL;
+			for (struct cmsghdr *c = CMSG_FIRSTHDR(&in[i].msg_hdr); c; c = CMSG_NXTHDR(&in[i].msg_hdr, c))
+				if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) origin = (struct sockaddr_in *)CMSG_DATA(c);
+			size_t length = origin ? nxdomain(buffers[i], in[i].msg_len) : 0;
+			int reply = length ? reply_socket(table, &sockets, origin) : -1;
+			if (reply < 0) continue;
+			fds[m] = reply;
+			outiov[m] = (struct iovec){buffers[i], length};
+			out[m].msg_hdr = (struct msghdr){.msg_name = &sources[i], .msg_namelen = sizeof sources[i], .msg_iov = &outiov[m], .msg_iovlen = 1};
+			m++;
+		}
+		/* One sendmmsg per run of answers leaving from the same socket (one run, in the lab). */
+		for (int start = 0; start < m;) {
+			int end = start + 1;
+			while (end < m && fds[end] == fds[start]) end++;
+			int sent = sendmmsg(fds[start], out + start, (unsigned)(end - start), MSG_DONTWAIT);
+			if (sent > 0) atomic_fetch_add_explicit(&answered, (unsigned long)sent, memory_order_relaxed);
+			start = end;
+		}
+	}
+	return NULL;
+}
+
+static void stop(int signal) { (void)signal; atomic_store(&stopping, 1); }
+
+int main(int argc, char **argv) {
+	const char *listen_text = "127.0.0.1:15353";
+	int threads = 1, option;
+	while ((option = getopt(argc, argv, "l:t:b:")) != -1) {
+		switch (option) {
+		case 'l': listen_text = optarg; break;
+		case 't': threads = atoi(optarg); break;
+		case 'b': batch = atoi(optarg); break;
+		default: fprintf(stderr, "usage: nullrelay [-l ADDR:PORT] [-t THREADS] [-b BATCH]\n"); return 2;
+		}
+	}
+	if (threads < 1 || threads > 64 || batch < 1 || batch > MAX_BATCH) { fprintf(stderr, "nullrelay: -t 1..64, -b 1..%d\n", MAX_BATCH); return 2; }
+	char host[64];
+	const char *colon = strrchr(listen_text, ':');
+	if (!colon || (size_t)(colon - listen_text) >= sizeof host) { fprintf(stderr, "nullrelay: -l ADDR:PORT\n"); return 2; }
+	memcpy(host, listen_text, (size_t)(colon - listen_text));
+	host[colon - listen_text] = 0;
+	listen_address.sin_family = AF_INET;
+	listen_address.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &listen_address.sin_addr) != 1) { fprintf(stderr, "nullrelay: bad address %s\n", host); return 2; }
+	struct sigaction action = {.sa_handler = stop};
+	sigaction(SIGTERM, &action, NULL);
+	sigaction(SIGINT, &action, NULL);
+	pthread_t ids[64];
+	for (int i = 0; i < threads; i++)
+		if (pthread_create(&ids[i], NULL, worker, NULL) != 0) die("pthread_create");
+	fprintf(stderr, "nullrelay: %d thread(s) on %s\n", threads, listen_text);
+	for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);
+	fprintf(stderr, "nullrelay: %lu answers\n", atomic_load(&answered));
+	return 0;
+}
