@@ -17,7 +17,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 REPS=${1:-3}
 DURATION=${DURATION:-10}
 LENGTH=${LENGTH:-1200}
-# CPUs: "CLIENT:RELAY_AND_SERVER" for taskset (as ../shared/bench pins load generator and SUT
+# CPUs: "CLIENT:RELAY_AND_SERVER" for taskset (as bench/lab pins load generator and SUT
 # apart); empty: no pinning.
 PIN=${PIN-0:1}
 PIN_CLIENT=${PIN%%:*} PIN_SUT=${PIN##*:}

@@ -3,8 +3,10 @@
 # percentiles over 1,000,000 lookups (half hits below listed names, half misses), and the peak
 # resident memory during a reload (old set held while the new one is built).
 #
-#   bench/rules.sh            100k, 1M and 2M generated `||name^` rules, then every real list
-#                             in ../shared/data/blocklists (or $TPROXY_RELAY_SHARED/data/blocklists)
+#   bench/rules.sh            100k, 1M and 2M generated `||name^` rules, the in-repo list
+#                             fixtures (one per format, Tests/RulesTests/Fixtures/lists), then
+#                             every real list in ../shared/data/blocklists (or
+#                             $TPROXY_RELAY_SHARED/data/blocklists) when there is one
 #   SIZES="1000000" bench/rules.sh      only these generated sizes
 #
 # Output: one JSON line per list (results/rules-<date>.jsonl), then a table.
@@ -26,10 +28,15 @@ for n in $SIZES; do
     "$BIN" measure "$WORK/generated-$n.txt" | tee -a "$OUT"
     rm -f "$WORK/generated-$n.txt"
 done
+for f in Tests/RulesTests/Fixtures/lists/fixture.*; do
+    "$BIN" measure "$f" | tee -a "$OUT"
+done
 if [ -d "$LISTS_DIR" ]; then
     for f in "$LISTS_DIR"/*; do
         case "$f" in *.txt|*.conf) "$BIN" measure "$f" | tee -a "$OUT" ;; esac
     done
+else
+    echo "(no public lists at $LISTS_DIR: measured the generated sets and the in-repo fixtures only)" >&2
 fi
 python3 - "$OUT" <<'PY'
 import json, sys

@@ -1,32 +1,36 @@
 #!/usr/bin/env bash
-# bench/run.sh — tproxy-relay beside dnsdist, the floor (a null relay) and no relay at all,
-# in the reference benchmark lab (../shared/bench), side by side in one run.
+# bench/run.sh — tproxy-relay beside dnsdist, the floor (a null relay) and no relay at all, side
+# by side in one run, in this repository's own lab (bench/lab: three namespaces, knotd upstream,
+# dnsperf load; bench/floor: the null relay; bench/dnsdist: the yardstick).
 #
 #   bench/run.sh [REPS]          default 3 repetitions of every scenario and SUT
 #
 # Env:
-#   BENCH=../shared/bench        the reference harness (lab.sh, qps.sh, floor/)
-#   SCENARIOS="miss hot"         query sets from gen-data.sh: miss = unique names (forwarded),
+#   SCENARIOS="miss hot"         query sets from bench/lab/data.py: miss = unique names (forwarded),
 #                                hot = 1,000 names repeated (answered from the cache),
 #                                blocked = names from the 100k block list (answered locally)
 #   SUTS="direct dnsdist floor tproxy-relay"   (also: tproxy-relay-log, the relay with the query log on;
 #                                baseline, another build of the relay given by BASELINE_BIN, run
 #                                with the same configuration: before/after in the same run)
-#   LOG_ROTATE=64M LOG_KEEP=5    the log SUT's rotation (the relay's defaults); LOG_ROTATE=16G keeps
-#                                one growing file, as a log nobody rotates
-#   PROTO=udp                    udp, or tcp (dnsperf -m tcp: one connection per dnsperf client;
-#                                the floor is UDP-only and is skipped)
+#   LOG_ROTATE=64M LOG_KEEP=5    the log SUT's rotation (the relay's defaults)
+#   PROTO=udp                    udp, or tcp (dnsperf -m tcp; the floor is UDP-only and is skipped)
 #   RATE_CAP=50000               an extra miss run of tproxy-relay capped at this offered rate
 #                                (dnsperf -Q), to check for loss below saturation; 0 skips it
+#   SECONDS_PER_RUN=10           length of each dnsperf run
+#   LAB=own                      own (bench/lab) or reference: the harness in ../shared/bench (or
+#                                $BENCH), kept as a cross-check of this lab's figures
 #   OUT=/tmp/tproxy-relay-bench/results/<stamp>
 #
-# Prints every RESULT line and a summary: qps, loss, p99, and CPU µs per answered query of the
-# SUT, with its ratio to the floor and to dnsdist measured in the same repetition.
-# Needs root; installs nothing itself (scripts/setup.sh does, plus dnsdist for that SUT).
+# Prints every RESULT line and a summary: qps, loss, and CPU µs per answered query of the SUT,
+# with its ratio to the floor and to dnsdist measured in the same repetition.
+# Needs root, dnsperf, knot and dnsdist (bash bench/setup.sh installs them).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-BENCH=${BENCH:-$(cd "$ROOT/../shared/bench" && pwd)}
+LAB=${LAB:-own}
+if [ "$LAB" = reference ]; then
+  BENCH=${BENCH:-$(cd "$ROOT/../shared/bench" && pwd)}
+fi
 REPS=${1:-3}
 SCENARIOS=${SCENARIOS:-miss hot}
 SUTS=${SUTS:-direct dnsdist floor tproxy-relay}
@@ -43,7 +47,7 @@ mkdir -p "$OUT"
 export RAW="$OUT/raw"
 
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
-(cd "$ROOT" && swift build -c release 2>&1 | tail -1)
+(cd "$ROOT" && swift build -c release --product tproxy-relay 2>&1 | tail -1)
 BIN="$ROOT/.build/release/tproxy-relay"
 CONFIG="$OUT/relay.yaml"
 cat >"$CONFIG" <<YAML
@@ -68,18 +72,26 @@ YAML
 CONFIG_LOG="$OUT/relay-log.yaml"
 cp "$CONFIG" "$CONFIG_LOG"
 printf 'querylog:\n  path: %s\n  rotate_size: %s\n  keep: %s\n' "$OUT/queries.jsonl" "${LOG_ROTATE:-64M}" "${LOG_KEEP:-5}" >>"$CONFIG_LOG"
-cd "$BENCH"
-[ -s "$BENCH_WORK/data/miss.q" ] || ./gen-data.sh
+if [ "$LAB" = reference ]; then
+  cd "$BENCH"
+  [ -s "$BENCH_WORK/data/miss.q" ] || ./gen-data.sh
+  LAB_CMD=./lab.sh
+else
+  cd "$HERE"
+  python3 "$HERE/lab/data.py" "$BENCH_WORK/data"
+  export BENCH_ID=${BENCH_ID:-$$}
+  LAB_CMD="$HERE/lab/lab.sh"
+fi
 sed 's/.*/||&^/' "$BENCH_WORK/data/blocklist-100k.txt" >"$OUT/blocklist-100k.adblock.txt"
 "$BIN" check --config "$CONFIG" >/dev/null
-./lab.sh up
-trap './lab.sh down >/dev/null 2>&1 || true' EXIT
+$LAB_CMD up
+trap '$LAB_CMD down >/dev/null 2>&1 || true' EXIT
 
 sut_env() {
   case $1 in
     direct) echo "direct" ;;
-    dnsdist) echo "dnsdist" ;;
-    floor) echo "cmd floor $BENCH/floor/nullrelay.sh" ;;
+    dnsdist) [ "$LAB" = reference ] && echo "dnsdist" || echo "cmd dnsdist $HERE/dnsdist/dnsdist.sh $BENCH_WORK/data/blocklist-100k.txt" ;;
+    floor) [ "$LAB" = reference ] && echo "cmd floor $BENCH/floor/nullrelay.sh" || echo "cmd floor $HERE/floor/floor.sh" ;;
     tproxy-relay) echo "cmd tproxy-relay $BIN run --config $CONFIG" ;;
     tproxy-relay-log) echo "cmd tproxy-relay-log $BIN run --config $CONFIG_LOG" ;;
     baseline) echo "cmd baseline ${BASELINE_BIN:?BASELINE_BIN names the build to compare with} run --config $CONFIG" ;;
@@ -90,7 +102,15 @@ run_one() { # scenario sut [dnsperf extra]
   local scen=$1 sut=$2 extra=${3:-} spec kind name cmd
   spec=$(sut_env "$sut")
   kind=${spec%% *}
-  if [ "$kind" = cmd ]; then
+  if [ "$LAB" != reference ]; then
+    if [ "$kind" = cmd ]; then
+      name=$(echo "$spec" | cut -d' ' -f2)
+      cmd=$(echo "$spec" | cut -d' ' -f3-)
+      DNSPERF_EXTRA="$MODE_FLAGS $extra" "$HERE/lab/qps.sh" "$scen" "$name" "$cmd"
+    else
+      DNSPERF_EXTRA="$MODE_FLAGS $extra" "$HERE/lab/qps.sh" "$scen" direct
+    fi
+  elif [ "$kind" = cmd ]; then
     name=$(echo "$spec" | cut -d' ' -f2)
     cmd=$(echo "$spec" | cut -d' ' -f3-)
     DNSPERF_EXTRA="$MODE_FLAGS $extra" SUT_NAME="$name" SUT_CMD="$cmd" ./qps.sh "$scen" cmd
@@ -107,7 +127,9 @@ for rep in $(seq "$REPS"); do
       if [ "$sut" = tproxy-relay-log ]; then
         # Every answered query must be in the log: the writer's totals at stop, and the lines
         # in the files still kept (all of them unless rotation removed some).
-        totals=$(grep -o 'query log: [0-9]* entries written, [0-9]* dropped' "${STATE:-/tmp/dnsbench}/sut.log" | tail -1)
+        sutlog=${STATE:-/tmp/dnsbench}/sut.log
+        [ "$LAB" = reference ] || sutlog="$(echo "$line" | sed -n 's/.* raw=\([^ ]*\).*/\1/p').sut"
+        totals=$(grep -o 'query log: [0-9]* entries written, [0-9]* dropped' "$sutlog" | tail -1)
         written=$(echo "$totals" | awk '{print $3}')
         dropped=$(echo "$totals" | awk '{print $6}')
         kept=$(cat "$OUT"/queries.jsonl* 2>/dev/null | grep -vc '"log":"status"' || true)

@@ -13,8 +13,8 @@ packages=(
   pkg-config libldns-dev libnftnl-dev libmnl-dev
   # lab and tests: namespaces, nft (to inspect the relay's table), a real DNS server, real clients
   iproute2 nftables knot knot-dnsutils bind9-dnsutils util-linux procps python3 python3-pip
-  # benchmark
-  dnsperf iperf3
+  # benchmark (bench/run.sh): load generator, the dnsdist yardstick, a C compiler for the floor
+  dnsperf iperf3 dnsdist gcc libc6-dev
 )
 missing=()
 for p in "${packages[@]}"; do

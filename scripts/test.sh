@@ -49,5 +49,20 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
 fi
 
 echo "== end-to-end (namespace lab, real clients)"
-cd tests/e2e
-TPROXY_RELAY_BIN="$PWD/../../.build/debug/tproxy-relay" python3 -m pytest -q -p no:cacheprovider "$@"
+(cd tests/e2e && TPROXY_RELAY_BIN="$PWD/../../.build/debug/tproxy-relay" python3 -m pytest -q -p no:cacheprovider "$@")
+
+# The benchmark runs from the clone too (its own lab, floor and dnsdist): one short repetition
+# proves every SUT starts, intercepts and answers. Figures come from full runs, not from this.
+if [ "${SKIP_BENCH_SMOKE:-0}" != 1 ]; then
+  echo "== bench smoke: bench/run.sh from this clone (2 s per SUT, blocked names; a release build)"
+  log=.build/bench-smoke.log
+  if ! SECONDS_PER_RUN=2 SCENARIOS=blocked SUTS="floor tproxy-relay dnsdist" RATE_CAP=0 bash bench/run.sh 1 >"$log" 2>&1; then
+    tail -n 30 "$log"
+    echo "bench smoke failed (log: $log)" >&2
+    exit 1
+  fi
+  for sut in floor tproxy-relay dnsdist; do
+    grep -q "^rep=1 RESULT scenario=blocked sut=$sut qps=[0-9]" "$log" || { tail -n 30 "$log"; echo "bench smoke: no result for $sut" >&2; exit 1; }
+  done
+  grep '^rep=' "$log" | sed 's/ raw=.*//'
+fi

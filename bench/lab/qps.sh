@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bench/lab/qps.sh SCENARIO SUT [COMMAND...] — one measurement: start the SUT in rtr, check that it
+# intercepts, run dnsperf from cli for $SECONDS_PER_RUN seconds, stop the SUT, print one RESULT line.
+#
+#   SCENARIO   blocked | hot | miss (the query files of bench/lab/data.py, in $BENCH_WORK/data)
+#   SUT        a name for the line; "direct" runs no SUT (plain forwarding through rtr)
+#   COMMAND    run by sh -c inside rtr, in its own process group, pinned to CPU $PIN_SUT; it
+#              installs its own interception and stays in the foreground
+#
+# The SUT is ready when 3 probes in a row from cli to 10.53.2.53 are answered from 10.53.2.53
+# and none reached the upstream from the client's own address (they were intercepted, not
+# routed). CPU: the SUT's process group (utime+stime of every process in it, from /proc) and the
+# whole of CPU $PIN_SUT (/proc/stat), over the dnsperf run; per answered query in µs.
+# Env: BENCH_ID (lab), PIN_LOAD=0, PIN_SUT=1, SECONDS_PER_RUN=10, DNSPERF_EXTRA (e.g. "-Q 50000").
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+: "${BENCH_ID:?}"
+WORK=${BENCH_WORK:-/tmp/tproxy-relay-bench}
+SCENARIO=$1 SUT=$2
+shift 2
+COMMAND="$*"
+read -r CLI RTR UP < <("$HERE/lab.sh" names)
+PIN_LOAD=${PIN_LOAD:-0} PIN_SUT=${PIN_SUT:-1}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+RAW=${RAW:-$WORK/raw}
+mkdir -p "$RAW"
+stamp=$(date +%Y%m%dT%H%M%S)
+out="$RAW/$stamp-$SCENARIO-$SUT.txt"
+TICKS=$(getconf CLK_TCK)
+
+counter() { ip netns exec "$UP" nft list counter inet tb_count "$1" | awk '/packets/ {print $2}'; }
+group_ticks() { # utime+stime (clock ticks) of every process in the SUT's process group
+	local total=0 pid fields
+	for pid in $(pgrep -g "$PGID"); do
+		fields=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+		# after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+		set -- $fields
+		total=$((total + ${12} + ${13}))
+	done
+	echo "$total"
+}
+core_ticks() { awk -v cpu="cpu$PIN_SUT" '$1 == cpu {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat; }
+
+probe() { # 3 answered probes in a row, from 10.53.2.53, none seen by up from the client
+	local before after ok=0
+	before=$(counter direct)
+	for i in 1 2 3; do
+		ip netns exec "$CLI" dig +time=1 +tries=1 @10.53.2.53 "probe$RANDOM.bench.test" A 2>/dev/null | grep -q 'SERVER: 10.53.2.53#53' && ok=$((ok + 1))
+	done
+	after=$(counter direct)
+	[ "$ok" = 3 ] && { [ "$SUT" = direct ] || [ "$before" = "$after" ]; }
+}
+
+PGID=""
+stop_sut() {
+	[ -n "$PGID" ] || return 0
+	kill -TERM -- "-$PGID" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 -- "-$PGID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL -- "-$PGID" 2>/dev/null || true
+	PGID=""
+	"$HERE/lab.sh" reset-rtr
+}
+trap stop_sut EXIT
+
+"$HERE/lab.sh" reset-rtr
+if [ "$SUT" != direct ]; then
+	setsid ip netns exec "$RTR" taskset -c "$PIN_SUT" sh -c "$COMMAND" >"$out.sut" 2>&1 </dev/null &
+	PGID=$!
+	ready=0
+	for _ in $(seq 100); do
+		if ! kill -0 "$PGID" 2>/dev/null; then break; fi
+		if probe; then ready=1; break; fi
+		sleep 0.2
+	done
+	if [ "$ready" != 1 ]; then
+		echo "RESULT scenario=$SCENARIO sut=$SUT error=not-ready raw=$out.sut"
+		tail -n 5 "$out.sut" >&2 || true
+		exit 1
+	fi
+fi
+
+u0=$(counter queries) d0=$(counter direct)
+g0=$([ -n "$PGID" ] && group_ticks || echo 0)
+read -r busy0 idle0 < <(core_ticks)
+t0=$(date +%s.%N)
+ip netns exec "$CLI" taskset -c "$PIN_LOAD" dnsperf -s 10.53.2.53 -d "$WORK/data/$SCENARIO.q" -l "$SECONDS_PER_RUN" -T 2 -c 32 -q 200 \
+	-t 2 ${DNSPERF_EXTRA:-} >"$out" 2>&1 || true
+t1=$(date +%s.%N)
+g1=$([ -n "$PGID" ] && group_ticks || echo 0)
+read -r busy1 idle1 < <(core_ticks)
+u1=$(counter queries) d1=$(counter direct)
+stop_sut
+trap - EXIT
+
+field() { sed -n "s/^ *$1 *\([0-9.]*\).*/\1/p" "$out" | head -1; }
+sent=$(field "Queries sent:")
+completed=$(field "Queries completed:")
+lost=$(field "Queries lost:")
+qps=$(field "Queries per second:")
+avg=$(sed -n 's/^ *Average Latency (s): *\([0-9.]*\).*max \([0-9.]*\).*/\1/p' "$out" | head -1)
+max=$(sed -n 's/^ *Average Latency (s): *[0-9.]* *(min [0-9.]*, max \([0-9.]*\)).*/\1/p' "$out" | head -1)
+rcodes=$(sed -n 's/^ *Response codes: *//p' "$out" | head -1 | tr -d ' ' )
+elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
+sut_us=$(awk -v t=$((g1 - g0)) -v hz="$TICKS" -v q="${completed:-0}" 'BEGIN {if (q > 0) printf "%.2f", t / hz * 1e6 / q; else print "NA"}')
+core_us=$(awk -v t=$((busy1 - busy0)) -v hz="$TICKS" -v q="${completed:-0}" 'BEGIN {if (q > 0) printf "%.2f", t / hz * 1e6 / q; else print "NA"}')
+cpu_sut=$(awk -v t=$((g1 - g0)) -v hz="$TICKS" -v e="$elapsed" 'BEGIN {printf "%d%%", t / hz / e * 100}')
+core_idle=$(awk -v b=$((busy1 - busy0)) -v i=$((idle1 - idle0)) 'BEGIN {if (b + i > 0) printf "%d%%", i * 100 / (b + i); else print "NA"}')
+line="RESULT scenario=$SCENARIO sut=$SUT qps=${qps:-NA} avg_ms=$(awk -v a="${avg:-0}" 'BEGIN {printf "%.3f", a * 1000}') max_ms=$(awk -v a="${max:-0}" 'BEGIN {printf "%.1f", a * 1000}') sent=${sent:-NA} completed=${completed:-NA} lost=${lost:-NA} rcodes=${rcodes:-NA} upstream_q=$((u1 - u0)) upstream_direct=$((d1 - d0)) cpu_sut=$cpu_sut sut_core_idle=$core_idle sut_us_q=$sut_us core_us_q=$core_us raw=$out"
+echo "$line" | tee -a "$out"
