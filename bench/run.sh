@@ -74,15 +74,18 @@ cp "$CONFIG" "$CONFIG_LOG"
 printf 'querylog:\n  path: %s\n  rotate_size: %s\n  keep: %s\n' "$OUT/queries.jsonl" "${LOG_ROTATE:-64M}" "${LOG_KEEP:-5}" >>"$CONFIG_LOG"
 if [ "$LAB" = reference ]; then
   cd "$BENCH"
-  [ -s "$BENCH_WORK/data/miss.q" ] || ./gen-data.sh
+  DATA=$BENCH_WORK/data
+  [ -s "$DATA/miss.q" ] || ./gen-data.sh
   LAB_CMD=./lab.sh
 else
   cd "$HERE"
-  python3 "$HERE/lab/data.py" "$BENCH_WORK/data"
+  # Apart from the reference harness's data/ (its files have other names and its own .lua list).
+  export DATA=$BENCH_WORK/lab-data
+  python3 "$HERE/lab/data.py" "$DATA"
   export BENCH_ID=${BENCH_ID:-$$}
   LAB_CMD="$HERE/lab/lab.sh"
 fi
-sed 's/.*/||&^/' "$BENCH_WORK/data/blocklist-100k.txt" >"$OUT/blocklist-100k.adblock.txt"
+sed 's/.*/||&^/' "$DATA/blocklist-100k.txt" >"$OUT/blocklist-100k.adblock.txt"
 "$BIN" check --config "$CONFIG" >/dev/null
 $LAB_CMD up
 trap '$LAB_CMD down >/dev/null 2>&1 || true' EXIT
@@ -90,7 +93,7 @@ trap '$LAB_CMD down >/dev/null 2>&1 || true' EXIT
 sut_env() {
   case $1 in
     direct) echo "direct" ;;
-    dnsdist) [ "$LAB" = reference ] && echo "dnsdist" || echo "cmd dnsdist $HERE/dnsdist/dnsdist.sh $BENCH_WORK/data/blocklist-100k.txt" ;;
+    dnsdist) [ "$LAB" = reference ] && echo "dnsdist" || echo "cmd dnsdist $HERE/dnsdist/dnsdist.sh $DATA/blocklist-100k.txt" ;;
     floor) [ "$LAB" = reference ] && echo "cmd floor $BENCH/floor/nullrelay.sh" || echo "cmd floor $HERE/floor/floor.sh" ;;
     tproxy-relay) echo "cmd tproxy-relay $BIN run --config $CONFIG" ;;
     tproxy-relay-log) echo "cmd tproxy-relay-log $BIN run --config $CONFIG_LOG" ;;

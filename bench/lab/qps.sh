@@ -2,7 +2,7 @@
 # bench/lab/qps.sh SCENARIO SUT [COMMAND...] — one measurement: start the SUT in rtr, check that it
 # intercepts, run dnsperf from cli for $SECONDS_PER_RUN seconds, stop the SUT, print one RESULT line.
 #
-#   SCENARIO   blocked | hot | miss (the query files of bench/lab/data.py, in $BENCH_WORK/data)
+#   SCENARIO   blocked | hot | miss (the query files of bench/lab/data.py, in $DATA)
 #   SUT        a name for the line; "direct" runs no SUT (plain forwarding through rtr)
 #   COMMAND    run by sh -c inside rtr, in its own process group, pinned to CPU $PIN_SUT; it
 #              installs its own interception and stays in the foreground
@@ -83,7 +83,7 @@ u0=$(counter queries) d0=$(counter direct)
 g0=$([ -n "$PGID" ] && group_ticks || echo 0)
 read -r busy0 idle0 < <(core_ticks)
 t0=$(date +%s.%N)
-ip netns exec "$CLI" taskset -c "$PIN_LOAD" dnsperf -s 10.53.2.53 -d "$WORK/data/$SCENARIO.q" -l "$SECONDS_PER_RUN" -T 2 -c 32 -q 200 \
+ip netns exec "$CLI" taskset -c "$PIN_LOAD" dnsperf -s 10.53.2.53 -d "${DATA:-$WORK/lab-data}/$SCENARIO.q" -l "$SECONDS_PER_RUN" -T 2 -c 32 -q 200 \
 	-t 2 ${DNSPERF_EXTRA:-} >"$out" 2>&1 || true
 t1=$(date +%s.%N)
 g1=$([ -n "$PGID" ] && group_ticks || echo 0)
