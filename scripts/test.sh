@@ -26,7 +26,7 @@ if [ "${TPROXY_RELAY_SHARED_HIDDEN:-0}" != 1 ]; then
     fi
     grep -E 'Test run with' .build/real-lists.log
     echo "== hiding $shared (empty read-only tmpfs, private mount namespace): the rest runs on the clone alone"
-    exec unshare --mount --propagation private env TPROXY_RELAY_SHARED_HIDDEN=1 -u TPROXY_RELAY_SHARED \
+    exec unshare --mount --propagation private env -u TPROXY_RELAY_SHARED TPROXY_RELAY_SHARED_HIDDEN=1 \
       bash -c 'mount -t tmpfs -o ro,size=64k tproxy-relay-no-shared "$1" && shift && exec bash "$@"' _ "$shared" "$0" "$@"
   fi
 else

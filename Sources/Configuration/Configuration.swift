@@ -22,6 +22,15 @@ public struct Configuration: Equatable, Sendable {
         public var rulePriority: UInt32 = 10053
         /// Name of the nft table (family inet).
         public var table = "tproxy_relay"
+        /// Capture this host's own DNS (and QUIC with `quic`) too: an output chain marks it with
+        /// `localMark`, and it reaches the relay like LAN traffic. Off by default: on a host whose
+        /// own resolver (dnsmasq, unbound) talks to its upstreams, those queries are captured too
+        /// unless its user or group is in the bypass lists.
+        public var local = false
+        public var localMark: UInt32 = 0x55
+        /// Users and groups (as ids, resolved from names when read) whose sockets go out directly.
+        public var localBypassUsers: [UInt32] = []
+        public var localBypassGroups: [UInt32] = []
     }
 
     public struct Listen: Equatable, Sendable {

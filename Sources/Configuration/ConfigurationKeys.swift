@@ -1,3 +1,4 @@
+import Glibc
 import RelayCore
 import Yams
 
@@ -55,6 +56,10 @@ extension ConfigurationParser {
             s.routeTable = UInt32(table)
         },
         Key("rule_priority") { p, v, k, s throws(ConfigurationError) in s.rulePriority = UInt32(try p.integer(v, key: k, in: 1...32765)) },
+        Key("local") { p, v, k, s throws(ConfigurationError) in s.local = try p.boolean(v, key: k) },
+        Key("local_mark") { p, v, k, s throws(ConfigurationError) in s.localMark = try p.mark(v, key: k) },
+        Key("local_bypass_users") { p, v, k, s throws(ConfigurationError) in s.localBypassUsers = try p.accounts(v, key: k, kind: .user) },
+        Key("local_bypass_groups") { p, v, k, s throws(ConfigurationError) in s.localBypassGroups = try p.accounts(v, key: k, kind: .group) },
         Key("table") { p, v, k, s throws(ConfigurationError) in
             let table = try p.scalar(v, key: k)
             guard !table.isEmpty, table.utf8.count < 64, table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
@@ -199,4 +204,33 @@ extension ConfigurationParser {
     static let limits: [Key<Configuration.Limits>] = [
         Key("max_quic_flows") { p, v, k, s throws(ConfigurationError) in s.maxQUICFlows = try p.integer(v, key: k, in: 1...1_000_000) },
     ]
+}
+
+extension ConfigurationParser {
+    enum AccountKind { case user, group }
+
+    /// A list of user or group names or numeric ids, as ids; a name this host does not know is an
+    /// error (a typo must not leave a resolver captured, or uncaptured, by surprise).
+    func accounts(_ node: Node, key: String, kind: AccountKind) throws(ConfigurationError) -> [UInt32] {
+        var ids: [UInt32] = []
+        let items: [Node]
+        if case .sequence(let list) = node { items = Array(list) } else { items = [node] }
+        for item in items {
+            let text = try scalar(item, key: key)
+            if let id = UInt32(text) {
+                ids.append(id)
+                continue
+            }
+            let found: UInt32?
+            switch kind {
+            case .user: found = getpwnam(text).map { $0.pointee.pw_uid }
+            case .group: found = getgrnam(text).map { $0.pointee.gr_gid }
+            }
+            guard let id = found else {
+                throw error(item, key, "'\(text)' is not a \(kind == .user ? "user" : "group") on this host (a name from /etc/\(kind == .user ? "passwd" : "group"), or a number)")
+            }
+            ids.append(id)
+        }
+        return ids
+    }
 }

@@ -28,6 +28,11 @@ public struct ConfigurationParser {
         guard let root else { return config }  // an empty file: all defaults
         try readSection(root, name: nil, keys: Self.topLevel, into: &config)
         try validate(config, root: root)
+        if config.intercept.local && config.intercept.localBypassUsers.contains(0) {
+            let line = lineOf(path: ["intercept", "local_bypass_users"], in: root).map { ":\($0)" } ?? ""
+            config.warnings.append("\(file)\(line): intercept.local_bypass_users: root (uid 0) is bypassed, so every service "
+                                   + "running as root (package managers, NTP, most daemons) sends its DNS out uncaptured")
+        }
         return config
     }
 
@@ -71,6 +76,10 @@ public struct ConfigurationParser {
         if config.intercept.mark == config.intercept.bypassMark {
             throw ConfigurationError(file: file, line: lineOf(path: ["intercept", "bypass_mark"], in: root), key: "intercept.bypass_mark",
                                      message: "must differ from intercept.mark, or the relay's own queries would be captured again")
+        }
+        if config.intercept.local && [config.intercept.mark, config.intercept.bypassMark].contains(config.intercept.localMark) {
+            throw ConfigurationError(file: file, line: lineOf(path: ["intercept", "local_mark"], in: root) ?? lineOf(path: ["intercept", "local"], in: root),
+                                     key: "intercept.local_mark", message: "must differ from intercept.mark and intercept.bypass_mark")
         }
         if config.upstream.mode == .servers && config.upstream.servers.isEmpty {
             throw ConfigurationError(file: file, line: lineOf(path: ["upstream", "mode"], in: root), key: "upstream.servers",

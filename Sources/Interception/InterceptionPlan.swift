@@ -18,9 +18,11 @@ public struct InterceptionPlan: Equatable, Sendable {
     public var listenV6: IPAddress?
     /// Which destination ports of which protocol go to which listener port.
     public var captures: [Capture]
+    /// The host's own traffic (`intercept.local`), or nil when only what arrives is captured.
+    public var local: Local?
 
     public init(tableName: String, interfaces: [String], mark: UInt32, routeTable: UInt32, rulePriority: UInt32,
-                listenV4: IPAddress, listenV6: IPAddress?, captures: [Capture]) {
+                listenV4: IPAddress, listenV6: IPAddress?, captures: [Capture], local: Local? = nil) {
         self.tableName = tableName
         self.interfaces = interfaces
         self.mark = mark
@@ -29,6 +31,50 @@ public struct InterceptionPlan: Equatable, Sendable {
         self.listenV4 = listenV4
         self.listenV6 = listenV6
         self.captures = captures
+        self.local = local
+    }
+
+    /// Capturing what this host sends itself: an output chain marks it (`mark`), the policy
+    /// route sends it to `lo`, and a prerouting rule for `lo` hands it to the listener.
+    public struct Local: Equatable, Sendable {
+        /// The mark the output chain sets (not `mark`: see PolicyRouting).
+        public var mark: UInt32
+        /// The relay's own sockets carry it: never captured again.
+        public var bypassMark: UInt32
+        /// Sockets of these users and groups go out directly (a local resolver's upstream queries).
+        public var bypassUsers: [UInt32]
+        public var bypassGroups: [UInt32]
+
+        public init(mark: UInt32, bypassMark: UInt32, bypassUsers: [UInt32] = [], bypassGroups: [UInt32] = []) {
+            self.mark = mark
+            self.bypassMark = bypassMark
+            self.bypassUsers = bypassUsers
+            self.bypassGroups = bypassGroups
+        }
+    }
+
+    /// One rule of the output chain, in order: the returns first, then the marks.
+    public enum OutputRule: Equatable, Sendable {
+        /// `meta mark M return`: the relay's own packets.
+        case returnIfMarked(UInt32)
+        /// `fib daddr type local return`: to this host itself (a resolver on 127.0.0.1 or a LAN address).
+        case returnIfLocalDestination
+        /// `meta skuid U return`, `meta skgid G return`.
+        case returnIfUser(UInt32)
+        case returnIfGroup(UInt32)
+        /// `[meta nfproto ipv4] meta l4proto P th dport D meta mark set M`.
+        case mark(Capture.TransportProtocol, port: UInt16, ipv4Only: Bool, mark: UInt32)
+    }
+
+    /// The output chain's rules; empty without `local`.
+    public var outputRules: [OutputRule] {
+        guard let local else { return [] }
+        var out: [OutputRule] = [.returnIfMarked(local.bypassMark), .returnIfLocalDestination]
+        out += local.bypassUsers.map { .returnIfUser($0) }
+        out += local.bypassGroups.map { .returnIfGroup($0) }
+        // Without an IPv6 listener, IPv6 is left alone: marked, it would go to lo with no taker.
+        out += captures.map { .mark($0.transport, port: $0.port, ipv4Only: listenV6 == nil, mark: local.mark) }
+        return out
     }
 
     /// One kind of traffic to divert: `proto dport port → listener port`.
@@ -52,6 +98,8 @@ public struct InterceptionPlan: Equatable, Sendable {
         public var port: UInt16
         public var target: Endpoint
         public var mark: UInt32
+        /// Only packets already carrying this mark (the host's own, rerouted to `lo`).
+        public var requiredMark: UInt32?
     }
 
     /// Every rule of the prerouting chain, in order: per interface, per family, per capture.
@@ -62,6 +110,14 @@ public struct InterceptionPlan: Equatable, Sendable {
                 for capture in captures {
                     out.append(Rule(interface: interface, transport: capture.transport, port: capture.port,
                                     target: Endpoint(address: address, port: capture.listenPort), mark: mark))
+                }
+            }
+        }
+        if let local {
+            for address in [listenV4] + (listenV6.map { [$0] } ?? []) {
+                for capture in captures {
+                    out.append(Rule(interface: "lo", transport: capture.transport, port: capture.port,
+                                    target: Endpoint(address: address, port: capture.listenPort), mark: local.mark, requiredMark: local.mark))
                 }
             }
         }

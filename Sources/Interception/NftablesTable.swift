@@ -119,6 +119,21 @@ public enum NftablesMessages {
             buffer.commit(h, expectsAck: true)
         }
 
+        if plan.local != nil {
+            let output = makeOutputChain(plan)
+            defer { nftnl_chain_free(output) }
+            h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWCHAIN.rawValue), family, create, sequence())!
+            nftnl_chain_nlmsg_build_payload(h, output)
+            buffer.commit(h, expectsAck: true)
+            for rule in plan.outputRules {
+                let r = makeOutputRule(rule, table: plan.tableName)
+                defer { nftnl_rule_free(r) }
+                h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWRULE.rawValue), family, create | UInt16(NLM_F_APPEND), sequence())!
+                nftnl_rule_nlmsg_build_payload(h, r)
+                buffer.commit(h, expectsAck: true)
+            }
+        }
+
         h = nftnl_batch_end(buffer.tail, sequence())!
         buffer.commit(h, expectsAck: false)
     }
@@ -148,6 +163,10 @@ public enum NftablesMessages {
         for (i, byte) in rule.interface.utf8.prefix(Int(IFNAMSIZ) - 1).enumerated() { name[i] = byte }
         add(r, meta(key: NFT_META_IIFNAME.rawValue, register: 1))
         add(r, compare(register: 1, name))
+        if let required = rule.requiredMark {
+            add(r, meta(key: NFT_META_MARK.rawValue, register: 1))
+            add(r, compare(register: 1, withUnsafeBytes(of: required) { Array($0) }))
+        }
 
         let nfproto: UInt8 = rule.target.address.isIPv6 ? UInt8(NFPROTO_IPV6) : UInt8(NFPROTO_IPV4)
         add(r, meta(key: NFT_META_NFPROTO.rawValue, register: 1))
@@ -185,6 +204,80 @@ public enum NftablesMessages {
         return r
     }
 
+    static let outputChainName = "output"
+
+    /// `type route hook output priority mangle`: only a route chain re-routes a locally generated
+    /// packet whose mark changed (docs/LINUX-NOTES.md).
+    static func makeOutputChain(_ plan: InterceptionPlan) -> OpaquePointer {
+        let chain = nftnl_chain_alloc()!
+        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue), plan.tableName)
+        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue), outputChainName)
+        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_FAMILY.rawValue), UInt32(NFPROTO_INET))
+        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TYPE.rawValue), "route")
+        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue), NF_INET_LOCAL_OUT.rawValue)
+        nftnl_chain_set_s32(chain, UInt16(NFTNL_CHAIN_PRIO.rawValue), manglePriority)
+        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_POLICY.rawValue), UInt32(NF_ACCEPT))
+        return chain
+    }
+
+    static func makeOutputRule(_ rule: InterceptionPlan.OutputRule, table: String) -> OpaquePointer {
+        let r = nftnl_rule_alloc()!
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), outputChainName)
+        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), UInt32(NFPROTO_INET))
+        func hostOrder(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+        switch rule {
+        case .returnIfMarked(let mark):
+            add(r, meta(key: NFT_META_MARK.rawValue, register: 1))
+            add(r, compare(register: 1, hostOrder(mark)))
+            add(r, verdict(NFT_RETURN.rawValue))
+        case .returnIfLocalDestination:
+            let fib = nftnl_expr_alloc("fib")!
+            nftnl_expr_set_u32(fib, UInt16(NFTNL_EXPR_FIB_RESULT), NFT_FIB_RESULT_ADDRTYPE.rawValue)
+            nftnl_expr_set_u32(fib, UInt16(NFTNL_EXPR_FIB_FLAGS), NFTA_FIB_F_DADDR.rawValue)
+            nftnl_expr_set_u32(fib, UInt16(NFTNL_EXPR_FIB_DREG), 1)
+            add(r, fib)
+            add(r, compare(register: 1, hostOrder(UInt32(RTN_LOCAL))))
+            add(r, verdict(NFT_RETURN.rawValue))
+        case .returnIfUser(let uid):
+            add(r, meta(key: NFT_META_SKUID.rawValue, register: 1))
+            add(r, compare(register: 1, hostOrder(uid)))
+            add(r, verdict(NFT_RETURN.rawValue))
+        case .returnIfGroup(let gid):
+            add(r, meta(key: NFT_META_SKGID.rawValue, register: 1))
+            add(r, compare(register: 1, hostOrder(gid)))
+            add(r, verdict(NFT_RETURN.rawValue))
+        case .mark(let transport, let port, let ipv4Only, let mark):
+            if ipv4Only {
+                add(r, meta(key: NFT_META_NFPROTO.rawValue, register: 1))
+                add(r, compare(register: 1, [UInt8(NFPROTO_IPV4)]))
+            }
+            add(r, meta(key: NFT_META_L4PROTO.rawValue, register: 1))
+            add(r, compare(register: 1, [transport.rawValue]))
+            let payload = nftnl_expr_alloc("payload")!
+            nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_BASE), NFT_PAYLOAD_TRANSPORT_HEADER.rawValue)
+            nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_OFFSET), 2)
+            nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_LEN), 2)
+            nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_DREG), 1)
+            add(r, payload)
+            add(r, compare(register: 1, [UInt8(port >> 8), UInt8(port & 0xff)]))
+            add(r, immediate(register: 1, hostOrder(mark)))
+            let setMark = nftnl_expr_alloc("meta")!
+            nftnl_expr_set_u32(setMark, UInt16(NFTNL_EXPR_META_KEY), NFT_META_MARK.rawValue)
+            nftnl_expr_set_u32(setMark, UInt16(NFTNL_EXPR_META_SREG), 1)
+            add(r, setMark)
+        }
+        return r
+    }
+
+    /// A verdict (`return`, ...) into the verdict register.
+    private static func verdict(_ code: Int32) -> OpaquePointer {
+        let e = nftnl_expr_alloc("immediate")!
+        nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_IMM_DREG), UInt32(NFT_REG_VERDICT.rawValue))
+        nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_IMM_VERDICT), UInt32(bitPattern: code))
+        return e
+    }
+
     private static func add(_ rule: OpaquePointer, _ expression: OpaquePointer) {
         nftnl_rule_add_expr(rule, expression)
     }
@@ -214,12 +307,12 @@ public enum NftablesMessages {
     /// Every rule of `plan` rendered by libnftnl, one line each, as `nft --debug=netlink` shows
     /// them: what tests compare against.
     public static func render(_ plan: InterceptionPlan) -> [String] {
-        plan.rules.map { rule in
-            let r = makeRule(rule, table: plan.tableName)
+        func text(_ r: OpaquePointer) -> String {
             defer { nftnl_rule_free(r) }
             var text = [CChar](repeating: 0, count: 4096)
             _ = nftnl_rule_snprintf(&text, text.count, r, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0)
             return String(cString: text)
         }
+        return plan.rules.map { text(makeRule($0, table: plan.tableName)) } + plan.outputRules.map { text(makeOutputRule($0, table: plan.tableName)) }
     }
 }

@@ -16,6 +16,12 @@ import RelayCore
 /// off (issue 13, finding 10). Matching the interfaces the packets arrive on leaves the check
 /// to the main table.
 ///
+/// The host's own traffic (`intercept.local`) carries a mark of its own, set by the table's output
+/// chain: `ip rule add fwmark LOCAL_MARK lookup TABLE` without `iif` reroutes it to `lo` (a
+/// locally generated packet's lookup has iif = lo, as the reverse-path check has, so sharing
+/// `MARK` with an `iif lo` rule would bring back the martian drops above; a mark that LAN packets
+/// never carry cannot).
+///
 /// Unlike the nft table these have no owner, so the relay removes them itself (`remove()`),
 /// and adding is idempotent: an equal rule left by a crashed run is deleted first, and the route
 /// is added with NLM_F_REPLACE.
@@ -26,15 +32,17 @@ public final class PolicyRouting {
     private let priority: UInt32
     private let families: [UInt8]
     private let interfaces: [String]
+    private let localMark: UInt32?
 
-    /// Installs the rules (one per interface in `interfaces`) and routes for IPv4 and, when
-    /// `ipv6`, IPv6.
-    public init(mark: UInt32, table: UInt32, priority: UInt32, interfaces: [String], ipv6: Bool) throws {
+    /// Installs the rules (one per interface in `interfaces`, and one for `localMark` when the
+    /// host's own traffic is captured) and routes for IPv4 and, when `ipv6`, IPv6.
+    public init(mark: UInt32, table: UInt32, priority: UInt32, interfaces: [String], ipv6: Bool, localMark: UInt32? = nil) throws {
         socket = try NetlinkSocket(bus: NETLINK_ROUTE)
         self.mark = mark
         self.table = table
         self.priority = priority
         self.interfaces = interfaces
+        self.localMark = localMark
         families = ipv6 ? [UInt8(AF_INET), UInt8(AF_INET6)] : [UInt8(AF_INET)]
         guard let loopback = Optional(if_nametoindex("lo")), loopback != 0 else {
             throw RelayError(.noSuchInterface, "the loopback interface lo does not exist in this namespace")
@@ -44,8 +52,14 @@ public final class PolicyRouting {
                 // Remove equal rules a crashed run left behind, for any interface (a request
                 // without iif matches them all; EXCL would refuse, plain add would stack).
                 while (try? send(rule: RTM_DELRULE, family: family, interface: nil, flags: 0)) != nil {}
+                if let localMark {
+                    while (try? send(rule: RTM_DELRULE, family: family, interface: nil, mark: localMark, flags: 0)) != nil {}
+                }
                 for interface in interfaces {
                     try send(rule: RTM_NEWRULE, family: family, interface: interface, flags: NLM_F_CREATE | NLM_F_EXCL)
+                }
+                if let localMark {
+                    try send(rule: RTM_NEWRULE, family: family, interface: nil, mark: localMark, flags: NLM_F_CREATE | NLM_F_EXCL)
                 }
                 try send(route: RTM_NEWROUTE, family: family, loopback: loopback, flags: NLM_F_CREATE | NLM_F_REPLACE)
             }
@@ -66,11 +80,13 @@ public final class PolicyRouting {
         let loopback = if_nametoindex("lo")
         for family in families {
             for interface in interfaces { try? send(rule: RTM_DELRULE, family: family, interface: interface, flags: 0) }
+            if let localMark { try? send(rule: RTM_DELRULE, family: family, interface: nil, mark: localMark, flags: 0) }
             try? send(route: RTM_DELROUTE, family: family, loopback: loopback, flags: 0)
         }
     }
 
-    private func send(rule type: Int, family: UInt8, interface: String?, flags: Int32) throws(Errno) {
+    private func send(rule type: Int, family: UInt8, interface: String?, mark: UInt32? = nil, flags: Int32) throws(Errno) {
+        let mark = mark ?? self.mark
         try send(type, flags: flags, header: fib_rule_hdr.self) { h, header in
             if let interface { mnl_attr_put_strz(h, UInt16(FRA_IIFNAME), interface) }
             header.pointee.family = family

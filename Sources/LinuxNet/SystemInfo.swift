@@ -52,6 +52,34 @@ public enum SystemInfo {
     }
 
     /// Index of a network interface, or nil when it does not exist in this namespace.
+    /// Every address of this host's interfaces (IPv4 and IPv6, loopback included): what the host
+    /// itself sends from, so how its own captured queries are told apart.
+    public static func localAddresses() -> [IPAddress] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return [] }
+        defer { freeifaddrs(list) }
+        var out: [IPAddress] = []
+        var cursor = list
+        while let entry = cursor {
+            if let address = entry.pointee.ifa_addr {
+                switch Int32(address.pointee.sa_family) {
+                case AF_INET:
+                    address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                        out.append(.v4(IPv4Address(rawValue: $0.pointee.sin_addr.s_addr)))
+                    }
+                case AF_INET6:
+                    address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
+                        out.append(.v6(withUnsafeBytes(of: a.pointee.sin6_addr) { IPv6Address(bytes: Array($0)) }))
+                    }
+                default:
+                    break
+                }
+            }
+            cursor = entry.pointee.ifa_next
+        }
+        return out
+    }
+
     public static func interfaceIndex(_ name: String) -> UInt32? {
         let index = if_nametoindex(name)
         return index == 0 ? nil : index

@@ -41,6 +41,8 @@ public struct QueryLogEntry: Sendable {
     public var bytesUp: Int
     public var bytesDown: Int
     public var event: String?
+    /// `local` for queries this host sent itself (`intercept.local`); nil for the LAN's.
+    public var origin: String?
 
     /// The address part of an `address:port` / `[v6]:port` endpoint string.
     public static func address(of endpoint: String) -> String {
@@ -78,6 +80,7 @@ public struct QueryLogEntry: Sendable {
         bytesUp = object["bytes_up"] as? Int ?? 0
         bytesDown = object["bytes_down"] as? Int ?? 0
         event = object["event"] as? String
+        origin = object["origin"] as? String
     }
 
     /// A QUIC flow's end entry: its totals, not a new decision.

@@ -55,6 +55,7 @@ struct QueryLogFormatter {
         addresses.append(anonymized(r.client), to: &out)
         out.append("\",\"server\":\"")
         addresses.append(r.server, to: &out)
+        if r.local { out.append("\",\"origin\":\"local") }
         if r.proto == .quic {
             formatFlow(r, name: name)
             return

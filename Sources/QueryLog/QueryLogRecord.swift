@@ -43,6 +43,8 @@ package struct QueryLogRecord {
     /// A flow's second entry, written when it ends (`"event":"end"`, with its final bytes and
     /// duration); the first is written when the flow is decided.
     package var flowEnd = false
+    /// The query came from this host itself (`intercept.local`): `"origin":"local"`.
+    package var local = false
 
     package init() {}
 }

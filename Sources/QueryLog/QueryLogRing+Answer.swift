@@ -11,7 +11,8 @@ extension QueryLogRing {
     /// deciding rule was written (list index `.max`: none).
     @inline(__always)
     package func recordAnswer(_ answer: UnsafeRawBufferPointer, proto: QueryLogRecord.Proto, client: Endpoint, server: Endpoint,
-                              action: QueryLogRecord.Action, upstream: Endpoint?, rule: (list: UInt16, line: UInt32), receivedAt: UInt64) {
+                              action: QueryLogRecord.Action, upstream: Endpoint?, rule: (list: UInt16, line: UInt32), receivedAt: UInt64,
+                              local: Bool = false) {
         guard answer.count >= DNSHeader.size, let (slot, name) = reserve() else { return }
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -26,6 +27,7 @@ extension QueryLogRing {
         slot.pointee.action = action
         slot.pointee.rcode = UInt8(DNSHeader.flags(p) & DNSHeader.rcodeMask)
         slot.pointee.client = client
+        slot.pointee.local = local
         slot.pointee.server = server
         slot.pointee.upstream = upstream
         slot.pointee.ruleList = rule.list

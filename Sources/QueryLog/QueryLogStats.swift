@@ -16,6 +16,8 @@ public struct QueryLogStats {
     /// QUIC flows that ended, and the bytes they carried (from their end entries).
     public private(set) var flowsEnded = 0
     public private(set) var quicBytes = (up: 0, down: 0)
+    /// Queries (and flows) from this host itself (`"origin":"local"`).
+    public private(set) var local = 0
 
     public init() {}
 
@@ -28,6 +30,7 @@ public struct QueryLogStats {
             return
         }
         total += 1
+        if entry.origin == "local" { local += 1 }
         actions[entry.action, default: 0] += 1
         let client = QueryLogEntry.address(of: entry.client)
         clients[client, default: 0] += 1
@@ -85,12 +88,14 @@ public struct QueryLogStats {
             "top_sni": list(Self.top(snis, n), "sni"),
             "forwarded_latency_us": latencyPercentiles,
             "quic_flows_ended": flowsEnded,
+            "local_queries": local,
             "quic_bytes": ["up": quicBytes.up, "down": quicBytes.down],
         ]
     }
 
     public func text(top n: Int) -> String {
         var out = "queries: \(total)   blocked: \(actions["blocked", default: 0]) (\(percent(blockedShare)))   cache hits: \(percent(cacheHitShare)) of \(cached + forwarded) upstream-bound\n"
+        if local > 0 { out += "from this host itself: \(local)\n" }
         out += "actions: " + actions.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
         if !latencyPercentiles.isEmpty {
             let l = latencyPercentiles

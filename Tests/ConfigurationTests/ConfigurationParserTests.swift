@@ -120,7 +120,7 @@ import Rules
         ("intercept:\n  route_table: 254\n", "relay.yaml:2: intercept.route_table: 254 is a kernel table (default, main, local); choose another"),
         ("intercept:\n  rule_priority: 40000\n", "relay.yaml:2: intercept.rule_priority: 40000 is out of range (1...32765)"),
         ("intercept:\n  dns: maybe\n", "relay.yaml:2: intercept.dns: expected true or false"),
-        ("intercept:\n  colour: red\n", "relay.yaml:2: intercept.colour: unknown key (expected one of interfaces, dns, quic, mark, bypass_mark, route_table, rule_priority, table)"),
+        ("intercept:\n  colour: red\n", "relay.yaml:2: intercept.colour: unknown key (expected one of interfaces, dns, quic, mark, bypass_mark, route_table, rule_priority, local, local_mark, local_bypass_users, local_bypass_groups, table)"),
         ("intercept:\n  mark: 5\n  bypass_mark: 5\n", "relay.yaml:3: intercept.bypass_mark: must differ from intercept.mark, or the relay's own queries would be captured again"),
         ("listen:\n  address: \"::1\"\n", "relay.yaml:2: listen.address: expected an IPv4 address such as 127.0.0.1"),
         ("listen:\n  address6: 127.0.0.1\n", "relay.yaml:2: listen.address6: expected an IPv6 address such as ::1, or none"),
@@ -235,5 +235,25 @@ import Rules
         #expect(config.resolvedWorkers(availableCPUs: 3) == 3)
         config.workers = 1
         #expect(config.resolvedWorkers(availableCPUs: 3) == 1)
+    }
+
+    @Test func localCaptureKeys() throws {
+        let config = try parse("intercept:\n  interfaces: [lan0]\n  local: true\n  local_mark: 0x60\n  local_bypass_users: [root, 107]\n  local_bypass_groups: 65534\n")
+        #expect(config.intercept.local && config.intercept.localMark == 0x60)
+        #expect(config.intercept.localBypassUsers == [0, 107] && config.intercept.localBypassGroups == [65534])
+        #expect(config.warnings.count == 1 && config.warnings[0].contains(":5: intercept.local_bypass_users: root (uid 0) is bypassed"))
+        #expect(!Configuration().intercept.local)
+    }
+
+    @Test(arguments: [
+        ("intercept:\n  local: true\n  local_bypass_users: [no-such-user-x]\n", ":3: intercept.local_bypass_users: 'no-such-user-x' is not a user on this host"),
+        ("intercept:\n  local: true\n  local_bypass_groups: [no-such-group-x]\n", ":3: intercept.local_bypass_groups: 'no-such-group-x' is not a group on this host"),
+        ("intercept:\n  local: true\n  local_mark: 0x54\n", ":3: intercept.local_mark: must differ from intercept.mark and intercept.bypass_mark"),
+        ("intercept:\n  local: maybe\n", ":2: intercept.local: expected true or false"),
+        ("intercept:\n  local_mark: 0\n", ":2: intercept.local_mark: must not be 0"),
+    ])
+    func badLocalCaptureKeys(_ yaml: String, _ expected: String) {
+        #expect(throws: ConfigurationError.self) { try parse(yaml) }
+        do { _ = try parse(yaml) } catch { #expect("\(error)".contains(expected), "\(error)") }
     }
 }

@@ -71,4 +71,34 @@ import RelayCore
         #expect(sequence == 3 + 7)
         #expect(rules.length > 0 && rules.length % 4 == 0)
     }
+
+    /// `intercept.local`: the output chain's rules in order (returns before marks), and the
+    /// prerouting rules for lo that take only packets carrying the local mark.
+    @Test func localCaptureRules() throws {
+        var plan = Self.plan
+        plan.captures = [.init(.udp, port: 53, to: 15353), .init(.tcp, port: 53, to: 15353)]
+        plan.local = .init(mark: 0x55, bypassMark: 0x54, bypassUsers: [107], bypassGroups: [65534])
+        #expect(plan.outputRules == [.returnIfMarked(0x54), .returnIfLocalDestination, .returnIfUser(107), .returnIfGroup(65534),
+                                     .mark(.udp, port: 53, ipv4Only: false, mark: 0x55), .mark(.tcp, port: 53, ipv4Only: false, mark: 0x55)])
+        let lo = plan.rules.filter { $0.interface == "lo" }
+        #expect(lo.count == 4 && lo.allSatisfy { $0.requiredMark == 0x55 && $0.mark == 0x55 })
+        let text = NftablesMessages.render(plan)
+        #expect(text.count == plan.rules.count + plan.outputRules.count)
+        let output = Array(text.suffix(plan.outputRules.count))
+        #expect(output[0].contains("[ meta load mark => reg 1 ]") && output[0].contains("[ cmp eq reg 1 0x00000054 ]")
+                && output[0].contains("[ immediate reg 0 return ]"), "\(output[0])")
+        #expect(output[1].contains("[ fib daddr type => reg 1 ]") && output[1].contains("[ cmp eq reg 1 0x00000002 ]"), "\(output[1])")
+        #expect(output[2].contains("[ meta load skuid => reg 1 ]") && output[2].contains("[ cmp eq reg 1 0x0000006b ]"), "\(output[2])")
+        #expect(output[3].contains("[ meta load skgid => reg 1 ]"), "\(output[3])")
+        #expect(output[4].contains("[ cmp eq reg 1 0x00000011 ]") && output[4].contains("[ meta set mark with reg 1 ]")
+                && !output[4].contains("nfproto"), "\(output[4])")
+        let loRule = try #require(text.first { $0.contains("0x00006f6c") })  // iifname "lo"
+        #expect(loRule.contains("[ meta load mark => reg 1 ]") && loRule.contains("[ cmp eq reg 1 0x00000055 ]"), "\(loRule)")
+        // Without an IPv6 listener, IPv6 is not marked (it would reach lo with nobody to take it).
+        plan.listenV6 = nil
+        #expect(plan.outputRules.contains(.mark(.udp, port: 53, ipv4Only: true, mark: 0x55)))
+        #expect(NftablesMessages.render(plan).last?.contains("[ cmp eq reg 1 0x00000002 ]") == true)
+        // No local capture: no output chain at all.
+        #expect(Self.plan.outputRules.isEmpty)
+    }
 }

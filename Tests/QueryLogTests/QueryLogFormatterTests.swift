@@ -129,6 +129,21 @@ import Testing
         #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil)
     }
 
+    /// The host's own queries (`intercept.local`) say so; the LAN's lines do not change.
+    @Test func localQueriesCarryTheirOrigin() throws {
+        var r = Self.record()
+        r.local = true
+        let line = Self.line(r, name: "www.example.com")
+        #expect(line.contains("\"server\":\"10.53.2.53:53\",\"origin\":\"local\",\"qname\":"))
+        let entry = try #require(QueryLogEntry(line: String(line.dropLast())))
+        #expect(entry.origin == "local")
+        var stats = QueryLogStats()
+        stats.add(entry)
+        stats.add(try #require(QueryLogEntry(line: String(Self.line(Self.record(), name: "www.example.com").dropLast()))))
+        #expect(stats.total == 2 && stats.local == 1)
+        #expect(!Self.line(Self.record(), name: "www.example.com").contains("origin"))
+    }
+
     @Test func anonymizedClientsLoseTheirHostPart() {
         var r = Self.record()
         r.client = Endpoint(address: .v4(IPv4Address(192, 168, 7, 201)), port: 40000)

@@ -17,7 +17,14 @@ final class ReplySockets {
     /// Sockets evicted during this loop turn, closed by `reap()`.
     private var evicted: [Socket] = []
 
-    init(limit: Int = 1024) { self.limit = limit }
+    /// SO_MARK on every reply socket: every socket the relay opens carries the bypass mark, so no
+    /// packet of its own is ever captured again (with `intercept.local`, by the output chain).
+    private let bypassMark: UInt32
+
+    init(limit: Int = 1024, bypassMark: UInt32 = 0) {
+        self.limit = limit
+        self.bypassMark = bypassMark
+    }
 
     /// Closes sockets evicted since the last call; call when every sender has been flushed.
     @inline(__always)
@@ -32,6 +39,7 @@ final class ReplySockets {
         do {
             let socket = try Socket.udp(for: origin)
             try socket.set([.transparent, .reuseAddress, .reusePort])
+            if bypassMark != 0 { try socket.set(.mark(bypassMark)) }
             try socket.bind(to: origin)
             // Kept small: nothing should ever arrive here.
             try? socket.set(.receiveBuffer(4096))

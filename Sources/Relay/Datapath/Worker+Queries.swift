@@ -169,8 +169,11 @@ extension Worker {
     @inline(__always)
     func respond(_ bytes: UnsafeRawBufferPointer, action: QueryLogRecord.Action, client: Endpoint, destination: Endpoint, reply: ReplyPath,
                  upstream: Endpoint? = nil, rule: RuleOrigin = .none, receivedAt: UInt64, inFlight: Bool) {
-        queryLog?.recordAnswer(bytes, proto: reply.isTCP ? .tcp : .udp, client: client, server: destination, action: action, upstream: upstream,
-                               rule: (rule.list, rule.line), receivedAt: receivedAt)
+        if let queryLog {
+            queryLog.recordAnswer(bytes, proto: reply.isTCP ? .tcp : .udp, client: client, server: destination, action: action, upstream: upstream,
+                                  rule: (rule.list, rule.line), receivedAt: receivedAt,
+                                  local: !settings.localAddresses.isEmpty && settings.localAddresses.contains(client.address))
+        }
         switch reply {
         case .udp:
             guard let fd = replySockets.descriptor(for: destination) else {

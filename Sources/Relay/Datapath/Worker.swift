@@ -38,6 +38,9 @@ final class Worker {
         var replySockets = 1024
         var maxUpstreamConnections = 256
         var retiringSockets = 256
+        /// This host's addresses when its own traffic is captured (`intercept.local`): queries
+        /// from them are logged with `"origin":"local"`. Empty otherwise.
+        var localAddresses: [IPAddress] = []
     }
 
     static let batchSize = 64
@@ -99,7 +102,7 @@ final class Worker {
         epoll = try Epoll(capacity: 64)
         wakeup = try EventNotifier()
         inFlight = InFlightTable(capacity: settings.maxInFlight, maxQueryLength: Worker.maxQueryLength)
-        replySockets = ReplySockets(limit: settings.replySockets)
+        replySockets = ReplySockets(limit: settings.replySockets, bypassMark: settings.bypassMark)
         nowSeconds = UInt32(SystemInfo.monotonicNanoseconds() / 1_000_000_000)
         try epoll.add(wakeup.fd, token: EpollToken.wake)
         for (i, listener) in udpListeners.enumerated() { try epoll.add(listener.fd, token: EpollToken.udpListener | UInt64(i)) }

@@ -113,7 +113,8 @@ public final class RelayService {
                             maxQUICFlows: max(1, budget.quicFlows / count),
                             replySockets: budget.replySocketsPerWorker,
                             maxUpstreamConnections: budget.upstreamConnectionsPerWorker,
-                            retiringSockets: budget.retiringPerPool)
+                            retiringSockets: budget.retiringPerPool,
+                            localAddresses: intercept.local ? SystemInfo.localAddresses() : [])
         }
         // The query log's writer and one ring per worker; the file is opened now so that a bad
         // path stops start-up with a clear message.
@@ -135,7 +136,8 @@ public final class RelayService {
 
         // Routes before the rules: the moment a packet is marked, its route must exist.
         let routing = try PolicyRouting(mark: intercept.mark, table: intercept.routeTable, priority: intercept.rulePriority,
-                                        interfaces: intercept.interfaces, ipv6: ipv6Enabled)
+                                        interfaces: intercept.interfaces, ipv6: ipv6Enabled,
+                                        localMark: intercept.local ? intercept.localMark : nil)
         do {
             try table.installRules(interceptionPlan(ipv6: ipv6Enabled))
         } catch {
@@ -166,7 +168,7 @@ public final class RelayService {
             self.watcher = watcher
         }
         state = .running
-        logger.info("relaying DNS over UDP and TCP\(intercept.quic ? (configuration.quic.block ? ", blocking QUIC" : ", QUIC on port \(quicPort)") : ""): \(count) workers, interfaces \(intercept.interfaces.joined(separator: ",")), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
+        logger.info("relaying DNS over UDP and TCP\(intercept.quic ? (configuration.quic.block ? ", blocking QUIC" : ", QUIC on port \(quicPort)") : ""): \(count) workers, interfaces \(intercept.interfaces.joined(separator: ","))\(intercept.local ? " and this host's own traffic" : ""), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
     }
 
     /// Raises the descriptor limit and shares it out (DescriptorBudget); refuses to start when it
@@ -202,7 +204,10 @@ public final class RelayService {
         return InterceptionPlan(tableName: intercept.table, interfaces: intercept.interfaces, mark: intercept.mark,
                                 routeTable: intercept.routeTable, rulePriority: intercept.rulePriority,
                                 listenV4: configuration.listen.address,
-                                listenV6: ipv6 ? configuration.listen.address6 : nil, captures: captures)
+                                listenV6: ipv6 ? configuration.listen.address6 : nil, captures: captures,
+                                local: intercept.local ? InterceptionPlan.Local(mark: intercept.localMark, bypassMark: intercept.bypassMark,
+                                                                                bypassUsers: intercept.localBypassUsers,
+                                                                                bypassGroups: intercept.localBypassGroups) : nil)
     }
 
     private var upstreamDescription: String {
