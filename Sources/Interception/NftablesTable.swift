@@ -171,16 +171,7 @@ public enum NftablesMessages {
         let nfproto: UInt8 = rule.target.address.isIPv6 ? UInt8(NFPROTO_IPV6) : UInt8(NFPROTO_IPV4)
         add(r, meta(key: NFT_META_NFPROTO.rawValue, register: 1))
         add(r, compare(register: 1, [nfproto]))
-        add(r, meta(key: NFT_META_L4PROTO.rawValue, register: 1))
-        add(r, compare(register: 1, [rule.transport.rawValue]))
-
-        let payload = nftnl_expr_alloc("payload")!
-        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_BASE), NFT_PAYLOAD_TRANSPORT_HEADER.rawValue)
-        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_OFFSET), 2)
-        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_LEN), 2)
-        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_DREG), 1)
-        add(r, payload)
-        add(r, compare(register: 1, [UInt8(rule.port >> 8), UInt8(rule.port & 0xff)]))
+        matchDestination(r, rule.transport, port: rule.port)
 
         let addressBytes: [UInt8]
         switch rule.target.address {
@@ -195,13 +186,30 @@ public enum NftablesMessages {
         nftnl_expr_set_u32(tproxy, UInt16(NFTNL_EXPR_TPROXY_REG_PORT), 2)
         add(r, tproxy)
 
-        // The mark is a host-order u32 in the register, as `meta mark set` writes it.
-        add(r, immediate(register: 1, withUnsafeBytes(of: rule.mark) { Array($0) }))
-        let setMark = nftnl_expr_alloc("meta")!
-        nftnl_expr_set_u32(setMark, UInt16(NFTNL_EXPR_META_KEY), NFT_META_MARK.rawValue)
-        nftnl_expr_set_u32(setMark, UInt16(NFTNL_EXPR_META_SREG), 1)
-        add(r, setMark)
+        setMark(r, rule.mark)
         return r
+    }
+
+    /// `meta l4proto P th dport D`.
+    private static func matchDestination(_ r: OpaquePointer, _ transport: InterceptionPlan.Capture.TransportProtocol, port: UInt16) {
+        add(r, meta(key: NFT_META_L4PROTO.rawValue, register: 1))
+        add(r, compare(register: 1, [transport.rawValue]))
+        let payload = nftnl_expr_alloc("payload")!
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_BASE), NFT_PAYLOAD_TRANSPORT_HEADER.rawValue)
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_OFFSET), 2)
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_LEN), 2)
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_DREG), 1)
+        add(r, payload)
+        add(r, compare(register: 1, [UInt8(port >> 8), UInt8(port & 0xff)]))
+    }
+
+    /// `meta mark set M`: the mark is a host-order u32 in the register, as nft writes it.
+    private static func setMark(_ r: OpaquePointer, _ mark: UInt32) {
+        add(r, immediate(register: 1, withUnsafeBytes(of: mark) { Array($0) }))
+        let set = nftnl_expr_alloc("meta")!
+        nftnl_expr_set_u32(set, UInt16(NFTNL_EXPR_META_KEY), NFT_META_MARK.rawValue)
+        nftnl_expr_set_u32(set, UInt16(NFTNL_EXPR_META_SREG), 1)
+        add(r, set)
     }
 
     static let outputChainName = "output"
@@ -252,20 +260,8 @@ public enum NftablesMessages {
                 add(r, meta(key: NFT_META_NFPROTO.rawValue, register: 1))
                 add(r, compare(register: 1, [UInt8(NFPROTO_IPV4)]))
             }
-            add(r, meta(key: NFT_META_L4PROTO.rawValue, register: 1))
-            add(r, compare(register: 1, [transport.rawValue]))
-            let payload = nftnl_expr_alloc("payload")!
-            nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_BASE), NFT_PAYLOAD_TRANSPORT_HEADER.rawValue)
-            nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_OFFSET), 2)
-            nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_LEN), 2)
-            nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_DREG), 1)
-            add(r, payload)
-            add(r, compare(register: 1, [UInt8(port >> 8), UInt8(port & 0xff)]))
-            add(r, immediate(register: 1, hostOrder(mark)))
-            let setMark = nftnl_expr_alloc("meta")!
-            nftnl_expr_set_u32(setMark, UInt16(NFTNL_EXPR_META_KEY), NFT_META_MARK.rawValue)
-            nftnl_expr_set_u32(setMark, UInt16(NFTNL_EXPR_META_SREG), 1)
-            add(r, setMark)
+            matchDestination(r, transport, port: port)
+            setMark(r, mark)
         }
         return r
     }

@@ -181,3 +181,14 @@ def relay_factory(lab):
 @pytest.fixture
 def relay(relay_factory):
     return relay_factory()
+
+
+def wait_for(predicate, timeout=8.0, interval=0.1):
+    """The predicate's first truthy value within `timeout` seconds, else its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()

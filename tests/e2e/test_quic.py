@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import HERE, config
+from conftest import HERE, config, wait_for
 
 SERVER = "10.53.2.80"
 ECHO = "10.53.4.54"
@@ -52,16 +52,6 @@ def decided(path):
 def ended(path):
     """The entries written when flows ended, with their bytes and duration."""
     return [e for e in quic_entries(path) if e.get("event") == "end"]
-
-
-def wait_for(predicate, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 def quic_relay(lab, relay_factory, quic="", name="relay", idle="1s"):
