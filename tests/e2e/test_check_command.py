@@ -93,3 +93,22 @@ def test_explain_shows_rewrites_upstreams_and_clients(tmp_path):
     assert "kids.test A from 10.53.1.9: blocked" in out, out
     bad = run(BINARY, "explain", "--config", str(cfg), "kids.test", "--client", "10.53.1", check=False)
     assert bad.returncode == 1 and "is not an IP address" in bad.stdout
+
+
+def test_explain_runs_the_pipeline_with_the_server_asked(tmp_path):
+    """Issue 14: `explain` is the datapath's own decision: --server is the address the client
+    asked (a listener of the relay's own is refused as a loop), and a bad one is an error."""
+    lst = tmp_path / "ads.txt"
+    lst.write_text("||ads.test^\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"intercept:\n  interfaces: [lan0]\nlisten:\n  address: 127.0.0.1\n  dns_port: 15353\nfilters:\n  lists: [{lst}]\n")
+    out = run(BINARY, "explain", "--config", str(cfg), "www.example.test", "--server", "10.53.2.53", check=False).stdout
+    assert "allowed (no blocking rule matched), forwarded to 10.53.2.53:53" in out, out
+    assert "  zones: no local zones" in out and "  rules: no rule matched" in out and "  cache: consulted" in out, out
+    assert "  upstream: forwarded to 10.53.2.53:53 (the server the client asked)" in out, out
+    out = run(BINARY, "explain", "--config", str(cfg), "ads.test", "--server", "127.0.0.1:15353", check=False).stdout
+    assert "refused: addressed to the relay itself" in out and "  loop:" in out, out
+    bad = run(BINARY, "explain", "--config", str(cfg), "x.test", "--server", "not-an-address", check=False)
+    assert bad.returncode == 1 and "'not-an-address' is not an address" in bad.stdout, bad.stdout
+    bad = run(BINARY, "explain", "--config", str(cfg), "a" * 70 + ".test", check=False)
+    assert bad.returncode == 1 and "is not a valid domain name" in bad.stdout, bad.stdout
