@@ -112,8 +112,13 @@ public struct QueryLogFilter: Sendable {
     public var rcode: String?
     public var grep: String?
     public var since: Double?
+    /// `local`: only queries this host sent itself (`"origin":"local"`); `lan`: only the others.
+    public var origin: String?
 
     public init() {}
+
+    /// The values `origin` takes.
+    public static let origins = ["local", "lan"]
 
     public func matches(_ entry: QueryLogEntry) -> Bool {
         if let client {
@@ -134,6 +139,7 @@ public struct QueryLogFilter: Sendable {
         if let rcode, entry.rcode.uppercased() != rcode.uppercased() { return false }
         if let grep, entry.line.range(of: grep, options: .regularExpression) == nil { return false }
         if let since, entry.timestamp < since { return false }
+        if let origin, (entry.origin == "local") != (origin.lowercased() == "local") { return false }
         return true
     }
 }

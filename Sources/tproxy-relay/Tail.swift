@@ -37,6 +37,7 @@ struct Tail: ParsableCommand {
     @Option(name: .customLong("type"), help: "Only this query type (A, AAAA, ...).") var type: String?
     @Option(help: "Only this response code (NOERROR, NXDOMAIN, ...).") var rcode: String?
     @Option(help: "Only lines matching this regular expression.") var grep: String?
+    @Option(help: "Only queries this host sent itself (local, with intercept.local) or only the others (lan).") var origin: String?
 
     @Flag(help: "Print the raw JSON lines (for jq).") var json = false
     @Flag(name: .customLong("no-color"), help: "No colours.") var noColor = false
@@ -60,6 +61,13 @@ struct Tail: ParsableCommand {
         var filter = QueryLogFilter()
         filter.client = client; filter.domain = domain; filter.action = action; filter.proto = proto
         filter.type = type; filter.rcode = rcode; filter.grep = grep
+        if let origin {
+            guard QueryLogFilter.origins.contains(origin.lowercased()) else {
+                print("error: --origin takes local or lan, not '\(origin)'")
+                throw ExitCode(1)
+            }
+            filter.origin = origin
+        }
         let printer = EntryPrinter(json: json, color: !noColor && isatty(1) == 1)
 
         // The last N matching entries: rotated files first, then the live file, which the

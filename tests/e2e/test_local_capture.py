@@ -65,6 +65,17 @@ def test_the_routers_own_queries_go_through_the_relay(lab, relay_factory):
     assert lab.query("10.53.2.53", "www.lab.test")["answers"] == ["10.53.2.80"]
     lan = wait_for(lambda: [e for e in entries(log) if e["client"].startswith("10.53.1.2:")])
     assert lan and "origin" not in lan[0], lan
+    # tail tells the two apart; a bad --origin is an error.
+    def tail(*args):
+        return subprocess.run([BINARY, "tail", "--file", str(log), "--json", "-n", "100", *args], capture_output=True, text=True, timeout=20)
+    local = [json.loads(l) for l in tail("--origin", "local").stdout.splitlines()]
+    assert len(local) == 5 and all(e["origin"] == "local" for e in local), local
+    others = [json.loads(l) for l in tail("--origin", "lan").stdout.splitlines()]
+    assert len(others) == 1 and others[0]["client"].startswith("10.53.1.2:"), others
+    bad = tail("--origin", "wan")
+    assert bad.returncode == 1 and "--origin takes local or lan, not 'wan'" in bad.stdout, bad.stdout
+    stats = subprocess.run([BINARY, "stats", "--file", str(log)], capture_output=True, text=True, timeout=20).stdout
+    assert "from this host itself: 5" in stats, stats
 
 
 def test_the_relays_own_queries_are_not_captured_again(lab, relay_factory):

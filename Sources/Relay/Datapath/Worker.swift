@@ -112,6 +112,7 @@ final class Worker {
                                   maxConnections: settings.maxUpstreamConnections, warn: warn)
         quic = try QUICRelay(settings: settings.quic, maxFlows: settings.maxQUICFlows, bypassMark: settings.bypassMark, rules: pipeline.rules,
                              listeners: quicListeners, epoll: epoll, replySockets: replySockets, queryLog: queryLog, warn: warn)
+        quic.localAddresses = settings.localAddresses
         tcp.onMessage = { [unowned self] message, slot, connection, now in
             self.handleTCPMessage(message, slot: slot, connection: connection, now: now)
         }

@@ -28,6 +28,7 @@ extension QUICRelay {
         slot.pointee.bytesUp = flow.bytesUp
         slot.pointee.bytesDown = flow.bytesDown
         slot.pointee.flowEnd = end
+        slot.pointee.local = !localAddresses.isEmpty && localAddresses.contains(flow.key.client.address)
         var length = 0
         if let sni = flow.serverName {
             for byte in sni.utf8.prefix(min(name.count, QueryLogRecord.maxName)) {

@@ -43,6 +43,8 @@ final class QUICRelay {
     private let downSegments = SegmentedSender()
     var counters = Counters()
     let warn: (String) -> Void
+    /// This host's addresses when its own traffic is captured: its flows are logged as local.
+    var localAddresses: [IPAddress] = []
 
     init(settings: Configuration.QUIC, maxFlows: Int, bypassMark: UInt32, rules: RuleStage, listeners: [Socket], epoll: Epoll,
          replySockets: ReplySockets, queryLog: QueryLogRing?, warn: @escaping (String) -> Void) throws {
