@@ -105,59 +105,58 @@ public enum NftablesMessages {
         var h = nftnl_batch_begin(buffer.tail, sequence())!
         buffer.commit(h, expectsAck: false)
 
-        let chain = makeChain(plan)
-        defer { nftnl_chain_free(chain) }
-        h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWCHAIN.rawValue), family, create, sequence())!
-        nftnl_chain_nlmsg_build_payload(h, chain)
-        buffer.commit(h, expectsAck: true)
-
-        for rule in plan.rules {
-            let r = makeRule(rule, table: plan.tableName)
-            defer { nftnl_rule_free(r) }
-            h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWRULE.rawValue), family, create | UInt16(NLM_F_APPEND), sequence())!
-            nftnl_rule_nlmsg_build_payload(h, r)
+        func appendChain(_ chain: OpaquePointer) {
+            defer { nftnl_chain_free(chain) }
+            let h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWCHAIN.rawValue), family, create, sequence())!
+            nftnl_chain_nlmsg_build_payload(h, chain)
             buffer.commit(h, expectsAck: true)
         }
-
-        if plan.local != nil {
-            let output = makeOutputChain(plan)
-            defer { nftnl_chain_free(output) }
-            h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWCHAIN.rawValue), family, create, sequence())!
-            nftnl_chain_nlmsg_build_payload(h, output)
+        func appendRule(_ rule: OpaquePointer) {
+            defer { nftnl_rule_free(rule) }
+            let h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWRULE.rawValue), family, create | UInt16(NLM_F_APPEND), sequence())!
+            nftnl_rule_nlmsg_build_payload(h, rule)
             buffer.commit(h, expectsAck: true)
-            for rule in plan.outputRules {
-                let r = makeOutputRule(rule, table: plan.tableName)
-                defer { nftnl_rule_free(r) }
-                h = nftnl_nlmsg_build_hdr(buffer.tail, UInt16(NFT_MSG_NEWRULE.rawValue), family, create | UInt16(NLM_F_APPEND), sequence())!
-                nftnl_rule_nlmsg_build_payload(h, r)
-                buffer.commit(h, expectsAck: true)
-            }
+        }
+        appendChain(makeChain(table: plan.tableName, name: chainName, type: "filter", hook: NF_INET_PRE_ROUTING.rawValue))
+        for rule in plan.rules { appendRule(makeRule(rule, table: plan.tableName)) }
+        if plan.local != nil {
+            // `type route`: only a route chain re-routes a locally generated packet whose mark
+            // changed (docs/LINUX-NOTES.md).
+            appendChain(makeChain(table: plan.tableName, name: outputChainName, type: "route", hook: NF_INET_LOCAL_OUT.rawValue))
+            for rule in plan.outputRules { appendRule(makeOutputRule(rule, table: plan.tableName)) }
         }
 
         h = nftnl_batch_end(buffer.tail, sequence())!
         buffer.commit(h, expectsAck: false)
     }
 
-    static func makeChain(_ plan: InterceptionPlan) -> OpaquePointer {
+    /// A base chain of the table at mangle priority, policy accept.
+    static func makeChain(table: String, name: String, type: String, hook: UInt32) -> OpaquePointer {
         let chain = nftnl_chain_alloc()!
-        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue), plan.tableName)
-        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue), chainName)
+        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue), table)
+        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue), name)
         nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_FAMILY.rawValue), UInt32(NFPROTO_INET))
-        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TYPE.rawValue), "filter")
-        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue), NF_INET_PRE_ROUTING.rawValue)
+        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TYPE.rawValue), type)
+        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue), hook)
         nftnl_chain_set_s32(chain, UInt16(NFTNL_CHAIN_PRIO.rawValue), manglePriority)
         nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_POLICY.rawValue), UInt32(NF_ACCEPT))
         return chain
+    }
+
+    /// An empty rule of `chain` in `table`.
+    private static func newRule(table: String, chain: String) -> OpaquePointer {
+        let r = nftnl_rule_alloc()!
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)
+        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), chain)
+        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), UInt32(NFPROTO_INET))
+        return r
     }
 
     /// `iifname I meta nfproto F meta l4proto P th dport D tproxy to A:L meta mark set M`.
     /// tproxy comes before the mark: with no listener, tproxy stops the rule (NFT_BREAK) and the
     /// packet stays unmarked, so it is routed to its real server (fail-open, docs/LINUX-NOTES.md).
     static func makeRule(_ rule: InterceptionPlan.Rule, table: String) -> OpaquePointer {
-        let r = nftnl_rule_alloc()!
-        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)
-        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), chainName)
-        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), UInt32(NFPROTO_INET))
+        let r = newRule(table: table, chain: chainName)
 
         var name = [UInt8](repeating: 0, count: Int(IFNAMSIZ))
         for (i, byte) in rule.interface.utf8.prefix(Int(IFNAMSIZ) - 1).enumerated() { name[i] = byte }
@@ -214,25 +213,8 @@ public enum NftablesMessages {
 
     static let outputChainName = "output"
 
-    /// `type route hook output priority mangle`: only a route chain re-routes a locally generated
-    /// packet whose mark changed (docs/LINUX-NOTES.md).
-    static func makeOutputChain(_ plan: InterceptionPlan) -> OpaquePointer {
-        let chain = nftnl_chain_alloc()!
-        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue), plan.tableName)
-        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue), outputChainName)
-        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_FAMILY.rawValue), UInt32(NFPROTO_INET))
-        nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TYPE.rawValue), "route")
-        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue), NF_INET_LOCAL_OUT.rawValue)
-        nftnl_chain_set_s32(chain, UInt16(NFTNL_CHAIN_PRIO.rawValue), manglePriority)
-        nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_POLICY.rawValue), UInt32(NF_ACCEPT))
-        return chain
-    }
-
     static func makeOutputRule(_ rule: InterceptionPlan.OutputRule, table: String) -> OpaquePointer {
-        let r = nftnl_rule_alloc()!
-        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)
-        nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), outputChainName)
-        nftnl_rule_set_u32(r, UInt16(NFTNL_RULE_FAMILY.rawValue), UInt32(NFPROTO_INET))
+        let r = newRule(table: table, chain: outputChainName)
         func hostOrder(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
         switch rule {
         case .returnIfMarked(let mark):

@@ -34,7 +34,7 @@ public final class Inotify {
 
     public func close() {
         if fd >= 0 {
-            _ = Glibc.close(fd)
+            FileCalls.close(fd)
             fd = -1
         }
     }
