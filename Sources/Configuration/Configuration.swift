@@ -28,6 +28,10 @@ public struct Configuration: Equatable, Sendable {
         /// unless its user or group is in the bypass lists.
         public var local = false
         public var localMark: UInt32 = 0x55
+        /// The mark the table sets on answers to the relay's sockets bound to clients' addresses
+        /// (`upstream.client_identity: source`), so that they are delivered here instead of being
+        /// forwarded to the LAN: `ip rule fwmark identityMark lookup routeTable` (PolicyRouting).
+        public var identityMark: UInt32 = 0x56
         /// Users and groups (as ids, resolved from names when read) whose sockets go out directly.
         public var localBypassUsers: [UInt32] = []
         public var localBypassGroups: [UInt32] = []
@@ -51,11 +55,53 @@ public struct Configuration: Equatable, Sendable {
         case servers
     }
 
+    /// What the upstream learns of the client a query came from (docs/DESIGN.md, "The upstream
+    /// sees the client").
+    public enum ClientIdentity: String, Equatable, Sendable {
+        /// Nothing: queries leave from this host's own address.
+        case none
+        /// Queries leave from the client's own address (IP_TRANSPARENT sockets bound to it); the
+        /// answers come back through this host only where the upstream routes the client's
+        /// network through it.
+        case source
+        /// Queries carry an EDNS Client Subnet option with the client's subnet (RFC 7871).
+        case subnet
+    }
+
     public struct Upstream: Equatable, Sendable {
         public init() {}
 
         public var mode: UpstreamMode = .original
         public var servers: [Endpoint] = []
+        /// Per entry of `servers`, the identity it was given (`{address, client_identity}`); nil
+        /// where the entry is a plain address and `clientIdentity` applies.
+        public var serverIdentities: [ClientIdentity?] = []
+        /// What upstreams learn of the client, unless a server entry says otherwise.
+        public var clientIdentity: ClientIdentity = .none
+        /// The client bits an ECS option carries (`subnet`): /24 and /56 by default, as public
+        /// resolvers send (RFC 7871 §11.1).
+        public var subnetPrefixV4 = 24
+        public var subnetPrefixV6 = 56
+        /// A query that carries its own ECS option keeps it (forwarded as is, its answer not
+        /// cached) instead of having it replaced by the client's subnet.
+        public var keepClientSubnet = false
+        /// Sockets bound to clients' addresses (`source`), over all workers; least recently used
+        /// ones are closed beyond it.
+        public var sourceSockets = 1024
+
+        /// The identity queries to `server` carry: that of the entry of `servers` with this
+        /// address and port (a `server=` rule naming a configured server gets the same), else
+        /// `clientIdentity`.
+        public func identity(for server: Endpoint) -> ClientIdentity {
+            if let index = servers.firstIndex(of: server), index < serverIdentities.count, let own = serverIdentities[index] { return own }
+            return clientIdentity
+        }
+
+        /// Whether any query may leave from a client's address (the table then carries the rule
+        /// that takes the answers in).
+        public var usesSourceIdentity: Bool {
+            clientIdentity == .source || serverIdentities.contains(.source)
+        }
         /// How long to wait for one server before the next (or SERVFAIL).
         public var timeoutMilliseconds: Int = 2000
         /// Upstream sockets per worker and family, each on its own random port.

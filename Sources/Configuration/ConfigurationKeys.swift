@@ -58,6 +58,7 @@ extension ConfigurationParser {
         Key("rule_priority") { p, v, k, s throws(ConfigurationError) in s.rulePriority = UInt32(try p.integer(v, key: k, in: 1...32765)) },
         Key("local") { p, v, k, s throws(ConfigurationError) in s.local = try p.boolean(v, key: k) },
         Key("local_mark") { p, v, k, s throws(ConfigurationError) in s.localMark = try p.mark(v, key: k) },
+        Key("identity_mark") { p, v, k, s throws(ConfigurationError) in s.identityMark = try p.mark(v, key: k) },
         Key("local_bypass_users") { p, v, k, s throws(ConfigurationError) in s.localBypassUsers = try p.accounts(v, key: k, kind: .user) },
         Key("local_bypass_groups") { p, v, k, s throws(ConfigurationError) in s.localBypassGroups = try p.accounts(v, key: k, kind: .group) },
         Key("table") { p, v, k, s throws(ConfigurationError) in
@@ -97,19 +98,58 @@ extension ConfigurationParser {
         Key("servers") { p, v, k, s throws(ConfigurationError) in
             guard case .sequence(let items) = v else { throw p.error(v, k, "expected a list of addresses") }
             var servers: [Endpoint] = []
+            var identities: [Configuration.ClientIdentity?] = []
             for item in items {
-                let text = try p.scalar(item, key: k)
-                guard let endpoint = Endpoint(parsing: text, defaultPort: 53) else {
-                    throw p.error(item, k, "'\(text)' is not an address (10.53.2.53, 10.53.2.53:53, [fd53:2::53]:53)")
+                // An address, or {address: A, client_identity: I} for a server of its own kind.
+                var entry = ServerEntry()
+                if case .mapping = item {
+                    try p.readSection(item, name: k, keys: serverEntry, into: &entry)
+                    guard entry.address != nil else { throw p.error(item, k, "an entry written as a mapping needs address:") }
+                } else {
+                    entry.address = try serverAddress(p, item, k)
                 }
-                servers.append(endpoint)
+                servers.append(entry.address!)
+                identities.append(entry.identity)
             }
             s.servers = servers
+            s.serverIdentities = identities
         },
+        Key("client_identity") { p, v, k, s throws(ConfigurationError) in s.clientIdentity = try clientIdentity(p, v, k) },
+        Key("subnet_prefix_v4") { p, v, k, s throws(ConfigurationError) in s.subnetPrefixV4 = try p.integer(v, key: k, in: 0...32) },
+        Key("subnet_prefix_v6") { p, v, k, s throws(ConfigurationError) in s.subnetPrefixV6 = try p.integer(v, key: k, in: 0...128) },
+        Key("keep_client_subnet") { p, v, k, s throws(ConfigurationError) in s.keepClientSubnet = try p.boolean(v, key: k) },
+        Key("source_sockets") { p, v, k, s throws(ConfigurationError) in s.sourceSockets = try p.integer(v, key: k, in: 16...65536) },
         Key("timeout") { p, v, k, s throws(ConfigurationError) in s.timeoutMilliseconds = try p.duration(v, key: k, in: 10...60_000) },
         Key("sockets") { p, v, k, s throws(ConfigurationError) in s.sockets = try p.integer(v, key: k, in: 1...1024) },
         Key("max_in_flight") { p, v, k, s throws(ConfigurationError) in s.maxInFlight = try p.integer(v, key: k, in: 16...65536) },
     ]
+
+    /// One entry of `upstream.servers` written as a mapping.
+    struct ServerEntry {
+        var address: Endpoint?
+        var identity: Configuration.ClientIdentity?
+    }
+
+    static let serverEntry: [Key<ServerEntry>] = [
+        Key("address") { p, v, k, s throws(ConfigurationError) in s.address = try serverAddress(p, v, k) },
+        Key("client_identity") { p, v, k, s throws(ConfigurationError) in s.identity = try clientIdentity(p, v, k) },
+    ]
+
+    static func serverAddress(_ p: ConfigurationParser, _ v: Node, _ k: String) throws(ConfigurationError) -> Endpoint {
+        let text = try p.scalar(v, key: k)
+        guard let endpoint = Endpoint(parsing: text, defaultPort: 53) else {
+            throw p.error(v, k, "'\(text)' is not an address (10.53.2.53, 10.53.2.53:53, [fd53:2::53]:53)")
+        }
+        return endpoint
+    }
+
+    static func clientIdentity(_ p: ConfigurationParser, _ v: Node, _ k: String) throws(ConfigurationError) -> Configuration.ClientIdentity {
+        let text = try p.scalar(v, key: k)
+        guard let identity = Configuration.ClientIdentity(rawValue: text) else {
+            throw p.error(v, k, "expected none, source (the upstream sees the client's address) or subnet (EDNS Client Subnet), got '\(text)'")
+        }
+        return identity
+    }
 
     static let filters: [Key<Configuration.Filters>] = [
         Key("lists") { p, v, k, s throws(ConfigurationError) in s.lists = try p.strings(v, key: k).map(p.resolve) },

@@ -81,6 +81,14 @@ public struct ConfigurationParser {
             throw ConfigurationError(file: file, line: lineOf(path: ["intercept", "local_mark"], in: root) ?? lineOf(path: ["intercept", "local"], in: root),
                                      key: "intercept.local_mark", message: "must differ from intercept.mark and intercept.bypass_mark")
         }
+        if config.upstream.usesSourceIdentity {
+            let others = [config.intercept.mark, config.intercept.bypassMark] + (config.intercept.local ? [config.intercept.localMark] : [])
+            if others.contains(config.intercept.identityMark) {
+                throw ConfigurationError(file: file, line: lineOf(path: ["intercept", "identity_mark"], in: root)
+                                             ?? lineOf(path: ["upstream", "client_identity"], in: root),
+                                         key: "intercept.identity_mark", message: "must differ from intercept.mark, bypass_mark and local_mark")
+            }
+        }
         if config.upstream.mode == .servers && config.upstream.servers.isEmpty {
             throw ConfigurationError(file: file, line: lineOf(path: ["upstream", "mode"], in: root), key: "upstream.servers",
                                      message: "mode is servers but no servers are listed")

@@ -20,9 +20,12 @@ public struct InterceptionPlan: Equatable, Sendable {
     public var captures: [Capture]
     /// The host's own traffic (`intercept.local`), or nil when only what arrives is captured.
     public var local: Local?
+    /// Answers to the relay's sockets bound to clients' addresses (`upstream.client_identity:
+    /// source`), or nil when no query leaves from a client's address.
+    public var identity: Identity?
 
     public init(tableName: String, interfaces: [String], mark: UInt32, routeTable: UInt32, rulePriority: UInt32,
-                listenV4: IPAddress, listenV6: IPAddress?, captures: [Capture], local: Local? = nil) {
+                listenV4: IPAddress, listenV6: IPAddress?, captures: [Capture], local: Local? = nil, identity: Identity? = nil) {
         self.tableName = tableName
         self.interfaces = interfaces
         self.mark = mark
@@ -32,6 +35,49 @@ public struct InterceptionPlan: Equatable, Sendable {
         self.listenV6 = listenV6
         self.captures = captures
         self.local = local
+        self.identity = identity
+    }
+
+    /// Taking in the answers to queries that left from clients' addresses: they are addressed to
+    /// a client, so without a rule they would be forwarded to the LAN. A prerouting rule marks
+    /// those that belong to one of the relay's transparent sockets (`socket transparent 1`), and
+    /// the policy route (`fwmark mark lookup routeTable`) delivers them here.
+    public struct Identity: Equatable, Sendable {
+        /// The mark set on them (not `mark`: PolicyRouting explains why).
+        public var mark: UInt32
+        /// The source ports upstream answers come from (53, and the configured servers' ports):
+        /// only those packets cost a socket lookup, not every forwarded packet.
+        public var serverPorts: [UInt16]
+
+        public init(mark: UInt32, serverPorts: [UInt16]) {
+            self.mark = mark
+            self.serverPorts = serverPorts
+        }
+    }
+
+    /// One rule that marks answers to the relay's client-address sockets:
+    /// `meta l4proto P th sport S th dport != C… socket transparent 1 meta mark set M`. The
+    /// captured ports are excluded: a query to a captured port could otherwise find a reply
+    /// socket (transparent, bound to the server address the client asked) and be taken away
+    /// from the listener.
+    public struct IdentityRule: Equatable, Sendable {
+        public var transport: Capture.TransportProtocol
+        public var serverPort: UInt16
+        public var excludedPorts: [UInt16]
+        public var mark: UInt32
+    }
+
+    /// The identity rules, one per transport and server port; empty without `identity`.
+    public var identityRules: [IdentityRule] {
+        guard let identity else { return [] }
+        var out: [IdentityRule] = []
+        for transport in [Capture.TransportProtocol.udp, .tcp] {
+            let excluded = captures.filter { $0.transport == transport }.map(\.port)
+            for port in identity.serverPorts {
+                out.append(IdentityRule(transport: transport, serverPort: port, excludedPorts: excluded, mark: identity.mark))
+            }
+        }
+        return out
     }
 
     /// Capturing what this host sends itself: an output chain marks it (`mark`), the policy

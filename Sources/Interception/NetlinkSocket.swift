@@ -41,7 +41,9 @@ final class NetlinkSocket {
     /// Sends `bytes` (one or more netlink messages) and waits for `acks` acknowledgements.
     /// The first error reply is thrown as its errno. Replies are walked one by one: `mnl_cb_run`
     /// would stop at the first ACK of a batch.
-    func request(_ bytes: UnsafeRawBufferPointer, acks expected: Int) throws(Errno) {
+    /// `onReply` sees every other message that arrives meanwhile (the answer to a GET request).
+    func request(_ bytes: UnsafeRawBufferPointer, acks expected: Int,
+                 onReply: ((UnsafePointer<nlmsghdr>) -> Void)? = nil) throws(Errno) {
         guard mnl_socket_sendto(socket, bytes.baseAddress, bytes.count) >= 0 else { throw Errno.current }
         var acks = 0
         while acks < expected {
@@ -57,6 +59,8 @@ final class NetlinkSocket {
                     let payload = mnl_nlmsg_get_payload(h)!.assumingMemoryBound(to: nlmsgerr.self)
                     if payload.pointee.error != 0 { throw Errno(rawValue: -payload.pointee.error) }
                     acks += 1
+                } else {
+                    onReply?(h)
                 }
                 header = UnsafePointer(mnl_nlmsg_next(h, &remaining))
             }

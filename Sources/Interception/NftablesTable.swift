@@ -119,6 +119,7 @@ public enum NftablesMessages {
         }
         appendChain(makeChain(table: plan.tableName, name: chainName, type: "filter", hook: NF_INET_PRE_ROUTING.rawValue))
         for rule in plan.rules { appendRule(makeRule(rule, table: plan.tableName)) }
+        for rule in plan.identityRules { appendRule(makeIdentityRule(rule, table: plan.tableName)) }
         if plan.local != nil {
             // `type route`: only a route chain re-routes a locally generated packet whose mark
             // changed (docs/LINUX-NOTES.md).
@@ -189,16 +190,41 @@ public enum NftablesMessages {
         return r
     }
 
+    /// `meta l4proto P th sport S th dport != C… socket transparent 1 meta mark set M`.
+    static func makeIdentityRule(_ rule: InterceptionPlan.IdentityRule, table: String) -> OpaquePointer {
+        let r = newRule(table: table, chain: chainName)
+        add(r, meta(key: NFT_META_L4PROTO.rawValue, register: 1))
+        add(r, compare(register: 1, [rule.transport.rawValue]))
+        add(r, transportPort(offset: 0))
+        add(r, compare(register: 1, [UInt8(rule.serverPort >> 8), UInt8(rule.serverPort & 0xff)]))
+        for port in rule.excludedPorts {
+            add(r, transportPort(offset: 2))
+            add(r, compare(register: 1, [UInt8(port >> 8), UInt8(port & 0xff)], op: NFT_CMP_NEQ.rawValue))
+        }
+        let socket = nftnl_expr_alloc("socket")!
+        nftnl_expr_set_u32(socket, UInt16(NFTNL_EXPR_SOCKET_KEY), NFT_SOCKET_TRANSPARENT.rawValue)
+        nftnl_expr_set_u32(socket, UInt16(NFTNL_EXPR_SOCKET_DREG), 1)
+        add(r, socket)
+        add(r, compare(register: 1, [1]))
+        setMark(r, rule.mark)
+        return r
+    }
+
+    /// The transport header's source (offset 0) or destination (offset 2) port into register 1.
+    private static func transportPort(offset: UInt32) -> OpaquePointer {
+        let payload = nftnl_expr_alloc("payload")!
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_BASE), NFT_PAYLOAD_TRANSPORT_HEADER.rawValue)
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_LEN), 2)
+        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_DREG), 1)
+        return payload
+    }
+
     /// `meta l4proto P th dport D`.
     private static func matchDestination(_ r: OpaquePointer, _ transport: InterceptionPlan.Capture.TransportProtocol, port: UInt16) {
         add(r, meta(key: NFT_META_L4PROTO.rawValue, register: 1))
         add(r, compare(register: 1, [transport.rawValue]))
-        let payload = nftnl_expr_alloc("payload")!
-        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_BASE), NFT_PAYLOAD_TRANSPORT_HEADER.rawValue)
-        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_OFFSET), 2)
-        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_LEN), 2)
-        nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_DREG), 1)
-        add(r, payload)
+        add(r, transportPort(offset: 2))
         add(r, compare(register: 1, [UInt8(port >> 8), UInt8(port & 0xff)]))
     }
 
@@ -267,10 +293,10 @@ public enum NftablesMessages {
         return e
     }
 
-    private static func compare(register: UInt32, _ bytes: [UInt8]) -> OpaquePointer {
+    private static func compare(register: UInt32, _ bytes: [UInt8], op: UInt32 = NFT_CMP_EQ.rawValue) -> OpaquePointer {
         let e = nftnl_expr_alloc("cmp")!
         nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CMP_SREG), register)
-        nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CMP_OP), NFT_CMP_EQ.rawValue)
+        nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CMP_OP), op)
         bytes.withUnsafeBytes { _ = nftnl_expr_set(e, UInt16(NFTNL_EXPR_CMP_DATA), $0.baseAddress, UInt32($0.count)) }
         return e
     }
@@ -291,6 +317,8 @@ public enum NftablesMessages {
             _ = nftnl_rule_snprintf(&text, text.count, r, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0)
             return String(cString: text)
         }
-        return plan.rules.map { text(makeRule($0, table: plan.tableName)) } + plan.outputRules.map { text(makeOutputRule($0, table: plan.tableName)) }
+        return plan.rules.map { text(makeRule($0, table: plan.tableName)) }
+            + plan.identityRules.map { text(makeIdentityRule($0, table: plan.tableName)) }
+            + plan.outputRules.map { text(makeOutputRule($0, table: plan.tableName)) }
     }
 }

@@ -22,6 +22,14 @@ import RelayCore
 /// `MARK` with an `iif lo` rule would bring back the martian drops above; a mark that LAN packets
 /// never carry cannot).
 ///
+/// Answers to queries that left from clients' addresses (`upstream.client_identity: source`)
+/// carry `IDENTITY_MARK` (the table's `socket transparent` rule) and arrive on any interface, so
+/// their rule has no `iif` either: `fwmark IDENTITY_MARK lookup TABLE`. Before it, `fwmark
+/// IDENTITY_MARK iif lo lookup main` sends the reverse-path check of those packets (iif = lo,
+/// their mark with `src_valid_mark=1`) to the main table, where their source, the upstream, is a
+/// remote address; without it the check finds every address local in TABLE and drops them as
+/// martians (measured in the lab: no answer with `src_valid_mark=1`, answers with the rule).
+///
 /// Unlike the nft table these have no owner, so the relay removes them itself (`remove()`),
 /// and adding is idempotent: an equal rule left by a crashed run is deleted first, and the route
 /// is added with NLM_F_REPLACE.
@@ -33,16 +41,22 @@ public final class PolicyRouting {
     private let families: [UInt8]
     private let interfaces: [String]
     private let localMark: UInt32?
+    private let identityMark: UInt32?
+    /// The main routing table (RT_TABLE_MAIN).
+    private static let mainTable: UInt32 = 254
 
-    /// Installs the rules (one per interface in `interfaces`, and one for `localMark` when the
-    /// host's own traffic is captured) and routes for IPv4 and, when `ipv6`, IPv6.
-    public init(mark: UInt32, table: UInt32, priority: UInt32, interfaces: [String], ipv6: Bool, localMark: UInt32? = nil) throws {
+    /// Installs the rules (one per interface in `interfaces`, one for `localMark` when the host's
+    /// own traffic is captured, two for `identityMark` when queries leave from clients'
+    /// addresses) and routes for IPv4 and, when `ipv6`, IPv6.
+    public init(mark: UInt32, table: UInt32, priority: UInt32, interfaces: [String], ipv6: Bool, localMark: UInt32? = nil,
+                identityMark: UInt32? = nil) throws {
         socket = try NetlinkSocket(bus: NETLINK_ROUTE)
         self.mark = mark
         self.table = table
         self.priority = priority
         self.interfaces = interfaces
         self.localMark = localMark
+        self.identityMark = identityMark
         families = ipv6 ? [UInt8(AF_INET), UInt8(AF_INET6)] : [UInt8(AF_INET)]
         guard let loopback = Optional(if_nametoindex("lo")), loopback != 0 else {
             throw RelayError(.noSuchInterface, "the loopback interface lo does not exist in this namespace")
@@ -55,11 +69,22 @@ public final class PolicyRouting {
                 if let localMark {
                     while (try? send(rule: RTM_DELRULE, family: family, interface: nil, mark: localMark, flags: 0)) != nil {}
                 }
+                if let identityMark {
+                    while (try? send(rule: RTM_DELRULE, family: family, interface: nil, mark: identityMark, flags: 0)) != nil {}
+                    while (try? send(rule: RTM_DELRULE, family: family, interface: nil, mark: identityMark, table: Self.mainTable,
+                                     flags: 0)) != nil {}
+                }
                 for interface in interfaces {
                     try send(rule: RTM_NEWRULE, family: family, interface: interface, flags: NLM_F_CREATE | NLM_F_EXCL)
                 }
                 if let localMark {
                     try send(rule: RTM_NEWRULE, family: family, interface: nil, mark: localMark, flags: NLM_F_CREATE | NLM_F_EXCL)
+                }
+                if let identityMark {
+                    // The guard first: rules of equal priority are consulted in the order added.
+                    try send(rule: RTM_NEWRULE, family: family, interface: "lo", mark: identityMark, table: Self.mainTable,
+                             flags: NLM_F_CREATE | NLM_F_EXCL)
+                    try send(rule: RTM_NEWRULE, family: family, interface: nil, mark: identityMark, flags: NLM_F_CREATE | NLM_F_EXCL)
                 }
                 try send(route: RTM_NEWROUTE, family: family, loopback: loopback, flags: NLM_F_CREATE | NLM_F_REPLACE)
             }
@@ -81,12 +106,17 @@ public final class PolicyRouting {
         for family in families {
             for interface in interfaces { try? send(rule: RTM_DELRULE, family: family, interface: interface, flags: 0) }
             if let localMark { try? send(rule: RTM_DELRULE, family: family, interface: nil, mark: localMark, flags: 0) }
+            if let identityMark {
+                try? send(rule: RTM_DELRULE, family: family, interface: "lo", mark: identityMark, table: Self.mainTable, flags: 0)
+                try? send(rule: RTM_DELRULE, family: family, interface: nil, mark: identityMark, flags: 0)
+            }
             try? send(route: RTM_DELROUTE, family: family, loopback: loopback, flags: 0)
         }
     }
 
-    private func send(rule type: Int, family: UInt8, interface: String?, mark: UInt32? = nil, flags: Int32) throws(Errno) {
+    private func send(rule type: Int, family: UInt8, interface: String?, mark: UInt32? = nil, table: UInt32? = nil, flags: Int32) throws(Errno) {
         let mark = mark ?? self.mark
+        let table = table ?? self.table
         try send(type, flags: flags, header: fib_rule_hdr.self) { h, header in
             if let interface { mnl_attr_put_strz(h, UInt16(FRA_IIFNAME), interface) }
             header.pointee.family = family

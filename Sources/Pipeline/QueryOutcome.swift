@@ -1,3 +1,4 @@
+import Configuration
 import RelayCore
 
 /// Where a rule was written: its list's index in `filters.lists` and its line. The query log
@@ -33,6 +34,8 @@ public enum AnswerSource: Equatable, Sendable {
 
 /// Where and how to ask upstream.
 public struct Forward: Equatable, Sendable {
+    public typealias Identity = Configuration.ClientIdentity
+
     /// The server for the first try.
     public var server: Endpoint
     /// Its index among the configured servers (retries go to the next); `Int(Int32.max)` for a
@@ -40,8 +43,10 @@ public struct Forward: Equatable, Sendable {
     public var serverIndex: Int
     /// A `server=/d/` rule chose the server.
     public var byRule: Bool
-    /// The server part of the cache key.
-    public var cacheKey: Endpoint
+    /// The cache key: the server part, and the clients the answer may go to.
+    public var cacheKey: CacheKey
+    /// What the first try's server learns of the client (`upstream.client_identity`).
+    public var identity: Identity
     /// Whether the answer may be cached (not for aliases, whose answer depends on a rule).
     public var cacheable: Bool
     /// A `$dnsrewrite` CNAME: the rule (an index in the rule set) whose target is asked instead;
@@ -49,11 +54,13 @@ public struct Forward: Equatable, Sendable {
     /// index, not the name, keeps the outcome a plain value that is copied without reference counting.
     public var aliasRule: UInt32?
 
-    public init(server: Endpoint, serverIndex: Int, byRule: Bool, cacheKey: Endpoint, cacheable: Bool = true, aliasRule: UInt32? = nil) {
+    public init(server: Endpoint, serverIndex: Int, byRule: Bool, cacheKey: CacheKey, identity: Identity = .none, cacheable: Bool = true,
+                aliasRule: UInt32? = nil) {
         self.server = server
         self.serverIndex = serverIndex
         self.byRule = byRule
         self.cacheKey = cacheKey
+        self.identity = identity
         self.cacheable = cacheable
         self.aliasRule = aliasRule
     }

@@ -52,7 +52,7 @@ public final class QueryPipeline {
                   answers: RuleAnswers(blockWith: configuration.filters.blockWith, ttl: configuration.filters.ttl),
                   cache: CacheStage(AnswerCache.Settings(entries: c.entries, minTTL: c.minTTL, maxTTL: c.maxTTL, negativeTTL: c.negativeTTL,
                                                          serveStaleSeconds: c.serveStale, prefetch: c.prefetch)),
-                  upstream: UpstreamChoice(mode: configuration.upstream.mode, servers: configuration.upstream.servers))
+                  upstream: UpstreamChoice(configuration.upstream))
     }
 
     /// Decides the query held in the first `queryLength` bytes of `buffer`. An answer the relay
@@ -79,7 +79,7 @@ public final class QueryPipeline {
         } else {
             guard let nameLength = DomainName.fromWire(UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength]), into: name.bytes) else {
                 // The parser accepted the question, so this cannot happen; forward rather than guess.
-                return .forward(upstream.first(destination: facts.destination, ruleServer: nil), rule: .none)
+                return .forward(upstream.first(destination: facts.destination, ruleServer: nil, client: facts.client.address), rule: .none)
             }
             let qname = UnsafeRawBufferPointer(rebasing: name.bytes[0..<nameLength])
 
@@ -109,7 +109,7 @@ public final class QueryPipeline {
                     trace?.note("zones", "the alias target \(target) is in a local zone: answered with the CNAME and the zone's records")
                     return .answered(length: length, source: .rewrittenToZone, rule: rule, detail: .plain)
                 }
-                var forward = upstream.first(destination: facts.destination, ruleServer: nil)
+                var forward = upstream.first(destination: facts.destination, ruleServer: nil, client: facts.client.address)
                 forward.aliasRule = match.rule
                 forward.cacheable = false
                 trace?.note("upstream", "asks \(Self.describeServer(forward.server)) for the alias target \(target) (not cached: the answer depends on the rule)")
@@ -122,7 +122,15 @@ public final class QueryPipeline {
         }
 
         // 4. The cache.
-        let forward = upstream.first(destination: facts.destination, ruleServer: ruleServer)
+        var forward = upstream.first(destination: facts.destination, ruleServer: ruleServer, client: facts.client.address)
+        if forward.identity == .subnet && upstream.keepClientSubnet
+            && ClientSubnet.carried(in: UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength]), questionEnd: query.questionEnd) {
+            // Its answer is for the subnet the client named, which no cache entry is keyed by.
+            forward.cacheable = false
+            trace?.note("cache", "not consulted: the query carries its own ECS option, which is kept (upstream.keep_client_subnet)")
+            trace?.note("upstream", "forwarded to " + Self.describeServer(forward.server) + " with the client's own ECS option")
+            return .forward(forward, rule: rule)
+        }
         if let hit = cache.lookup(buffer, queryLength: queryLength, query: query, key: forward.cacheKey, limit: limit, now: now) {
             trace?.note("cache", "a fresh answer is cached: answered from the cache")
             return .answered(length: hit.length, source: .cached, rule: rule,
@@ -134,7 +142,8 @@ public final class QueryPipeline {
         // 5. Upstream.
         trace?.note("upstream", "forwarded to " + Self.describeServer(forward.server)
                                     + (forward.byRule ? " (chosen by the rule, no fallback)"
-                                       : upstream.mode == .original && !forward.server.address.isUnspecified ? " (the server the client asked)" : ""))
+                                       : upstream.mode == .original && !forward.server.address.isUnspecified ? " (the server the client asked)" : "")
+                                    + Self.describeIdentity(forward, client: facts.client.address, upstream: upstream))
         return .forward(forward, rule: rule)
     }
 
@@ -158,8 +167,19 @@ public final class QueryPipeline {
         server.address.isUnspecified ? "the server the client asked" : "\(server)"
     }
 
-    static func describeKey(_ key: Endpoint) -> String {
-        key == UpstreamChoice.configuredServersKey ? "the configured servers" : describeServer(key)
+    static func describeKey(_ key: CacheKey) -> String {
+        let server = key.server == UpstreamChoice.configuredServersKey ? "the configured servers" : describeServer(key.server)
+        if key.isShared { return server }
+        return server + ", for \(key.clients)" + (key.allowsShared ? " (or for every client, when the answer's ECS scope is 0)" : " only")
+    }
+
+    /// What the upstream learns of the client, for `explain`.
+    static func describeIdentity(_ forward: Forward, client: IPAddress, upstream: UpstreamChoice) -> String {
+        switch forward.identity {
+        case .none: return ""
+        case .source: return "; the query leaves from the client's own address \(client)"
+        case .subnet: return "; the query carries ECS \(upstream.subnet(of: client))"
+        }
     }
 }
 

@@ -87,6 +87,7 @@ struct QueryLogFormatter {
         if let upstream = r.upstream {
             out.append("],\"upstream\":\"")
             addresses.append(upstream, to: &out)
+            if let identity = r.identity { appendIdentity(identity) }
             out.append("\",\"cached\":")
         } else {
             out.append("],\"upstream\":null,\"cached\":")
@@ -150,6 +151,23 @@ struct QueryLogFormatter {
         }
         if otherTypeNames[type] == nil { otherTypeNames[type] = Array(RecordType.name(type).utf8) }
         out.append(otherTypeNames[type]!)
+    }
+
+    /// `"identity"`: the client's address the upstream saw (`source`), or its subnet (`subnet`),
+    /// after `"upstream"` (docs/QUERYLOG.md).
+    private mutating func appendIdentity(_ identity: IPPrefix) {
+        out.append("\",\"identity\":\"")
+        let full = identity.length == (identity.address.isIPv6 ? 128 : 32)
+        if full {
+            addresses.append(anonymized(Endpoint(address: identity.address, port: 0)).address, to: &out)
+            return
+        }
+        // A subnet wider than what anonymizing keeps is logged as it is; a narrower one is cut.
+        let kept = anonymize ? min(identity.length, identity.address.isIPv6 ? 56 : 24) : identity.length
+        let shown = IPPrefix(address: identity.address, length: kept)
+        addresses.append(shown.address, to: &out)
+        out.append(UInt8(ascii: "/"))
+        out.appendDecimal(UInt64(kept))
     }
 
     func anonymized(_ client: Endpoint) -> Endpoint {

@@ -26,6 +26,9 @@ package struct QueryLogRecord {
     package var server = Endpoint(address: .anyV4, port: 0)
     /// The upstream that answered, when one did.
     package var upstream: Endpoint?
+    /// What that upstream saw of the client (`upstream.client_identity`): the client's own
+    /// address (a /32 or /128: `source`) or its subnet (`subnet`); nil for none.
+    package var identity: IPPrefix?
     /// The deciding rule (list index in `filters.lists`, 1-based line), when one decided.
     package var ruleList: UInt16 = .max
     package var ruleLine: UInt32 = 0

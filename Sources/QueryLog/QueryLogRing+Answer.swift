@@ -12,7 +12,7 @@ extension QueryLogRing {
     @inline(__always)
     package func recordAnswer(_ answer: UnsafeRawBufferPointer, proto: QueryLogRecord.Proto, client: Endpoint, server: Endpoint,
                               action: QueryLogRecord.Action, upstream: Endpoint?, rule: (list: UInt16, line: UInt32), receivedAt: UInt64,
-                              local: Bool = false) {
+                              local: Bool = false, identity: IPPrefix? = nil) {
         guard answer.count >= DNSHeader.size, let (slot, name) = reserve() else { return }
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -30,6 +30,7 @@ extension QueryLogRing {
         slot.pointee.local = local
         slot.pointee.server = server
         slot.pointee.upstream = upstream
+        slot.pointee.identity = identity
         slot.pointee.ruleList = rule.list
         slot.pointee.ruleLine = rule.line
         slot.pointee.answerCount = 0

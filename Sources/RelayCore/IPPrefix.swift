@@ -19,6 +19,14 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
         self.address = Self.masked(address, length)
     }
 
+    /// The block of `length` bits around `address` (host bits cleared); `length` is clamped to the
+    /// family's size.
+    public init(address: IPAddress, length: Int) {
+        let length = max(0, min(length, address.isIPv6 ? 128 : 32))
+        self.length = length
+        self.address = Self.masked(address, length)
+    }
+
     /// True when `candidate` lies inside the block (never across families).
     @inline(__always)
     public func contains(_ candidate: IPAddress) -> Bool {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Configuration
+import Interception
+import Relay
 import Rules
 import Zones
 
@@ -42,6 +44,9 @@ struct Check: ParsableCommand {
             for zone in outcome.zones.zones { print("zone \(zone.origin): \(zone.recordCount) records from \(zone.file)") }
             for error in outcome.errors { print("error: zone \(error)") }
             if !outcome.errors.isEmpty { throw ExitCode(1) }
+        }
+        for note in SourceIdentityCheck.notes(configuration, route: RouteLookup.route(to:)) {
+            print("\(note.isWarning ? "warning" : "note"): \(note.text)")
         }
         let workers = configuration.workers.map(String.init) ?? "auto"
         print("\(options.config): ok (interfaces: \(configuration.intercept.interfaces.joined(separator: ", ")); workers: \(workers); upstream: \(configuration.upstream.mode.rawValue))")

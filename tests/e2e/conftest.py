@@ -48,13 +48,17 @@ class Lab:
     def client(self, *args, **kw):
         return self.exec(self.cli, *args, **kw)
 
-    def query(self, server, name="www.lab.test", rdtype="A", timeout=3.0, edns=False, source=None):
+    def query(self, server, name="www.lab.test", rdtype="A", timeout=3.0, edns=False, source=None, tcp=False, ecs=None):
         """A Python client in `cli`: returns the answer with the address and port it came from."""
         args = ["python3", str(HERE / "dnsclient.py"), "query", server, name, rdtype, "--timeout", str(timeout)]
         if edns:
             args.append("--edns")
         if source:
             args += ["--source", source]
+        if tcp:
+            args.append("--tcp")
+        if ecs:
+            args += ["--ecs", ecs]
         out = self.client(*args, check=True, timeout=timeout + 10)
         return json.loads(out.stdout)
 

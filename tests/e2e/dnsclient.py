@@ -12,6 +12,7 @@ import struct
 import sys
 import time
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.query
@@ -30,19 +31,36 @@ def check_lab_address(address):
 
 def query(args):
     check_lab_address(args.server)
-    msg = dns.message.make_query(args.name, args.type, use_edns=args.edns)
+    options = []
+    if args.ecs:
+
+        address, prefix = args.ecs.split("/")
+        options.append(dns.edns.ECSOption(address, int(prefix)))
+    msg = dns.message.make_query(args.name, args.type, use_edns=args.edns or bool(options), options=options)
     msg.id = args.id if args.id is not None else int.from_bytes(os.urandom(2), "big")
     wire = msg.to_wire()
-    s = socket.socket(family_of(args.server), socket.SOCK_DGRAM)
+    s = socket.socket(family_of(args.server), socket.SOCK_STREAM if args.tcp else socket.SOCK_DGRAM)
     if args.source:
         s.bind((args.source, 0))
     s.settimeout(args.timeout)
     started = time.monotonic()
-    s.sendto(wire, (args.server, 53))
     out = {"sent_id": msg.id}
     try:
-        data, source = s.recvfrom(65535)
-    except socket.timeout:
+        if args.tcp:
+            s.connect((args.server, 53))
+            s.sendall(len(wire).to_bytes(2, "big") + wire)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + int.from_bytes(data[:2], "big"):
+                chunk = s.recv(65535)
+                if not chunk:
+                    raise socket.timeout()
+                data += chunk
+            data = data[2:]
+            source = s.getpeername()
+        else:
+            s.sendto(wire, (args.server, 53))
+            data, source = s.recvfrom(65535)
+    except (socket.timeout, ConnectionError):
         out["timeout"] = True
         print(json.dumps(out))
         return
@@ -58,7 +76,35 @@ def query(args):
     out["ttls"] = [rrset.ttl for rrset in response.answer]
     out["authority"] = [f"{rrset.name} {rrset.ttl} {dns.rdatatype.to_text(rrset.rdtype)}" for rrset in response.authority]
     out["aa"] = bool(response.flags & dns.flags.AA)
+    out["ecs"] = [f"{o.address}/{o.srclen}/{o.scopelen}" for o in response.options if o.otype == 8]
     print(json.dumps(out))
+
+
+def sources(args):
+    """Sends one query from each address of FIRST..FIRST+COUNT-1 (IPv4, addresses of this
+    namespace), a few hundred at a time, and reports how many were answered."""
+    check_lab_address(args.server)
+    import ipaddress
+    first = ipaddress.ip_address(args.first)
+    answered = 0
+    for start in range(0, args.count, 250):
+        batch = []
+        for i in range(start, min(args.count, start + 250)):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((str(first + i), 0))
+            msg = dns.message.make_query(f"c{i}.lab.test", "A")
+            s.sendto(msg.to_wire(), (args.server, 53))
+            batch.append(s)
+        deadline = time.monotonic() + 5
+        for s in batch:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                s.recvfrom(65535)
+                answered += 1
+            except socket.timeout:
+                pass
+            s.close()
+    print(json.dumps({"sent": args.count, "answered": answered}))
 
 
 def many(args):
@@ -139,6 +185,8 @@ def main():
     q.add_argument("--edns", action="store_true")
     q.add_argument("--id", type=int)
     q.add_argument("--source", help="the address to send from (one of the client namespace's)")
+    q.add_argument("--tcp", action="store_true")
+    q.add_argument("--ecs", help="send an EDNS Client Subnet option, ADDRESS/PREFIX")
     q.set_defaults(func=query)
     b = sub.add_parser("burst")
     b.add_argument("server")
@@ -147,6 +195,11 @@ def main():
     m.add_argument("count", type=int)
     m.add_argument("plan", nargs="+", help="SERVER,NAME,TYPE[,tcp] ...")
     m.set_defaults(func=many)
+    a = sub.add_parser("sources")
+    a.add_argument("server")
+    a.add_argument("first", help="the first source address")
+    a.add_argument("count", type=int)
+    a.set_defaults(func=sources)
     b.set_defaults(func=burst)
     args = p.parse_args()
     args.func(args)

@@ -17,6 +17,11 @@
                        sound answer (A 10.53.4.100, TTL 60)
   stuck ADDRESS        TCP (and UDP TC=1 to move there): stuck* gets a length of 200, 20 bytes,
                        then nothing while the connection stays open; others a sound answer
+  identity ADDRESS     UDP and TCP: answers A/AAAA by who asked: 10.53.5.N / fd53:5::N where N is
+                       the last byte of the query's source address; reports each query's source,
+                       transport and ECS option ("ADDRESS/PREFIX" or null). Answers carry an ECS
+                       option when the query did, scope 0, or the number after "scope" in the
+                       name's first label (scope32-x.lab.test: scope 32)
 
 Every `query` event carries the source address and port the query came from.
 
@@ -27,6 +32,7 @@ import socket
 import sys
 import time
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.rcode
@@ -177,6 +183,52 @@ def main():
                 ip = "10.53.4.100" if q.rdtype == dns.rdatatype.A else "fd53:4::100"
                 response.answer.append(dns.rrset.from_text(q.name, ttl, "IN", q.rdtype, ip))
             main_socket.sendto(response.to_wire(), client)
+    if mode == "identity":
+        import threading
+
+        def respond(wire, client, proto):
+            query = dns.message.from_wire(wire)
+            q = query.question[0]
+            ecs = None
+            scope = 0
+            label = q.name.labels[0].decode().lower()
+            if label.startswith("scope") and label[5:].split("-")[0].isdigit():
+                scope = int(label[5:].split("-")[0])
+            for option in query.options:
+                if option.otype == 8:
+                    ecs = f"{option.address}/{option.srclen}"
+            emit("query", client=client[0], port=client[1], proto=proto, name=q.name.to_text(), ecs=ecs)
+            response = dns.message.make_response(query)
+            last = socket.inet_pton(family_of(client[0]), client[0])[-1]
+            if q.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                ip = f"10.53.5.{last}" if q.rdtype == dns.rdatatype.A else f"fd53:5::{last:x}"
+                response.answer.append(dns.rrset.from_text(q.name, 60, "IN", q.rdtype, ip))
+            if ecs is not None:
+
+                subnet = next(o for o in query.options if o.otype == 8)
+                response.use_edns(0, 0, 1232, options=[dns.edns.ECSOption(subnet.address, subnet.srclen, scope)])
+            return response.to_wire()
+
+        def serve_tcp(conn, client):
+            with conn:
+                while True:
+                    got = read_frame(conn)
+                    if got is None:
+                        return
+                    wire = respond(got, client, "tcp")
+                    conn.sendall(len(wire).to_bytes(2, "big") + wire)
+
+        listener = tcp_listener(address)
+
+        def accept():
+            while True:
+                conn, client = listener.accept()
+                threading.Thread(target=serve_tcp, args=(conn, client), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        while True:
+            data, client = main_socket.recvfrom(65535)
+            main_socket.sendto(respond(data, client, "udp"), client)
     if mode == "silent":
         while True:
             data, client = main_socket.recvfrom(65535)

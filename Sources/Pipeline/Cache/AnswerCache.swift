@@ -7,9 +7,9 @@ import RelayCore
 /// once per worker (2 upstream queries instead of 1 on this machine), but a hit never takes a
 /// lock or touches another core's cache lines (docs/DESIGN.md has the measurement).
 ///
-/// Key: the question name (without case), type, class, the DO and CD bits, and the server the
-/// answer came from (in `original` mode the server the client asked, since two servers may answer
-/// differently). Value: the upstream's answer bytes with, per record, where its TTL sits and its
+/// Key: the question name (without case), type, class, the DO and CD bits, and a `CacheKey`: the
+/// server the answer came from (in `original` mode the server the client asked, since two servers
+/// may answer differently) and the clients it may go to (`upstream.client_identity`). Value: the upstream's answer bytes with, per record, where its TTL sits and its
 /// TTL at store time (clamped to `min_ttl`...`max_ttl`). A hit copies the answer, puts in the
 /// client's ID and question bytes (its 0x20 case), and writes every TTL minus the entry's age.
 /// Negative answers (NXDOMAIN, NODATA) are kept for the SOA's minimum (RFC 2308), capped by
@@ -52,7 +52,7 @@ public final class AnswerCache {
         var questionEnd: UInt16 = 0
         var flags: UInt8 = 0
         var recordCount: UInt8 = 0
-        var server = Endpoint(address: .anyV4, port: 0)
+        var key = CacheKey(server: Endpoint(address: .anyV4, port: 0))
         /// Seconds (worker clock) when stored, and the shortest TTL then.
         var storedAt: UInt32 = 0
         var ttl: UInt32 = 0
@@ -106,9 +106,9 @@ public final class AnswerCache {
 
     // MARK: Keys
 
-    /// The key's hash: the question name folded to lower case, type, class, flags, server.
+    /// The key's hash: the question name folded to lower case, type, class, flags, server, clients.
     @inline(__always)
-    static func hash(question message: UnsafeRawBufferPointer, end: Int, flags: UInt8, server: Endpoint) -> UInt64 {
+    static func hash(question message: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         var i = DNSHeader.size
         while i < end {
@@ -118,12 +118,21 @@ public final class AnswerCache {
             i += 1
         }
         h = (h ^ UInt64(flags)) &* 0x0000_0100_0000_01b3
-        h = (h ^ UInt64(server.port)) &* 0x0000_0100_0000_01b3
-        switch server.address {
-        case .v4(let a): h = (h ^ UInt64(a.rawValue)) &* 0x0000_0100_0000_01b3
-        case .v6(let a): h = (h ^ a.high ^ (a.low &* 31)) &* 0x0000_0100_0000_01b3
+        h = (h ^ UInt64(key.server.port)) &* 0x0000_0100_0000_01b3
+        h = mix(h, key.server.address)
+        if !key.isShared {
+            h = (h ^ UInt64(key.clients.length)) &* 0x0000_0100_0000_01b3
+            h = mix(h, key.clients.address)
         }
         return h ^ (h >> 31)
+    }
+
+    @inline(__always)
+    private static func mix(_ h: UInt64, _ address: IPAddress) -> UInt64 {
+        switch address {
+        case .v4(let a): return (h ^ UInt64(a.rawValue)) &* 0x0000_0100_0000_01b3
+        case .v6(let a): return (h ^ a.high ^ (a.low &* 31)) &* 0x0000_0100_0000_01b3
+        }
     }
 
     @inline(__always)
@@ -132,11 +141,11 @@ public final class AnswerCache {
     }
 
     @inline(__always)
-    private func find(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, server: Endpoint, hash: UInt64) -> Int? {
+    private func find(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, hash: UInt64) -> Int? {
         var index = buckets[Int(truncatingIfNeeded: hash) & bucketMask]
         while index >= 0 {
             let e = entries[Int(index)]
-            if e.hash == hash && Int(e.questionEnd) == end && e.flags == flags && e.server == server
+            if e.hash == hash && Int(e.questionEnd) == end && e.flags == flags && e.key == key
                 && Question.matches(query: query, end: end, response: UnsafeRawBufferPointer(slot(Int(index)))) {
                 return Int(index)
             }
@@ -151,10 +160,10 @@ public final class AnswerCache {
     /// with the client's ID and question bytes and counted-down TTLs; `.miss` when there is none
     /// (an expired entry is a miss here; `stale` hands it out when the upstream fails).
     @inline(__always)
-    func lookup(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, server: Endpoint, now: UInt32,
+    func lookup(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32,
                 into out: UnsafeMutableRawBufferPointer) -> Lookup {
-        let h = Self.hash(question: query, end: end, flags: flags, server: server)
-        guard let index = find(query, end: end, flags: flags, server: server, hash: h) else {
+        let h = Self.hash(question: query, end: end, flags: flags, key: key)
+        guard let index = find(query, end: end, flags: flags, key: key, hash: h) else {
             misses += 1
             return .miss
         }
@@ -181,10 +190,10 @@ public final class AnswerCache {
 
     /// An expired answer still inside the `serve_stale` window, with every TTL at 30 s (RFC
     /// 8767); nil when there is none. For queries the upstream failed to answer.
-    func stale(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, server: Endpoint, now: UInt32,
+    func stale(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32,
                into out: UnsafeMutableRawBufferPointer) -> Int? {
-        let h = Self.hash(question: query, end: end, flags: flags, server: server)
-        guard let index = find(query, end: end, flags: flags, server: server, hash: h),
+        let h = Self.hash(question: query, end: end, flags: flags, key: key)
+        guard let index = find(query, end: end, flags: flags, key: key, hash: h),
               Int(entries[index].length) <= out.count,
               now &- entries[index].storedAt < entries[index].ttl &+ settings.serveStaleSeconds else { return nil }
         staleServed += 1
@@ -212,7 +221,7 @@ public final class AnswerCache {
 
     /// Keeps an upstream answer for its question (the answer's own, ending at `end`). Only
     /// NOERROR and NXDOMAIN answers that are not truncated, fit a slot and parse are kept.
-    func insert(_ answer: UnsafeRawBufferPointer, end: Int, flags: UInt8, server: Endpoint, now: UInt32) {
+    func insert(_ answer: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32) {
         guard isEnabled, let p = answer.baseAddress, answer.count >= end, end > DNSHeader.size else { return }
         let headerFlags = DNSHeader.flags(p)
         let rcode = headerFlags & DNSHeader.rcodeMask
@@ -251,8 +260,8 @@ public final class AnswerCache {
         }
         guard lifetime > 0 else { return }
 
-        let h = Self.hash(question: answer, end: end, flags: flags, server: server)
-        let index = find(answer, end: end, flags: flags, server: server, hash: h) ?? freeEntry()
+        let h = Self.hash(question: answer, end: end, flags: flags, key: key)
+        let index = find(answer, end: end, flags: flags, key: key, hash: h) ?? freeEntry()
         if !entries[index].inUse {
             entries[index].inUse = true
             entries[index].hash = h
@@ -267,7 +276,7 @@ public final class AnswerCache {
         entries[index].length = UInt16(answer.count)
         entries[index].questionEnd = UInt16(end)
         entries[index].flags = flags
-        entries[index].server = server
+        entries[index].key = key
         entries[index].storedAt = now
         entries[index].ttl = lifetime
         entries[index].recordCount = UInt8(offsets.count)
@@ -281,9 +290,9 @@ public final class AnswerCache {
     }
 
     /// Lets a prefetch that failed be tried again later.
-    func prefetchFailed(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, server: Endpoint) {
-        let h = Self.hash(question: query, end: end, flags: flags, server: server)
-        if let index = find(query, end: end, flags: flags, server: server, hash: h) { entries[index].prefetching = false }
+    func prefetchFailed(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey) {
+        let h = Self.hash(question: query, end: end, flags: flags, key: key)
+        if let index = find(query, end: end, flags: flags, key: key, hash: h) { entries[index].prefetching = false }
     }
 
     /// A free entry: an unused one, or the first the CLOCK hand finds not referenced since it

@@ -29,11 +29,16 @@ public final class CacheStage {
     /// A fresh cached answer for the query in `buffer`, written over it and cut to `limit` bytes
     /// (TC=1) when longer; nil on a miss. `prefetch`: the entry is popular and about to expire.
     @inline(__always)
-    func lookup(_ buffer: UnsafeMutableRawBufferPointer, queryLength: Int, query: ParsedQuery, key: Endpoint, limit: Int,
+    func lookup(_ buffer: UnsafeMutableRawBufferPointer, queryLength: Int, query: ParsedQuery, key: CacheKey, limit: Int,
                 now: UInt32) -> (length: Int, prefetch: Bool, truncated: Bool)? {
         guard cache.isEnabled else { return nil }
         let payload = UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength])
-        switch cache.lookup(payload, end: query.questionEnd, flags: query.cacheFlags, server: key, now: now, into: scratch) {
+        var found = cache.lookup(payload, end: query.questionEnd, flags: query.cacheFlags, key: key, now: now, into: scratch)
+        if case .miss = found, key.allowsShared {
+            // ECS: an answer of scope 0 is kept once for every client (RFC 7871 §7.3.1).
+            found = cache.lookup(payload, end: query.questionEnd, flags: query.cacheFlags, key: key.shared, now: now, into: scratch)
+        }
+        switch found {
         case .miss:
             return nil
         case .hit(let length, let prefetch):
@@ -52,16 +57,18 @@ public final class CacheStage {
 
     /// Keeps an upstream answer (`answer`) to the query whose question ends at `questionEnd`.
     @inline(__always)
-    public func remember(_ answer: UnsafeRawBufferPointer, questionEnd: Int, flags: UInt8, key: Endpoint, now: UInt32) {
+    public func remember(_ answer: UnsafeRawBufferPointer, questionEnd: Int, flags: UInt8, key: CacheKey, now: UInt32) {
         guard cache.isEnabled else { return }
-        cache.insert(answer, end: questionEnd, flags: flags, server: key, now: now)
+        cache.insert(answer, end: questionEnd, flags: flags, key: key, now: now)
     }
 
     /// When the upstream failed: an expired answer still inside the serve-stale window (every TTL
     /// 30 s) for the query at the start of `buffer`, written over it; its length, or nil.
-    public func stale(_ buffer: UnsafeMutableRawBufferPointer, questionEnd: Int, flags: UInt8, key: Endpoint, now: UInt32) -> Int? {
+    public func stale(_ buffer: UnsafeMutableRawBufferPointer, questionEnd: Int, flags: UInt8, key: CacheKey, now: UInt32) -> Int? {
         guard cache.isEnabled,
-              let length = cache.stale(UnsafeRawBufferPointer(buffer), end: questionEnd, flags: flags, server: key, now: now, into: scratch),
+              let length = cache.stale(UnsafeRawBufferPointer(buffer), end: questionEnd, flags: flags, key: key, now: now, into: scratch)
+                  ?? (key.allowsShared ? cache.stale(UnsafeRawBufferPointer(buffer), end: questionEnd, flags: flags, key: key.shared, now: now,
+                                                     into: scratch) : nil),
               length <= buffer.count
         else { return nil }
         buffer.baseAddress!.copyMemory(from: scratch.baseAddress!, byteCount: length)
@@ -69,8 +76,9 @@ public final class CacheStage {
     }
 
     /// A prefetch that failed: the entry may be refreshed by a later hit.
-    public func prefetchFailed(_ query: UnsafeRawBufferPointer, questionEnd: Int, flags: UInt8, key: Endpoint) {
-        cache.prefetchFailed(query, end: questionEnd, flags: flags, server: key)
+    public func prefetchFailed(_ query: UnsafeRawBufferPointer, questionEnd: Int, flags: UInt8, key: CacheKey) {
+        cache.prefetchFailed(query, end: questionEnd, flags: flags, key: key)
+        if key.allowsShared { cache.prefetchFailed(query, end: questionEnd, flags: flags, key: key.shared) }
     }
 
     /// The cache's own counters, for the worker to publish.

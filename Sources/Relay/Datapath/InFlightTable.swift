@@ -35,11 +35,24 @@ final class InFlightTable {
         /// For a `$dnsrewrite` alias: the length of the client's header and question, kept at
         /// `aliasOffset` in the buffer while the query for the target is in flight; 0 otherwise.
         var aliasQuestionEnd = 0
-        /// Cache key parts (DO/CD bits, the server part) and whether the answer may be kept
-        /// (not for aliases, whose answer depends on a rule).
+        /// Cache key parts (DO/CD bits; the server and clients part) and whether the answer may be
+        /// kept (not for aliases, whose answer depends on a rule).
         var cacheFlags: UInt8 = 0
-        var cacheServer = Endpoint(address: .anyV4, port: 0)
+        var cacheKey = CacheKey(server: Endpoint(address: .anyV4, port: 0))
         var cacheable = true
+        /// What the current try's server learns of the client (`upstream.client_identity`), and
+        /// whether the try left from the client's address (`source`; false when it fell back to
+        /// this host's own).
+        var identity = Forward.Identity.none
+        var leftFromClient = false
+        /// `subnet`: the stored query carries an ECS option the relay put in (with `subnetBits`
+        /// of the client's address), in an OPT record the relay added itself (`optAdded`: the
+        /// client sent none, so the answer's OPT record is removed), or the client's own ECS
+        /// was kept (`keep_client_subnet`).
+        var subnetAdded = false
+        var subnetBits: UInt8 = 0
+        var optAdded = false
+        var subnetKept = false
         /// A prefetch: the answer refills the cache and goes to nobody.
         var prefetch = false
         /// For the query log: when the query arrived (monotonic ns) and the rule that let it through.

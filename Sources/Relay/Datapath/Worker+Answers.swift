@@ -24,6 +24,8 @@ extension Worker {
             deliverAlias(index, answer: answer, length: length)
             return
         }
+        // What was added for the upstream comes out; the answer is kept for whom it is valid.
+        let (length, key) = identityAnswer(index, answer: answer, length: length)
         let base = answer.baseAddress!
         if DNSHeader.rcode(base) == .serverFailure, let stale = staleAnswer(index) {
             // RFC 8767: an upstream that fails is an upstream that does not answer.
@@ -32,9 +34,9 @@ extension Worker {
             send(index, answer: inFlight.buffer(index), length: stale, action: .cached)
             return
         }
-        if inFlight[index].cacheable {
+        if inFlight[index].cacheable, let key {
             pipeline.cache.remember(UnsafeRawBufferPointer(rebasing: answer[0..<length]), questionEnd: inFlight[index].questionEnd,
-                                    flags: inFlight[index].cacheFlags, key: inFlight[index].cacheServer, now: nowSeconds)
+                                    flags: inFlight[index].cacheFlags, key: key, now: nowSeconds)
         }
         if inFlight[index].prefetch {
             inFlight.release(index)
@@ -92,7 +94,8 @@ extension Worker {
             size = ResponseBuilder.truncate(in: UnsafeMutableRawBufferPointer(rebasing: answer[0..<length]), withOPT: entry.hasEDNS) ?? length
         }
         respond(UnsafeRawBufferPointer(rebasing: answer[0..<size]), action: action, client: entry.client, destination: entry.originalDestination,
-                reply: entry.reply, upstream: action == .cached ? nil : entry.server, rule: entry.rule, receivedAt: entry.receivedAt, inFlight: true)
+                reply: entry.reply, upstream: action == .cached ? nil : entry.server, identity: action == .cached ? nil : loggedIdentity(index),
+                rule: entry.rule, receivedAt: entry.receivedAt, inFlight: true)
         inFlight.release(index)
     }
 
@@ -101,14 +104,14 @@ extension Worker {
     private func staleAnswer(_ index: Int) -> Int? {
         guard inFlight[index].cacheable else { return nil }
         return pipeline.cache.stale(inFlight.buffer(index), questionEnd: inFlight[index].questionEnd, flags: inFlight[index].cacheFlags,
-                                    key: inFlight[index].cacheServer, now: nowSeconds)
+                                    key: inFlight[index].cacheKey, now: nowSeconds)
     }
 
     /// Answers SERVFAIL (built in place in the stored query), or a stale answer, and frees the entry.
     func failQuery(_ index: Int) {
         if inFlight[index].prefetch {
             pipeline.cache.prefetchFailed(inFlight.query(index), questionEnd: inFlight[index].questionEnd, flags: inFlight[index].cacheFlags,
-                                          key: inFlight[index].cacheServer)
+                                          key: inFlight[index].cacheKey)
             inFlight.release(index)
             return
         }

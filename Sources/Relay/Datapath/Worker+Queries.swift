@@ -168,11 +168,11 @@ extension Worker {
     /// the address it asked (UDP), or on its connection (TCP). `inFlight`: the query was admitted.
     @inline(__always)
     func respond(_ bytes: UnsafeRawBufferPointer, action: QueryLogRecord.Action, client: Endpoint, destination: Endpoint, reply: ReplyPath,
-                 upstream: Endpoint? = nil, rule: RuleOrigin = .none, receivedAt: UInt64, inFlight: Bool) {
+                 upstream: Endpoint? = nil, identity: IPPrefix? = nil, rule: RuleOrigin = .none, receivedAt: UInt64, inFlight: Bool) {
         if let queryLog {
             queryLog.recordAnswer(bytes, proto: reply.isTCP ? .tcp : .udp, client: client, server: destination, action: action, upstream: upstream,
                                   rule: (rule.list, rule.line), receivedAt: receivedAt,
-                                  local: !settings.localAddresses.isEmpty && settings.localAddresses.contains(client.address))
+                                  local: !settings.localAddresses.isEmpty && settings.localAddresses.contains(client.address), identity: identity)
         }
         switch reply {
         case .udp:

@@ -36,8 +36,12 @@ extension Worker {
         inFlight[index].serverIndex = forward.serverIndex
         inFlight[index].aliasQuestionEnd = 0
         inFlight[index].cacheFlags = facts.query.cacheFlags
-        inFlight[index].cacheServer = forward.cacheKey
+        inFlight[index].cacheKey = forward.cacheKey
         inFlight[index].cacheable = forward.cacheable
+        inFlight[index].subnetAdded = false
+        inFlight[index].optAdded = false
+        inFlight[index].subnetKept = false
+        inFlight[index].leftFromClient = false
         inFlight[index].prefetch = false
         inFlight[index].rule = rule
         inFlight[index].receivedAt = now
@@ -56,6 +60,7 @@ extension Worker {
                 return nil
             }
         }
+        prepare(index, identity: forward.identity)
         return index
     }
 
@@ -94,6 +99,7 @@ extension Worker {
         upstreamSender.flush()
         pool4.batchSent(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
         pool6?.batchSent(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
+        sourceSockets?.batchSent(now: now, timeoutNanoseconds: settings.timeoutNanoseconds)
         // The batch's sockets may have been replaced: what is sent next (a prefetch from a TCP
         // query, a retry) must go out on a socket of the pool, never on a replaced one.
         pickBatchSockets()
@@ -108,16 +114,16 @@ extension Worker {
         return busy
     }
 
-    /// Sends entry `index` to `server` over UDP from this batch's socket of the right family and
-    /// schedules its timeout. Without a socket of that family the client gets SERVFAIL at once.
+    /// Sends entry `index` to `server` over UDP from this batch's socket of the right family (or
+    /// from the client's own address: `upstreamDescriptor`) and schedules its timeout. Without a
+    /// socket of that family the client gets SERVFAIL at once.
     @inline(__always)
     func sendUDP(_ index: Int, to server: Endpoint, now: UInt64) -> Bool {
-        let fd = server.address.isIPv6 ? batchFD6 : batchFD4
+        let fd = upstreamDescriptor(index, server: server, now: now)
         guard fd >= 0 else {
             failQuery(index)
             return false
         }
-        if server.address.isIPv6 { pool6?.used() } else { pool4.used() }
         inFlight[index].upstreamFD = fd
         inFlight[index].upstreamConnection = -1
         inFlight.schedule(index, deadline: now + settings.timeoutNanoseconds)
@@ -127,7 +133,8 @@ extension Worker {
 
     /// Sends entry `index` over TCP; SERVFAIL when no connection can be made.
     func sendTCP(_ index: Int, to server: Endpoint, now: UInt64) {
-        if !upstreamTCP.send(index, to: server, now: now) { failQuery(index) }
+        let source = inFlight[index].identity == .source ? inFlight[index].client.address : nil
+        if !upstreamTCP.send(index, to: server, source: source, now: now) { failQuery(index) }
     }
 
     // MARK: Answers over UDP
@@ -186,10 +193,11 @@ extension Worker {
             counters.upstreamTimeouts += 1
             let overTCP = inFlight[index].upstreamConnection >= 0
             if overTCP { upstreamTCP.forget(index) }
-            if let (server, next) = pipeline.upstream.next(after: inFlight[index].serverIndex) {
+            if let (server, next, identity) = pipeline.upstream.next(after: inFlight[index].serverIndex) {
                 counters.upstreamRetries += 1
                 inFlight[index].serverIndex = next
                 inFlight[index].server = server
+                prepare(index, identity: identity)
                 inFlight.assignID(index, random: random)
                 DNSHeader.setID(inFlight.buffer(index).baseAddress!, inFlight[index].upstreamID)
                 if overTCP {

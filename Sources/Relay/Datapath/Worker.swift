@@ -38,6 +38,10 @@ final class Worker {
         var replySockets = 1024
         var maxUpstreamConnections = 256
         var retiringSockets = 256
+        /// `upstream.client_identity`: sockets bound to clients' addresses this worker keeps
+        /// (0 when no server has `source`), and whether a client's own ECS option is kept.
+        var sourceSockets = 0
+        var keepClientSubnet = false
         /// This host's addresses when its own traffic is captured (`intercept.local`): queries
         /// from them are logged with `"origin":"local"`. Empty otherwise.
         var localAddresses: [IPAddress] = []
@@ -64,6 +68,8 @@ final class Worker {
     let random = RandomSource()
     var pool4: UpstreamSocketPool!
     var pool6: UpstreamSocketPool?
+    /// Sockets bound to clients' own addresses (`upstream.client_identity: source`), or nil.
+    var sourceSockets: SourceSockets?
     /// The upstream socket each family uses for the current batch.
     var batchFD4: Int32 = -1
     var batchFD6: Int32 = -1
@@ -119,13 +125,15 @@ final class Worker {
         upstreamTCP.onAnswer = { [unowned self] index, answer in self.deliver(index, answer: answer, length: answer.count) }
         upstreamTCP.onFailure = { [unowned self] index in self.failQuery(index) }
         upstreamTCP.onBatchEnd = { [unowned self] in self.clientSender.flush() }
-        let now = SystemInfo.monotonicNanoseconds()
-        let token: (Int32) -> UInt64 = { EpollToken.upstreamSocket | UInt64(UInt32(bitPattern: $0)) }
         pool4 = try UpstreamSocketPool(family: AF_INET, count: settings.upstreamSockets, bypassMark: settings.bypassMark,
-                                       epoll: epoll, now: now, maxRetiring: settings.retiringSockets, token: token)
+                                       epoll: epoll, maxRetiring: settings.retiringSockets)
         // IPv6 upstreams are optional: a host without IPv6 still relays IPv4.
         pool6 = try? UpstreamSocketPool(family: AF_INET6, count: settings.upstreamSockets, bypassMark: settings.bypassMark,
-                                        epoll: epoll, now: now, maxRetiring: settings.retiringSockets, token: token)
+                                        epoll: epoll, maxRetiring: settings.retiringSockets)
+        if settings.sourceSockets > 0 {
+            sourceSockets = SourceSockets(capacity: settings.sourceSockets, maxRetiring: settings.retiringSockets,
+                                          bypassMark: settings.bypassMark, epoll: epoll)
+        }
         pickBatchSockets()
     }
 
@@ -181,8 +189,9 @@ final class Worker {
             let now = SystemInfo.monotonicNanoseconds()
             nowSeconds = UInt32(now / 1_000_000_000)
             expire(now: now)
-            pool4.maintain(now: now, busy: busyUpstreamSockets)
-            pool6?.maintain(now: now, busy: busyUpstreamSockets)
+            pool4.turnover.maintain(now: now, busy: busyUpstreamSockets)
+            pool6?.turnover.maintain(now: now, busy: busyUpstreamSockets)
+            sourceSockets?.turnover.maintain(now: now, busy: busyUpstreamSockets)
             if !draining { tcp.resumeAccepting(now: now) }
             if now - lastSweep >= 100_000_000 {
                 tcp.sweep(now: now)
@@ -212,6 +221,7 @@ final class Worker {
         quic.closeAll()
         pool4.closeAll()
         pool6?.closeAll()
+        sourceSockets?.closeAll()
         replySockets.closeAll()
         publish()
     }
@@ -273,6 +283,10 @@ final class Worker {
         snapshot.cacheEntries = cache.entries
         snapshot.upstreamPorts = pool4.opened + (pool6?.opened ?? 0)
         snapshot.upstreamPortsReused = pool4.reused + (pool6?.reused ?? 0)
+        if let sourceSockets {
+            snapshot.sourceSocketsOpened += sourceSockets.opened
+            snapshot.sourceSocketsOpen = sourceSockets.open
+        }
         published.withLock { $0 = snapshot }
     }
 

@@ -30,6 +30,20 @@ public struct Counters: Equatable, Sendable {
     /// out on a socket used before because `maxRetiring` replaced sockets were still open.
     public var upstreamPorts = 0
     public var upstreamPortsReused = 0
+    /// `upstream.client_identity: source`: sockets opened bound to clients' addresses, sockets
+    /// open now (a gauge), and queries that went out from this host's own address instead (no
+    /// socket could be bound, the server is of the other family, or too many sockets still
+    /// waited for answers).
+    public var sourceSocketsOpened = 0
+    public var sourceSocketsOpen = 0
+    public var sourceFallbacks = 0
+    /// `subnet`: queries that got an ECS option, queries whose own ECS was kept
+    /// (`keep_client_subnet`), queries it could not be added to (no room, a signed message),
+    /// and answers not cached because their scope was narrower than the subnet sent.
+    public var subnetsAdded = 0
+    public var subnetsKept = 0
+    public var subnetsUnchanged = 0
+    public var subnetScopeNarrow = 0
     /// Upstream tries that timed out.
     public var upstreamTimeouts = 0
     /// Tries sent to the next server after a timeout.
@@ -125,6 +139,13 @@ public struct Counters: Equatable, Sendable {
         ("upstream_malformed", \.upstreamMalformed),
         ("upstream_ports", \.upstreamPorts),
         ("upstream_ports_reused", \.upstreamPortsReused),
+        ("source_sockets_opened", \.sourceSocketsOpened),
+        ("source_sockets_open", \.sourceSocketsOpen),
+        ("source_fallback", \.sourceFallbacks),
+        ("subnet_added", \.subnetsAdded),
+        ("subnet_kept", \.subnetsKept),
+        ("subnet_unchanged", \.subnetsUnchanged),
+        ("subnet_scope_narrow", \.subnetScopeNarrow),
         ("upstream_timeout", \.upstreamTimeouts),
         ("upstream_retry", \.upstreamRetries),
         ("servfail", \.serverFailures),

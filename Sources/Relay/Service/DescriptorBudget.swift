@@ -19,6 +19,9 @@ public struct DescriptorBudget: Equatable, Sendable {
         public var replySocketsPerWorker = 1024
         public var upstreamConnectionsPerWorker = 256
         public var retiringPerPool = 256
+        /// Per worker: sockets bound to clients' addresses (`upstream.client_identity: source`;
+        /// 0 when no server has it). Their own retired sockets count as a third pool.
+        public var sourceSocketsPerWorker = 0
 
         public init(workers: Int, upstreamSockets: Int, tcpConnections: Int, quicFlows: Int) {
             self.workers = workers
@@ -34,6 +37,7 @@ public struct DescriptorBudget: Equatable, Sendable {
     public var replySocketsPerWorker: Int
     public var upstreamConnectionsPerWorker: Int
     public var retiringPerPool: Int
+    public var sourceSocketsPerWorker: Int
     /// Whether the caps had to be lowered to fit `limit`.
     public var lowered: Bool
 
@@ -45,7 +49,7 @@ public struct DescriptorBudget: Equatable, Sendable {
 
     /// The smallest limit the relay starts with: the fixed needs and a floor for each cap.
     public static func minimumLimit(_ wants: Wants) -> Int {
-        fixedNeeds(wants) + 16 + 16 + wants.workers * (16 + 8 + 2 * 8)
+        fixedNeeds(wants) + 16 + 16 + wants.workers * (16 + 8 + 2 * 8 + (wants.sourceSocketsPerWorker > 0 ? 8 + 16 : 0))
     }
 
     /// Shares `limit` descriptors out; nil when even the floors do not fit.
@@ -53,17 +57,18 @@ public struct DescriptorBudget: Equatable, Sendable {
         guard limit >= minimumLimit(wants) else { return nil }
         let available = limit - fixedNeeds(wants)
         let w = wants.workers
+        let pools = wants.sourceSocketsPerWorker > 0 ? 3 : 2
         let wanted = [wants.tcpConnections, wants.quicFlows, w * wants.replySocketsPerWorker,
-                      w * wants.upstreamConnectionsPerWorker, w * 2 * wants.retiringPerPool]
+                      w * wants.upstreamConnectionsPerWorker, w * pools * wants.retiringPerPool, w * wants.sourceSocketsPerWorker]
         let total = wanted.reduce(0, +)
         guard total > available else {
             return DescriptorBudget(limit: limit, tcpConnections: wants.tcpConnections, quicFlows: wants.quicFlows,
                                     replySocketsPerWorker: wants.replySocketsPerWorker,
                                     upstreamConnectionsPerWorker: wants.upstreamConnectionsPerWorker,
-                                    retiringPerPool: wants.retiringPerPool, lowered: false)
+                                    retiringPerPool: wants.retiringPerPool, sourceSocketsPerWorker: wants.sourceSocketsPerWorker, lowered: false)
         }
         // Floors first, then what is left in proportion to what was wanted above the floors.
-        let floors = [16, 16, w * 16, w * 8, w * 2 * 8]
+        let floors = [16, 16, w * 16, w * 8, w * pools * 8, wants.sourceSocketsPerWorker > 0 ? w * 16 : 0]
         let spare = available - floors.reduce(0, +)
         let above = zip(wanted, floors).map { max(0, $0 - $1) }
         let aboveTotal = max(1, above.reduce(0, +))
@@ -72,7 +77,8 @@ public struct DescriptorBudget: Equatable, Sendable {
                                 quicFlows: min(wants.quicFlows, shares[1]),
                                 replySocketsPerWorker: min(wants.replySocketsPerWorker, shares[2] / w),
                                 upstreamConnectionsPerWorker: min(wants.upstreamConnectionsPerWorker, shares[3] / w),
-                                retiringPerPool: min(wants.retiringPerPool, shares[4] / (2 * w)), lowered: true)
+                                retiringPerPool: min(wants.retiringPerPool, shares[4] / (pools * w)),
+                                sourceSocketsPerWorker: min(wants.sourceSocketsPerWorker, shares[5] / w), lowered: true)
     }
 
     /// One line for the log.
@@ -80,5 +86,6 @@ public struct DescriptorBudget: Equatable, Sendable {
         "descriptor limit \(limit): tcp.max_connections \(tcpConnections), limits.max_quic_flows \(quicFlows), "
             + "reply sockets \(replySocketsPerWorker)/worker, upstream TCP connections \(upstreamConnectionsPerWorker)/worker, "
             + "replaced upstream sockets \(retiringPerPool)/family/worker"
+            + (sourceSocketsPerWorker > 0 ? ", sockets bound to client addresses \(sourceSocketsPerWorker)/worker" : "")
     }
 }

@@ -114,6 +114,8 @@ public final class RelayService {
                             replySockets: budget.replySocketsPerWorker,
                             maxUpstreamConnections: budget.upstreamConnectionsPerWorker,
                             retiringSockets: budget.retiringPerPool,
+                            sourceSockets: budget.sourceSocketsPerWorker,
+                            keepClientSubnet: self.configuration.upstream.keepClientSubnet,
                             localAddresses: intercept.local ? SystemInfo.localAddresses() : [])
         }
         // The query log's writer and one ring per worker; the file is opened now so that a bad
@@ -137,7 +139,8 @@ public final class RelayService {
         // Routes before the rules: the moment a packet is marked, its route must exist.
         let routing = try PolicyRouting(mark: intercept.mark, table: intercept.routeTable, priority: intercept.rulePriority,
                                         interfaces: intercept.interfaces, ipv6: ipv6Enabled,
-                                        localMark: intercept.local ? intercept.localMark : nil)
+                                        localMark: intercept.local ? intercept.localMark : nil,
+                                        identityMark: configuration.upstream.usesSourceIdentity ? intercept.identityMark : nil)
         do {
             try table.installRules(interceptionPlan(ipv6: ipv6Enabled))
         } catch {
@@ -175,9 +178,12 @@ public final class RelayService {
     /// is too low to serve at all.
     private func descriptorBudget(workers count: Int) throws -> DescriptorBudget {
         let limit = SystemInfo.raiseDescriptorLimit()
-        let wants = DescriptorBudget.Wants(workers: count, upstreamSockets: configuration.upstream.sockets,
+        var wants = DescriptorBudget.Wants(workers: count, upstreamSockets: configuration.upstream.sockets,
                                            tcpConnections: configuration.tcp.maxConnections,
                                            quicFlows: configuration.intercept.quic ? configuration.limits.maxQUICFlows : 0)
+        if configuration.upstream.usesSourceIdentity {
+            wants.sourceSocketsPerWorker = max(1, configuration.upstream.sourceSockets / count)
+        }
         guard let budget = DescriptorBudget.plan(limit: limit, wants: wants) else {
             throw RelayError(.invalidConfiguration,
                 "the open-file limit is \(limit), below the \(DescriptorBudget.minimumLimit(wants)) descriptors \(count) workers need: raise it (LimitNOFILE= in the unit, ulimit -n), or set fewer workers")
@@ -207,13 +213,24 @@ public final class RelayService {
                                 listenV6: ipv6 ? configuration.listen.address6 : nil, captures: captures,
                                 local: intercept.local ? InterceptionPlan.Local(mark: intercept.localMark, bypassMark: intercept.bypassMark,
                                                                                 bypassUsers: intercept.localBypassUsers,
-                                                                                bypassGroups: intercept.localBypassGroups) : nil)
+                                                                                bypassGroups: intercept.localBypassGroups) : nil,
+                                identity: configuration.upstream.usesSourceIdentity
+                                    ? InterceptionPlan.Identity(mark: intercept.identityMark,
+                                                                serverPorts: Array(Set([53] + configuration.upstream.servers.map(\.port))).sorted())
+                                    : nil)
     }
 
     private var upstreamDescription: String {
-        switch configuration.upstream.mode {
-        case .original: return "the address each client asked"
-        case .servers: return configuration.upstream.servers.map(\.description).joined(separator: ", ")
+        let upstream = configuration.upstream
+        let servers: String
+        switch upstream.mode {
+        case .original: servers = "the address each client asked"
+        case .servers: servers = upstream.servers.map(\.description).joined(separator: ", ")
+        }
+        switch upstream.clientIdentity {
+        case .none: return servers
+        case .source: return servers + " (queries leave from each client's own address)"
+        case .subnet: return servers + " (queries carry the client's subnet, /\(upstream.subnetPrefixV4) and /\(upstream.subnetPrefixV6))"
         }
     }
 

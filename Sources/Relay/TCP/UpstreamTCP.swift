@@ -23,7 +23,8 @@ final class UpstreamTCP {
     /// The descriptor budget's share for upstream connections (DescriptorBudget).
     private let maxConnections: Int
     private var connections = Slots<UpstreamConnection>()
-    private var byServer: [Endpoint: [Int]] = [:]
+    /// Connections by server and the address they leave from.
+    private var byRoute: [Route: [Int]] = [:]
     var counters = Counters()
     /// An answer for entry `index` (its bytes, writable, in the connection's reader).
     var onAnswer: (Int, UnsafeMutableRawBufferPointer) -> Void = { _, _ in }
@@ -43,16 +44,32 @@ final class UpstreamTCP {
         self.warn = warn
     }
 
+    /// A server, and the client address a connection to it leaves from (nil: this host's own).
+    struct Route: Hashable {
+        var server: Endpoint
+        var source: IPAddress?
+    }
+
     /// Sends entry `index` over TCP to `server` and schedules its timeout; false (counted) when
-    /// no connection can be made: the caller fails the query.
-    func send(_ index: Int, to server: Endpoint, now: UInt64) -> Bool {
-        guard let slot = connection(to: server, now: now), let connection = connections[slot] else {
+    /// no connection can be made: the caller fails the query. `source`: leave from this client
+    /// address (`upstream.client_identity: source`); when no such connection can be made (the
+    /// families differ, the descriptor budget is spent), the query leaves from this host's own
+    /// address (the entry's `leftFromClient` says which).
+    func send(_ index: Int, to server: Endpoint, source: IPAddress? = nil, now: UInt64) -> Bool {
+        var slot: Int?
+        if let source, source.isIPv6 == server.address.isIPv6 { slot = connection(to: Route(server: server, source: source), now: now) }
+        if slot == nil {
+            if source != nil { counters.sourceFallbacks += 1 }
+            slot = connection(to: Route(server: server, source: nil), now: now)
+        }
+        guard let slot, let connection = connections[slot] else {
             counters.upstreamTCPFailures += 1
             return false
         }
         inFlight[index].upstreamConnection = Int32(slot)
         inFlight[index].upstreamFD = -1
         inFlight[index].server = server
+        inFlight[index].leftFromClient = connection.source != nil
         inFlight.schedule(index, deadline: now + timeoutNanoseconds)
         connection.waiting.append(index)
         connection.output.append(message: inFlight.query(index))
@@ -60,9 +77,10 @@ final class UpstreamTCP {
         return true
     }
 
-    /// A connection to `server` with room in its pipeline, opened when needed.
-    private func connection(to server: Endpoint, now: UInt64) -> Int? {
-        let existing = byServer[server] ?? []
+    /// A connection for `route` with room in its pipeline, opened when needed.
+    private func connection(to route: Route, now: UInt64) -> Int? {
+        let server = route.server
+        let existing = byRoute[route] ?? []
         var best: Int?
         var live = 0
         for slot in existing {
@@ -78,13 +96,18 @@ final class UpstreamTCP {
         do {
             let socket = try Socket.tcp(for: server)
             try socket.set(.mark(bypassMark))
+            if let source = route.source {
+                try socket.set(.transparent)
+                try socket.bind(to: Endpoint(address: source, port: 0))
+            }
             try socket.startConnect(to: server)
-            let slot = connections.insert(UpstreamConnection(server: server, socket: socket, now: now))
+            let slot = connections.insert(UpstreamConnection(server: server, source: route.source, socket: socket, now: now))
             try epoll.add(socket.fd, token: EpollToken.upstreamConnection | UInt64(slot), events: [.readable, .writable])
-            byServer[server, default: []].append(slot)
+            byRoute[route, default: []].append(slot)
+            if route.source != nil { counters.sourceSocketsOpened += 1 }
             return slot
         } catch {
-            warn("cannot connect to \(server) over TCP: \(error)")
+            warn("cannot connect to \(server) over TCP" + (route.source.map { " from \($0)" } ?? "") + ": \(error)")
             return best
         }
     }
@@ -213,8 +236,9 @@ final class UpstreamTCP {
         epoll.remove(connection.socket.fd)
         connection.socket.close()
         connections.remove(slot)
-        byServer[connection.server]?.removeAll { $0 == slot }
-        if byServer[connection.server]?.isEmpty == true { byServer[connection.server] = nil }
+        let route = Route(server: connection.server, source: connection.source)
+        byRoute[route]?.removeAll { $0 == slot }
+        if byRoute[route]?.isEmpty == true { byRoute[route] = nil }
     }
 
     func closeAll() {
