@@ -10,6 +10,7 @@
 #                                hot = 1,000 names repeated (answered from the cache),
 #                                blocked = names from the 100k block list (answered locally)
 #   SUTS="direct dnsdist floor tproxy-relay"   (also: tproxy-relay-log, the relay with the query log on;
+#                                tproxy-relay-source, the relay with upstream.client_identity: source;
 #                                baseline, another build of the relay given by BASELINE_BIN, run
 #                                with the same configuration: before/after in the same run)
 #   LOG_ROTATE=64M LOG_KEEP=5    the log SUT's rotation (the relay's defaults)
@@ -72,6 +73,10 @@ YAML
 CONFIG_LOG="$OUT/relay-log.yaml"
 cp "$CONFIG" "$CONFIG_LOG"
 printf 'querylog:\n  path: %s\n  rotate_size: %s\n  keep: %s\n' "$OUT/queries.jsonl" "${LOG_ROTATE:-64M}" "${LOG_KEEP:-5}" >>"$CONFIG_LOG"
+# The relay with upstream.client_identity: source (SUT tproxy-relay-source): the upstream sees the
+# client's address; its cost per query against tproxy-relay is what the miss scenario measures.
+CONFIG_SOURCE="$OUT/relay-source.yaml"
+sed 's/^  timeout: 2s$/  timeout: 2s\n  client_identity: source/' "$CONFIG" >"$CONFIG_SOURCE"
 if [ "$LAB" = reference ]; then
   cd "$BENCH"
   DATA=$BENCH_WORK/data
@@ -97,6 +102,7 @@ sut_env() {
     floor) [ "$LAB" = reference ] && echo "cmd floor $BENCH/floor/nullrelay.sh" || echo "cmd floor $HERE/floor/floor.sh" ;;
     tproxy-relay) echo "cmd tproxy-relay $BIN run --config $CONFIG" ;;
     tproxy-relay-log) echo "cmd tproxy-relay-log $BIN run --config $CONFIG_LOG" ;;
+    tproxy-relay-source) echo "cmd tproxy-relay-source $BIN run --config $CONFIG_SOURCE" ;;
     baseline) echo "cmd baseline ${BASELINE_BIN:?BASELINE_BIN names the build to compare with} run --config $CONFIG" ;;
   esac
 }

@@ -120,7 +120,7 @@ import Rules
         ("intercept:\n  route_table: 254\n", "relay.yaml:2: intercept.route_table: 254 is a kernel table (default, main, local); choose another"),
         ("intercept:\n  rule_priority: 40000\n", "relay.yaml:2: intercept.rule_priority: 40000 is out of range (1...32765)"),
         ("intercept:\n  dns: maybe\n", "relay.yaml:2: intercept.dns: expected true or false"),
-        ("intercept:\n  colour: red\n", "relay.yaml:2: intercept.colour: unknown key (expected one of interfaces, dns, quic, mark, bypass_mark, route_table, rule_priority, local, local_mark, local_bypass_users, local_bypass_groups, table)"),
+        ("intercept:\n  colour: red\n", "relay.yaml:2: intercept.colour: unknown key (expected one of interfaces, dns, quic, mark, bypass_mark, route_table, rule_priority, local, local_mark, identity_mark, local_bypass_users, local_bypass_groups, table)"),
         ("intercept:\n  mark: 5\n  bypass_mark: 5\n", "relay.yaml:3: intercept.bypass_mark: must differ from intercept.mark, or the relay's own queries would be captured again"),
         ("listen:\n  address: \"::1\"\n", "relay.yaml:2: listen.address: expected an IPv4 address such as 127.0.0.1"),
         ("listen:\n  address6: 127.0.0.1\n", "relay.yaml:2: listen.address6: expected an IPv6 address such as ::1, or none"),
@@ -169,6 +169,23 @@ import Rules
         ("querylog:\n  keep: -1\n", "relay.yaml:2: querylog.keep: -1 is out of range (0...1000)"),
         ("querylog:\n  anonymize: partly\n", "relay.yaml:2: querylog.anonymize: expected true or false"),
         ("querylog:\n  format: csv\n", "relay.yaml:2: querylog.format: unknown key (expected one of path, enabled, rotate_size, keep, anonymize)"),
+        ("upstream:\n  client_identity: spoof\n",
+         "relay.yaml:2: upstream.client_identity: expected none, source (the upstream sees the client's address) or subnet (EDNS Client Subnet), got 'spoof'"),
+        ("upstream:\n  subnet_prefix_v4: 33\n", "relay.yaml:2: upstream.subnet_prefix_v4: 33 is out of range (0...32)"),
+        ("upstream:\n  subnet_prefix_v6: -1\n", "relay.yaml:2: upstream.subnet_prefix_v6: -1 is out of range (0...128)"),
+        ("upstream:\n  keep_client_subnet: maybe\n", "relay.yaml:2: upstream.keep_client_subnet: expected true or false"),
+        ("upstream:\n  source_sockets: 4\n", "relay.yaml:2: upstream.source_sockets: 4 is out of range (16...65536)"),
+        ("upstream:\n  servers:\n    - address: 10.53.2.53\n      client_identity: own\n",
+         "relay.yaml:4: upstream.servers.client_identity: expected none, source (the upstream sees the client's address) or subnet (EDNS Client Subnet), got 'own'"),
+        ("upstream:\n  servers:\n    - client_identity: source\n", "relay.yaml:3: upstream.servers: an entry written as a mapping needs address:"),
+        ("upstream:\n  servers:\n    - {address: 10.53.2.53, weight: 2}\n",
+         "relay.yaml:3: upstream.servers.weight: unknown key (expected one of address, client_identity)"),
+        ("upstream:\n  servers:\n    - {address: here}\n",
+         "relay.yaml:3: upstream.servers.address: 'here' is not an address (10.53.2.53, 10.53.2.53:53, [fd53:2::53]:53)"),
+        ("intercept:\n  identity_mark: 0x53\nupstream:\n  client_identity: source\n",
+         "relay.yaml:2: intercept.identity_mark: must differ from intercept.mark, bypass_mark and local_mark"),
+        ("intercept:\n  bypass_mark: 0x56\nupstream:\n  client_identity: source\n",
+         "relay.yaml:1: intercept.identity_mark: must differ from intercept.mark, bypass_mark and local_mark"),
         ("- just\n- a list\n", "relay.yaml:1: the file must be a mapping of sections"),
         ("intercept: [lan0\n", "relay.yaml:2: YAML syntax error: did not find expected ',' or ']'"),
         ("intercept:\n\tinterfaces: [lan0]\n", "relay.yaml:2: YAML syntax error: found character that cannot start any token"),
@@ -188,6 +205,31 @@ import Rules
         #expect(config.querylog.rotateSize == 2 << 20 && config.querylog.keep == 3 && config.querylog.anonymize && config.querylog.isOn)
         #expect(try parse("querylog:\n  path: q.jsonl\n  enabled: false\n").querylog.isOn == false)
         #expect(try parse("").querylog.isOn == false)
+    }
+
+    @Test func clientIdentityKeysAreRead() throws {
+        let config = try parse("""
+            upstream:
+              mode: servers
+              servers: ["10.53.2.53", {address: "[fd53:2::53]:5353", client_identity: subnet}]
+              client_identity: source
+              subnet_prefix_v4: 20
+              subnet_prefix_v6: 48
+              keep_client_subnet: true
+              source_sockets: 256
+            """)
+        let upstream = config.upstream
+        #expect(upstream.servers.map(\.description) == ["10.53.2.53:53", "[fd53:2::53]:5353"])
+        #expect(upstream.serverIdentities == [nil, .subnet])
+        #expect(upstream.identity(for: upstream.servers[0]) == .source && upstream.identity(for: upstream.servers[1]) == .subnet)
+        #expect(upstream.identity(for: Endpoint(parsing: "10.53.9.9", defaultPort: 53)!) == .source, "a server not listed: the global identity")
+        #expect(upstream.subnetPrefixV4 == 20 && upstream.subnetPrefixV6 == 48 && upstream.keepClientSubnet && upstream.sourceSockets == 256)
+        #expect(upstream.usesSourceIdentity)
+        let defaults = try parse("")
+        #expect(defaults.upstream.clientIdentity == .none && !defaults.upstream.usesSourceIdentity)
+        #expect(defaults.upstream.subnetPrefixV4 == 24 && defaults.upstream.subnetPrefixV6 == 56 && defaults.intercept.identityMark == 0x56)
+        // Only one server sends from clients' addresses: the table still takes their answers in.
+        #expect(try parse("upstream:\n  servers: [{address: 10.53.2.53, client_identity: source}]\n").upstream.usesSourceIdentity)
     }
 
     @Test func cacheKeysAreRead() throws {

@@ -31,13 +31,13 @@ import RelayCore
 
     func store(_ cache: AnswerCache, _ answer: [UInt8], flags: UInt8 = 0, server: Endpoint = server, now: UInt32) {
         let end = answer.withUnsafeBytes { Question.end(in: $0)! }
-        answer.withUnsafeBytes { cache.insert($0, end: end, flags: flags, server: server, now: now) }
+        answer.withUnsafeBytes { cache.insert($0, end: end, flags: flags, key: CacheKey(server: server), now: now) }
     }
 
     func lookup(_ cache: AnswerCache, _ query: [UInt8], flags: UInt8 = 0, server: Endpoint = server, now: UInt32) -> [UInt8]? {
         let end = query.withUnsafeBytes { Question.end(in: $0)! }
         var out = [UInt8](repeating: 0, count: AnswerCache.slotSize)
-        let result = query.withUnsafeBytes { q in out.withUnsafeMutableBytes { cache.lookup(q, end: end, flags: flags, server: server, now: now, into: $0) } }
+        let result = query.withUnsafeBytes { q in out.withUnsafeMutableBytes { cache.lookup(q, end: end, flags: flags, key: CacheKey(server: server), now: now, into: $0) } }
         guard case .hit(let length, _) = result else { return nil }
         return Array(out[0..<length])
     }
@@ -117,7 +117,7 @@ import RelayCore
         let end = query.withUnsafeBytes { Question.end(in: $0)! }
         var out = [UInt8](repeating: 0, count: AnswerCache.slotSize)
         func stale(_ now: UInt32) -> Int? {
-            query.withUnsafeBytes { q in out.withUnsafeMutableBytes { cache.stale(q, end: end, flags: 0, server: Self.server, now: now, into: $0) } }
+            query.withUnsafeBytes { q in out.withUnsafeMutableBytes { cache.stale(q, end: end, flags: 0, key: CacheKey(server: Self.server), now: now, into: $0) } }
         }
         #expect(lookup(cache, query, now: 20) == nil)
         let length = try #require(stale(20))

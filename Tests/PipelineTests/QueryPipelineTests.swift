@@ -119,6 +119,7 @@ import Testing
 
     /// Stores an upstream answer for `name` (one A record, TTL 60) at second 100.
     static func fill(_ pipeline: QueryPipeline, name: String, type: UInt16, key: Endpoint) {
+        let key = CacheKey(server: key)
         let query = QueryBuilder.query(name: name, type: type, id: 7)!
         let end = query.withUnsafeBytes { Question.end(in: $0)! }
         var answer = Array(query[0..<end])
@@ -202,7 +203,7 @@ import Testing
         defer { fixture.remove() }
         let pipeline = QueryPipeline(configuration: try fixture.configuration(), rules: .empty, zones: .empty, listeners: [PipelineFixture.listener])
         let run = PipelineRun(pipeline, name: "ads.test", type: 1, client: "10.53.1.10", destination: Self.asked, transport: .udp)
-        #expect(run.outcome == .forward(Forward(server: Self.asked, serverIndex: 0, byRule: false, cacheKey: Self.asked), rule: .none))
+        #expect(run.outcome == .forward(Forward(server: Self.asked, serverIndex: 0, byRule: false, cacheKey: CacheKey(server: Self.asked)), rule: .none))
         let explained = try Explanation(pipeline: pipeline, name: "ads.test", type: 1, client: nil, destination: Self.asked)
         #expect(explained.steps.map(\.result).prefix(2) == ["no local zones", "no rules loaded"])
         Self.fill(pipeline, name: "ads.test", type: 1, key: Self.asked)
@@ -230,7 +231,7 @@ import Testing
         var query = QueryBuilder.query(name: "example.test", type: 1, id: 9)!
         let end = query.withUnsafeBytes { Question.end(in: $0)! }
         query += [UInt8](repeating: 0, count: 1300)
-        let stale = query.withUnsafeMutableBytes { pipeline.cache.stale($0, questionEnd: end, flags: 0, key: Self.asked, now: 400) }
+        let stale = query.withUnsafeMutableBytes { pipeline.cache.stale($0, questionEnd: end, flags: 0, key: CacheKey(server: Self.asked), now: 400) }
         #expect(stale != nil)
         #expect(query[9 + 1] == 0 && query[7] == 1, "one answer record")
     }
@@ -266,7 +267,7 @@ import Testing
         answer[2] = 0x81; answer[3] = 0x80
         answer[7] = 4; answer[11] = 0
         for _ in 0..<4 { answer += [0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60, 0, 201, 200] + [UInt8](repeating: 0x61, count: 200) }
-        answer.withUnsafeBytes { pipeline.cache.remember($0, questionEnd: end, flags: 0, key: Self.asked, now: 100) }
+        answer.withUnsafeBytes { pipeline.cache.remember($0, questionEnd: end, flags: 0, key: CacheKey(server: Self.asked), now: 100) }
         let run = PipelineRun(pipeline, name: "big.test", type: 16, client: "10.53.1.10", destination: Self.asked, transport: .udp)
         guard case .answered(let length, .cached, _, let detail) = run.outcome else { Issue.record("\(run.outcome)"); return }
         #expect(detail.truncated && length <= 512 && run.answer[2] & 0x02 != 0)

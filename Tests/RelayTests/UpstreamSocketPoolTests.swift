@@ -7,8 +7,7 @@ import Testing
 @Suite struct UpstreamSocketPoolTests {
     static func pool(count: Int = 4, maxRetiring: Int = 256) throws -> (UpstreamSocketPool, Epoll) {
         let epoll = try Epoll()
-        let pool = try UpstreamSocketPool(family: AF_INET, count: count, bypassMark: 0, epoll: epoll, now: 0,
-                                          maxRetiring: maxRetiring, token: { UInt64(UInt32(bitPattern: $0)) })
+        let pool = try UpstreamSocketPool(family: AF_INET, count: count, bypassMark: 0, epoll: epoll, maxRetiring: maxRetiring)
         return (pool, epoll)
     }
 
@@ -39,7 +38,7 @@ import Testing
     @Test func replacementsAreCappedPerSecond() throws {
         let (pool, _) = try Self.pool(count: 2, maxRetiring: 100_000)
         let random = RandomSource()
-        let cap = UpstreamSocketPool.maxReplacementsPerSecond
+        let cap = SocketTurnover.maxReplacementsPerSecond
         for _ in 0..<(cap + 50) {
             _ = pool.pick(random)
             pool.used()
@@ -79,10 +78,10 @@ import Testing
         #expect(pool.opened == 2 + 8)
         #expect(pool.reused == 12)
         // While their queries wait they stay open; once nothing waits they close.
-        pool.maintain(now: 1, busy: { waiting })
-        #expect(pool.hasRetiring)
-        pool.maintain(now: 1 + UpstreamSocketPool.sweepInterval, busy: { [] })
-        #expect(!pool.hasRetiring)
+        pool.turnover.maintain(now: 1, busy: { waiting })
+        #expect(!pool.turnover.isEmpty)
+        pool.turnover.maintain(now: 1 + SocketTurnover.sweepInterval, busy: { [] })
+        #expect(pool.turnover.isEmpty)
         // And the next batches get new ports again.
         _ = pool.pick(random)
         pool.used()
@@ -97,8 +96,8 @@ import Testing
         let fd = pool.pick(random)
         pool.used()
         pool.batchSent(now: 0, timeoutNanoseconds: 1_000)
-        pool.maintain(now: 1_000 + 100_000_000 + 1, busy: { [fd] })
-        #expect(!pool.hasRetiring)
+        pool.turnover.maintain(now: 1_000 + 100_000_000 + 1, busy: { [fd] })
+        #expect(pool.turnover.isEmpty)
         pool.closeAll()
     }
 }

@@ -9,7 +9,8 @@
 #
 # The SUT is ready when 3 probes in a row from cli to 10.53.2.53 are answered from 10.53.2.53
 # and none reached the upstream from the client's own address (they were intercepted, not
-# routed). CPU: the SUT's process group (utime+stime of every process in it, from /proc) and the
+# routed). A SUT whose name ends in -source sends upstream from the client's own address on
+# purpose (upstream.client_identity: source): for it, interception is told by its nft table. CPU: the SUT's process group (utime+stime of every process in it, from /proc) and the
 # whole of CPU $PIN_SUT (/proc/stat), over the dnsperf run; per answered query in µs.
 # Env: BENCH_ID (lab), PIN_LOAD=0, PIN_SUT=1, SECONDS_PER_RUN=10, DNSPERF_EXTRA (e.g. "-Q 50000").
 set -euo pipefail
@@ -48,7 +49,12 @@ probe() { # 3 answered probes in a row, from 10.53.2.53, none seen by up from th
 		ip netns exec "$CLI" dig +time=1 +tries=1 @10.53.2.53 "probe$RANDOM.bench.test" A 2>/dev/null | grep -q 'SERVER: 10.53.2.53#53' && ok=$((ok + 1))
 	done
 	after=$(counter direct)
-	[ "$ok" = 3 ] && { [ "$SUT" = direct ] || [ "$before" = "$after" ]; }
+	[ "$ok" = 3 ] || return 1
+	case $SUT in
+	direct) return 0 ;;
+	*-source) ip netns exec "$RTR" nft list table inet tproxy_relay >/dev/null 2>&1 ;;
+	*) [ "$before" = "$after" ] ;;
+	esac
 }
 
 PGID=""
