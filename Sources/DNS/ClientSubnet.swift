@@ -20,8 +20,8 @@ public enum ClientSubnet {
         case set(length: Int, addedOPT: Bool)
         /// The message carried its own ECS option and `keepExisting` kept it untouched.
         case keptClients
-        /// Nothing was changed: no room, an option list that does not parse, or a signed message
-        /// (TSIG or SIG(0) must stay last and cover every byte).
+        /// Nothing was changed: no room, an option list that does not parse, a signed message
+        /// (TSIG or SIG(0) must stay last and cover every byte), or records after the OPT record.
         case unchanged
     }
 
@@ -31,7 +31,7 @@ public enum ClientSubnet {
     public static func apply(_ subnet: IPPrefix, to buffer: UnsafeMutableRawBufferPointer, length: Int, questionEnd: Int,
                              keepExisting: Bool) -> Applied {
         guard let opt = OPTRecord.find(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), questionEnd: questionEnd) else { return .unchanged }
-        if opt.signed { return .unchanged }
+        if opt.signed || opt.followed { return .unchanged }
         let optionLength = 4 + 4 + (subnet.length + 7) / 8
         var length = length
         let rdataEnd: Int
@@ -48,8 +48,10 @@ public enum ClientSubnet {
             rdataEnd = data.lowerBound + rdataLength
             DNSHeader.setU16(buffer.baseAddress!, data.lowerBound - 2, UInt16(rdataLength + optionLength))
         } else {
-            // No OPT record: one is added at the end, with only this option.
-            guard length + 11 + optionLength <= buffer.count else { return .unchanged }
+            // No OPT record: one is added at the end, with only this option. Not when bytes
+            // follow the last record: a name's pointer may lead into them, and a record written
+            // over them would change that name.
+            guard opt.recordsEnd == length, length + 11 + optionLength <= buffer.count else { return .unchanged }
             let p = buffer.baseAddress!
             p.storeBytes(of: 0, toByteOffset: length, as: UInt8.self)  // the root name
             DNSHeader.setU16(p, length + 1, 41)
@@ -61,9 +63,7 @@ public enum ClientSubnet {
             length += 11
             rdataEnd = length
         }
-        // Room for the option at the end of the OPT data: what follows the OPT record moves down.
-        let p = buffer.baseAddress!
-        if rdataEnd < length { (p + rdataEnd + optionLength).copyMemory(from: p + rdataEnd, byteCount: length - rdataEnd) }
+        // The option goes at the end of the OPT data, the end of the message (nothing follows).
         write(subnet, at: rdataEnd, in: buffer)
         return .set(length: length + optionLength, addedOPT: opt.data == nil)
     }
@@ -77,10 +77,10 @@ public enum ClientSubnet {
     }
 
     /// Removes the ECS option from the message in the first `length` bytes of `buffer`; the new
-    /// length (the same when there is none).
+    /// length (the same when there is none, or records follow the OPT record).
     public static func strip(_ buffer: UnsafeMutableRawBufferPointer, length: Int, questionEnd: Int) -> Int {
         let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
-        guard let opt = OPTRecord.find(message, questionEnd: questionEnd), !opt.signed, let data = opt.data,
+        guard let opt = OPTRecord.find(message, questionEnd: questionEnd), !opt.signed, !opt.followed, let data = opt.data,
               let ecs = OptionList(message, data: data)?.ecs else { return length }
         var length = length
         remove(ecs, from: buffer, length: &length)
@@ -89,14 +89,16 @@ public enum ClientSubnet {
     }
 
     /// Removes the OPT record from the message in the first `length` bytes of `buffer` (an answer
-    /// to a client that sent none, RFC 6891 §7); the new length (the same when there is none).
+    /// to a client that sent none, RFC 6891 §7); the new length (the same when there is none, or
+    /// it is not the last record).
     public static func removeOPT(_ buffer: UnsafeMutableRawBufferPointer, length: Int, questionEnd: Int) -> Int {
         let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
         var record: Range<Int>?
         let wellFormed = RecordWalker.walk(message, questionEnd: questionEnd) { r in
             if r.section == 2 && r.type == 41 && record == nil { record = r.nameOffset..<(r.dataOffset + r.dataLength) }
         }
-        guard wellFormed, let record else { return length }
+        // Only the last record is removed: moving what follows could break its compression pointers.
+        guard wellFormed, let record, record.upperBound == length else { return length }
         var length = length
         remove(record, from: buffer, length: &length)
         let p = buffer.baseAddress!
@@ -139,15 +141,23 @@ public enum ClientSubnet {
         var data: Range<Int>?
         /// A TSIG (250) or SIG(0) (24) record is present.
         var signed: Bool
+        /// Whether bytes follow the OPT record. Then it is never edited: moving them would
+        /// break any compression pointer among them that points past the OPT record.
+        var followed = false
+        /// Where the last record ends (the question's end when there is none).
+        var recordsEnd = 0
 
         /// nil when the message's records do not parse.
         static func find(_ message: UnsafeRawBufferPointer, questionEnd: Int) -> OPTRecord? {
             var found = OPTRecord(data: nil, signed: false)
+            found.recordsEnd = questionEnd
             let wellFormed = RecordWalker.walk(message, questionEnd: questionEnd) { record in
+                found.recordsEnd = record.dataOffset + record.dataLength
                 guard record.section == 2 else { return }
                 if record.type == 41 && found.data == nil { found.data = record.dataOffset..<(record.dataOffset + record.dataLength) }
                 if record.type == 250 || record.type == 24 { found.signed = true }
             }
+            if let data = found.data { found.followed = data.upperBound != message.count }
             return wellFormed ? found : nil
         }
     }

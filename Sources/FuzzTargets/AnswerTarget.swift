@@ -2,7 +2,8 @@ import DNS
 
 /// An answer from upstream, held against the query in flight for www.lab.test A: the RFC 5452
 /// question match, the whole-message check with TTL clamping, truncation for a small client, the
-/// record walk the cache and log make, and an alias answer composed from it (ldns).
+/// record walk the cache and log make, an alias answer composed from it (ldns), and the ECS
+/// option's scope read and the option (or the whole OPT record) taken out: still a sound answer.
 enum AnswerTarget {
     static let query: [UInt8] = QueryBuilder.query(name: "www.lab.test", type: 1, id: 0x4242)!
     static let questionEnd = 12 + 14 + 4
@@ -19,6 +20,21 @@ enum AnswerTarget {
             }
         }
         if sound {
+            _ = answer.withUnsafeBytes { ClientSubnet.scope(in: $0, questionEnd: end) }
+            // A second check of the answer as it is (clamping can change what a name pointer
+            // into a TTL reads: a second pass need not agree with the first), then of it with
+            // the option, or the OPT record, taken out: that must agree with the second.
+            var clamped = answer
+            let again = clamped.withUnsafeMutableBytes { AnswerCheck.check($0, questionEnd: end, maxTTL: 86_400) }
+            for wholeOPT in [false, true] {
+                var copy = clamped
+                copy.withUnsafeMutableBytes { out in
+                    let length = wholeOPT ? ClientSubnet.removeOPT(out, length: out.count, questionEnd: end)
+                                          : ClientSubnet.strip(out, length: out.count, questionEnd: end)
+                    let checked = AnswerCheck.check(UnsafeMutableRawBufferPointer(rebasing: out[0..<length]), questionEnd: end, maxTTL: 86_400)
+                    precondition(!again || checked, "taking ECS out broke the answer")
+                }
+            }
             _ = answer.withUnsafeBytes { upstream in
                 query.withUnsafeBytes { original in
                     AliasAnswer.compose(original: UnsafeRawBufferPointer(rebasing: original[0..<questionEnd]), target: "target.lab.test",
