@@ -53,14 +53,18 @@ run() {
   local target=$1 seconds=$2; shift 2
   mkdir -p ".build-fuzz/corpus/$target" Fuzz/crashes
   echo "== fuzzing $target for ${seconds}s"
+  # libFuzzer's status is the function's: a crash must fail the caller (smoke_one), whatever
+  # the merge step after it does (before, the `if` below made every run succeed).
+  local status=0
   FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 "$binary" \
     -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="Fuzz/crashes/$target-" \
-    ".build-fuzz/corpus/$target" "Fuzz/corpus/$target" "$@"
-  if [ "${FUZZ_MERGE:-0}" = 1 ]; then
+    ".build-fuzz/corpus/$target" "Fuzz/corpus/$target" "$@" || status=$?
+  if [ "$status" = 0 ] && [ "${FUZZ_MERGE:-0}" = 1 ]; then
     FUZZ_TARGET=$target SWIFT_BACKTRACE=enable=no "$binary" -merge=1 -max_len="$(max_len "$target")" \
       "Fuzz/corpus/$target" ".build-fuzz/corpus/$target" 2>&1 | tail -n 1
   fi
+  return "$status"
 }
 
 # Replays a target's corpus once (no mutation) under ASan and LeakSanitizer, then fuzzes it for

@@ -21,18 +21,18 @@ enum AnswerTarget {
         }
         if sound {
             _ = answer.withUnsafeBytes { ClientSubnet.scope(in: $0, questionEnd: end) }
-            // A second check of the answer as it is (clamping can change what a name pointer
-            // into a TTL reads: a second pass need not agree with the first), then of it with
-            // the option, or the OPT record, taken out: that must agree with the second.
-            var clamped = answer
-            let again = clamped.withUnsafeMutableBytes { AnswerCheck.check($0, questionEnd: end, maxTTL: 86_400) }
+            // A sound answer stays sound: checked again as it is (the cached copy is), and with
+            // the ECS option, or the whole OPT record, taken out (what a client gets).
+            var again = answer
+            precondition(again.withUnsafeMutableBytes { AnswerCheck.check($0, questionEnd: end, maxTTL: 86_400) },
+                         "a second check disagrees with the first")
             for wholeOPT in [false, true] {
-                var copy = clamped
+                var copy = answer
                 copy.withUnsafeMutableBytes { out in
                     let length = wholeOPT ? ClientSubnet.removeOPT(out, length: out.count, questionEnd: end)
                                           : ClientSubnet.strip(out, length: out.count, questionEnd: end)
-                    let checked = AnswerCheck.check(UnsafeMutableRawBufferPointer(rebasing: out[0..<length]), questionEnd: end, maxTTL: 86_400)
-                    precondition(!again || checked, "taking ECS out broke the answer")
+                    precondition(AnswerCheck.check(UnsafeMutableRawBufferPointer(rebasing: out[0..<length]), questionEnd: end, maxTTL: 86_400),
+                                 "taking ECS out broke the answer")
                 }
             }
             _ = answer.withUnsafeBytes { upstream in

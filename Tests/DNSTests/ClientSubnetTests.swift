@@ -147,3 +147,24 @@ import RelayCore
         #expect(!Self.query(options: Self.cookie).withUnsafeBytes { ClientSubnet.carried(in: $0, questionEnd: end) })
     }
 }
+
+/// Found by the answer fuzz target (issue 17): a name pointer into a TTL field reads the clamped
+/// TTL as labels, so a first check that clamps must leave bytes that a second check accepts.
+@Suite struct AnswerCheckAgainTests {
+    static let pointerIntoTTL: [UInt8] = [
+        0x42, 0x42, 0x81, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x03, 0x57, 0x77, 0x77,
+        0x03, 0x6c, 0x5b, 0x62, 0x04, 0x74, 0x65, 0x73, 0x74, 0x00, 0x00, 0x01, 0x00, 0x01, 0xc0, 0x10,
+        0x00, 0x06, 0x00, 0x01, 0x00, 0x02, 0xf7, 0x2c, 0x00, 0x21, 0x02, 0x6e, 0x73, 0xc0, 0x25, 0x05,
+        0x61, 0x64, 0x6d, 0x69, 0x6e, 0xc0, 0x28, 0x00, 0x00, 0x04, 0xf9, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe,
+        0xfe, 0x01, 0x01, 0x3d, 0x01, 0x01, 0x01, 0x01, 0x03, 0x00, 0xcc,
+    ]
+
+    @Test func aSoundAnswerStaysSoundWhenCheckedAgain() {
+        var message = Self.pointerIntoTTL
+        let end = message.withUnsafeBytes { Question.end(in: $0)! }
+        let first = message.withUnsafeMutableBytes { AnswerCheck.check($0, questionEnd: end, maxTTL: 86_400) }
+        let second = message.withUnsafeMutableBytes { AnswerCheck.check($0, questionEnd: end, maxTTL: 86_400) }
+        #expect(message != Self.pointerIntoTTL, "the TTL 194,348 was clamped")
+        #expect(!first || second, "a first check that passes must be one a second check agrees with")
+    }
+}

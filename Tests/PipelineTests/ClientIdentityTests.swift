@@ -44,13 +44,7 @@ import Testing
     }
 
     static func store(_ pipeline: QueryPipeline, _ key: CacheKey) {
-        let query = QueryBuilder.query(name: "example.test", type: 1, id: 7)!
-        let end = query.withUnsafeBytes { Question.end(in: $0)! }
-        var answer = Array(query[0..<end])
-        answer[2] = 0x81; answer[3] = 0x80
-        answer[7] = 1; answer[11] = 0
-        answer += [0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 53, 9, 1]
-        answer.withUnsafeBytes { pipeline.cache.remember($0, questionEnd: end, flags: 0, key: key, now: 100) }
+        QueryPipelineTests.fill(pipeline, name: "example.test", type: 1, cacheKey: key)
     }
 
     static func cached(_ pipeline: QueryPipeline, for client: IPAddress) -> Bool {

@@ -119,7 +119,11 @@ import Testing
 
     /// Stores an upstream answer for `name` (one A record, TTL 60) at second 100.
     static func fill(_ pipeline: QueryPipeline, name: String, type: UInt16, key: Endpoint) {
-        let key = CacheKey(server: key)
+        fill(pipeline, name: name, type: type, cacheKey: CacheKey(server: key))
+    }
+
+    /// The same, under a key with a clients part (issue 17).
+    static func fill(_ pipeline: QueryPipeline, name: String, type: UInt16, cacheKey key: CacheKey) {
         let query = QueryBuilder.query(name: name, type: type, id: 7)!
         let end = query.withUnsafeBytes { Question.end(in: $0)! }
         var answer = Array(query[0..<end])

@@ -187,6 +187,19 @@ def relay(relay_factory):
     return relay_factory()
 
 
+def kill_9_and_expect_direct_dns(lab, relay):
+    """kill -9 the relay: its nft table must be gone within 1 s, and a query from the client to
+    10.53.2.53 answered directly by that server (fail-open)."""
+    relay.process.send_signal(signal.SIGKILL)
+    relay.process.wait()
+    started = time.monotonic()
+    while "tproxy_relay" in lab.nft_tables():
+        assert time.monotonic() - started < 1.0, "nft table still there 1 s after kill -9"
+        time.sleep(0.02)
+    out = lab.client("kdig", "+time=2", "+retry=0", "@10.53.2.53", "www.lab.test", "A", check=True).stdout
+    assert "10.53.2.80" in out and "From 10.53.2.53@53(UDP)" in out
+
+
 def wait_for(predicate, timeout=8.0, interval=0.1):
     """The predicate's first truthy value within `timeout` seconds, else its last value."""
     deadline = time.monotonic() + timeout
