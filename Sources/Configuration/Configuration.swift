@@ -97,6 +97,11 @@ public struct Configuration: Equatable, Sendable {
             return clientIdentity
         }
 
+        /// The server ports whose answers to clients' addresses the table takes in: 53 and the
+        /// configured servers' (one nft rule each). A server on another port (a `server=` rule
+        /// target) is asked from this host's own address instead: its answers would be lost.
+        public var sourceAnswerPorts: [UInt16] { Array(Set([53] + servers.map(\.port))).sorted() }
+
         /// Whether any query may leave from a client's address (the table then carries the rule
         /// that takes the answers in).
         public var usesSourceIdentity: Bool {

@@ -37,6 +37,16 @@ import Testing
         #expect(choice.first(destination: Self.asked, ruleServer: Self.asked, client: Self.a).identity == .none)
     }
 
+    /// The table takes in answers from port 53 and the configured servers' ports only.
+    @Test func sourceToAServerOnAnotherPortLeavesFromThisHost() {
+        var choice = UpstreamChoice(mode: .original, servers: [], identity: .source)
+        let odd = Endpoint(address: IPAddress("10.53.3.53")!, port: 5353)
+        #expect(choice.first(destination: Self.asked, ruleServer: odd, client: Self.a).identity == .none)
+        #expect(choice.first(destination: Self.asked, ruleServer: Endpoint(address: odd.address, port: 53), client: Self.a).identity == .source)
+        choice.sourcePorts = [53, 5353]
+        #expect(choice.first(destination: Self.asked, ruleServer: odd, client: Self.a).identity == .source)
+    }
+
     static func pipeline(_ identity: String) throws -> (QueryPipeline, PipelineFixture) {
         let fixture = try PipelineFixture()
         let configuration = try fixture.configuration(upstream: "upstream:\n  mode: original\n  client_identity: \(identity)\n")

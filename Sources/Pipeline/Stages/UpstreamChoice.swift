@@ -19,6 +19,9 @@ public struct UpstreamChoice: Sendable {
     public var subnetPrefixV6: Int
     /// A query's own ECS option is kept (`keep_client_subnet`): such a query skips the cache.
     public var keepClientSubnet = false
+    /// Server ports whose answers to clients' addresses the table takes in
+    /// (`Configuration.Upstream.sourceAnswerPorts`); `source` to a server on another port becomes `none`.
+    public var sourcePorts: [UInt16] = [53]
 
     public init(mode: Configuration.UpstreamMode, servers: [Endpoint], identities: [Identity]? = nil, identity: Identity = .none,
                 subnetPrefixV4: Int = 24, subnetPrefixV6: Int = 56) {
@@ -35,6 +38,7 @@ public struct UpstreamChoice: Sendable {
         self.init(mode: upstream.mode, servers: upstream.servers, identities: upstream.servers.map(upstream.identity(for:)),
                   identity: upstream.clientIdentity, subnetPrefixV4: upstream.subnetPrefixV4, subnetPrefixV6: upstream.subnetPrefixV6)
         keepClientSubnet = upstream.keepClientSubnet
+        sourcePorts = upstream.sourceAnswerPorts
     }
 
     /// The server part all answers from the configured servers share in the cache.
@@ -69,11 +73,14 @@ public struct UpstreamChoice: Sendable {
         return (servers[index + 1], index + 1, identities[index + 1])
     }
 
-    /// What `server` learns: as its entry of `servers` says, else `identity`.
+    /// What `server` learns: as its entry of `servers` says, else `identity` — but never `source`
+    /// for a server on a port whose answers the table would not take in (a `server=` rule target
+    /// on port 5353, say): that one is asked from this host's own address.
     @inline(__always)
     public func identity(for server: Endpoint) -> Identity {
-        guard !servers.isEmpty, let index = servers.firstIndex(of: server) else { return identity }
-        return identities[index]
+        if !servers.isEmpty, let index = servers.firstIndex(of: server) { return identities[index] }
+        if identity == .source && !sourcePorts.contains(server.port) { return .none }
+        return identity
     }
 
     /// The client bits an ECS option for `client` carries.

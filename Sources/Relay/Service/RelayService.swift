@@ -216,7 +216,7 @@ public final class RelayService {
                                                                                 bypassGroups: intercept.localBypassGroups) : nil,
                                 identity: configuration.upstream.usesSourceIdentity
                                     ? InterceptionPlan.Identity(mark: intercept.identityMark,
-                                                                serverPorts: Array(Set([53] + configuration.upstream.servers.map(\.port))).sorted())
+                                                                serverPorts: configuration.upstream.sourceAnswerPorts)
                                     : nil)
     }
 
