@@ -143,7 +143,7 @@ public final class QueryPipeline {
         trace?.note("upstream", "forwarded to " + Self.describeServer(forward.server)
                                     + (forward.byRule ? " (chosen by the rule, no fallback)"
                                        : upstream.mode == .original && !forward.server.address.isUnspecified ? " (the server the client asked)" : "")
-                                    + Self.describeIdentity(forward, client: facts.client.address, upstream: upstream))
+                                    + Self.describeIdentity(forward, client: facts.ruleClient, upstream: upstream))
         return .forward(forward, rule: rule)
     }
 
@@ -174,11 +174,14 @@ public final class QueryPipeline {
     }
 
     /// What the upstream learns of the client, for `explain`.
-    static func describeIdentity(_ forward: Forward, client: IPAddress, upstream: UpstreamChoice) -> String {
-        switch forward.identity {
-        case .none: return ""
-        case .source: return "; the query leaves from the client's own address \(client)"
-        case .subnet: return "; the query carries ECS \(upstream.subnet(of: client))"
+    /// `client` is nil in `explain` without `--client`.
+    static func describeIdentity(_ forward: Forward, client: IPAddress?, upstream: UpstreamChoice) -> String {
+        switch (forward.identity, client) {
+        case (.none, _): return ""
+        case (.source, let client?): return "; the query leaves from the client's own address \(client)"
+        case (.source, nil): return "; the query leaves from the client's own address"
+        case (.subnet, let client?): return "; the query carries ECS \(upstream.subnet(of: client))"
+        case (.subnet, nil): return "; the query carries ECS with the client's subnet"
         }
     }
 }

@@ -84,6 +84,18 @@ import Testing
         #expect(Self.cached(pipeline, for: Self.elsewhere))
     }
 
+    @Test func explainSaysWhatTheUpstreamSees() throws {
+        for (identity, expected) in [("source", "leaves from the client's own address 10.53.1.2"), ("subnet", "carries ECS 10.53.1.0/24")] {
+            let (pipeline, fixture) = try Self.pipeline(identity)
+            defer { fixture.remove() }
+            let explained = try Explanation(pipeline: pipeline, name: "example.test", type: 1, client: Self.a, destination: Self.asked)
+            let upstream = try #require(explained.steps.last)
+            #expect(upstream.stage == "upstream" && upstream.result.contains(expected), "\(upstream.result)")
+            let cache = try #require(explained.steps.first { $0.stage == "cache" })
+            #expect(cache.result.contains(identity == "source" ? "for 10.53.1.2/32 only" : "for 10.53.1.0/24 (or for every client"), "\(cache.result)")
+        }
+    }
+
     @Test func withNoneOneAnswerServesAll() throws {
         let (pipeline, fixture) = try Self.pipeline("none")
         defer { fixture.remove() }

@@ -142,6 +142,9 @@ def test_subnet_sends_the_clients_prefix_and_strips_it_from_answers(lab, relay_f
     assert [e["ecs"] for e in events(fake6)] == ["fd53:1::/56"]
     entry = wait_for(lambda: [e for e in log_entries(log) if e.get("qname") == "plain.lab.test"])
     assert entry[0]["identity"] == "10.53.1.0/24"
+    over_tcp = lab.query("10.53.4.53", "tcp.lab.test", "A", tcp=True)
+    assert over_tcp["rcode"] == "NOERROR" and over_tcp["edns"] is False
+    assert [(e["proto"], e["ecs"]) for e in events(fake4)] == [("tcp", "10.53.1.0/24")]
 
     # Scope 0 (and no ECS): one answer for every client. Scope /32: never another client's.
     for source in ("10.53.1.2", "10.53.1.3"):
