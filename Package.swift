@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "RelayCore", "Rules"]),
         .testTarget(name: "QueryLogTests", dependencies: ["QueryLog", "RelayCore", "LinuxNet", "DNS", "Rules", "QUIC"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Configuration", "RelayCore", "DNS", "Rules", "Zones"]),
-        .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules", "Pipeline", "Configuration", "QueryLog"]),
+        .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules", "Pipeline", "Configuration", "QueryLog", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["tproxy-relay"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),
     ],

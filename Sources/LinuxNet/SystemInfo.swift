@@ -26,15 +26,39 @@ public enum SystemInfo {
         _ = tr_set_thread_name(name)
     }
 
+    /// A capability the relay needs, with its bit in CapEff (linux/capability.h).
+    public enum Capability: Int, CaseIterable, Sendable {
+        case netBindService = 10
+        case netAdmin = 12
+        case netRaw = 13
+
+        public var name: String {
+            switch self {
+            case .netBindService: return "CAP_NET_BIND_SERVICE"
+            case .netAdmin: return "CAP_NET_ADMIN"
+            case .netRaw: return "CAP_NET_RAW"
+            }
+        }
+    }
+
+    /// The effective capability set (CapEff of /proc/self/status); nil when it cannot be read.
+    public static func effectiveCapabilities() -> UInt64? {
+        guard let status = try? readFile("/proc/self/status") else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
+            return UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: " \t"), radix: 16)
+        }
+        return nil
+    }
+
+    /// Which of `needed` the effective set lacks (root without capabilities lacks them all).
+    public static func missingCapabilities(_ needed: [Capability]) -> [Capability] {
+        guard let mask = effectiveCapabilities() else { return geteuid() == 0 ? [] : needed }
+        return needed.filter { mask & (1 << UInt64($0.rawValue)) == 0 }
+    }
+
     /// Whether the effective capability set holds CAP_NET_ADMIN (bit 12 of CapEff).
     public static func hasNetAdminCapability() -> Bool {
-        guard let status = try? readFile("/proc/self/status") else { return geteuid() == 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("CapEff:") {
-            let hex = line.dropFirst("CapEff:".count).trimmingCharacters(in: " \t")
-            guard let mask = UInt64(hex, radix: 16) else { return false }
-            return mask & (1 << 12) != 0
-        }
-        return false
+        missingCapabilities([.netAdmin]).isEmpty
     }
 
     /// Raises the soft limit on open descriptors to the hard limit (systemd starts services at

@@ -8,9 +8,12 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Install interception and relay DNS in the foreground until SIGTERM or SIGINT.",
         discussion: """
-            Needs CAP_NET_ADMIN (run as root). Interception lives in an nft table owned by this \
-            process: if it exits or dies, the kernel removes the table and DNS flows directly again. \
-            SIGUSR1 logs the counters.
+            Needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE (root has them; a service \
+            user gets them as ambient capabilities). Interception lives in an nft table owned by \
+            this process: if it exits or dies, the kernel removes the table and DNS flows directly \
+            again. SIGUSR1 logs the counters; SIGHUP reloads lists and zones. Under systemd \
+            (Type=notify) it reports READY, RELOADING, STOPPING and watchdog pings over \
+            $NOTIFY_SOCKET.
             """)
 
     @OptionGroup var options: ConfigOptions

@@ -78,9 +78,10 @@ class Lab:
 class Relay:
     """A tproxy-relay process running in the lab's router namespace."""
 
-    def __init__(self, lab, config_text, name="relay", wrapper=()):
+    def __init__(self, lab, config_text, name="relay", wrapper=(), env=None):
         self.lab = lab
         self.wrapper = list(wrapper)
+        self.env = env
         self.config = lab.state / f"{name}.yaml"
         self.config.write_text(config_text)
         self.log = lab.state / f"{name}.log"
@@ -90,7 +91,7 @@ class Relay:
         self.logfile = open(self.log, "w")
         self.process = subprocess.Popen(
             ["ip", "netns", "exec", self.lab.rtr, *self.wrapper, BINARY, "run", "--config", str(self.config)],
-            stdout=self.logfile, stderr=subprocess.STDOUT)
+            stdout=self.logfile, stderr=subprocess.STDOUT, env={**os.environ, **self.env} if self.env else None)
         if not expect_ready:
             return self
         deadline = time.monotonic() + timeout
@@ -170,8 +171,8 @@ def lab():
 def relay_factory(lab):
     relays = []
 
-    def make(config_text=None, name="relay", start=True, expect_ready=True, wrapper=()):
-        relay = Relay(lab, config_text or config(), name=name, wrapper=wrapper)
+    def make(config_text=None, name="relay", start=True, expect_ready=True, wrapper=(), env=None):
+        relay = Relay(lab, config_text or config(), name=name, wrapper=wrapper, env=env)
         relays.append(relay)
         if start:
             relay.start(expect_ready=expect_ready)

@@ -95,6 +95,9 @@ final class Worker {
     private let mailboxFull = Atomic<Bool>(false)
     /// A copy of the counters, refreshed a few times a second, for the service to read.
     let published = Mutex(Counters())
+    /// When the loop last published (monotonic ns): written by this worker alone every 200 ms,
+    /// read by the service's watchdog; a loop that stops turning stops moving it.
+    let heartbeat = Atomic<UInt64>(0)
     private let stopRequested = Atomic<Bool>(false)
     private let publishRequested = Atomic<Bool>(false)
 
@@ -288,6 +291,7 @@ final class Worker {
             snapshot.sourceSocketsOpen = sourceSockets.open
         }
         published.withLock { $0 = snapshot }
+        heartbeat.store(SystemInfo.monotonicNanoseconds(), ordering: .relaxed)
     }
 
     /// At most one warning every 10 s per worker: a flood of bad input must not become a flood of logs.

@@ -31,10 +31,13 @@ public final class RelayService {
     private let reloading = NSLock()
     /// Whether IPv6 is relayed (false when the host has no usable IPv6 listener address).
     public private(set) var ipv6Enabled = false
+    /// The service manager (systemd's notify socket), when there is one.
+    private let notifier: ServiceNotifier
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        notifier = ServiceNotifier(logger: logger)
     }
 
     deinit {
@@ -48,9 +51,10 @@ public final class RelayService {
     public func start() throws {
         precondition(state == .idle, "start() runs once")
         let intercept = configuration.intercept
-        guard SystemInfo.hasNetAdminCapability() else {
-            throw RelayError(.permissionDenied,
-                "tproxy-relay needs CAP_NET_ADMIN to install interception and open transparent sockets (run it as root)")
+        let missing = SystemInfo.missingCapabilities(SystemInfo.Capability.allCases)
+        guard missing.isEmpty else {
+            throw RelayError(.permissionDenied, "tproxy-relay lacks " + missing.map { "\($0.name) (\(Self.why($0)))" }.joined(separator: ", ")
+                + ": run it as root, or grant them (systemd AmbientCapabilities=, setpriv --ambient-caps)")
         }
         guard !intercept.interfaces.isEmpty else {
             throw RelayError(.invalidConfiguration, "intercept.interfaces is empty: name the LAN interfaces to capture, such as [lan0]")
@@ -171,7 +175,17 @@ public final class RelayService {
             self.watcher = watcher
         }
         state = .running
+        notifier.ready(status: "relaying DNS on \(intercept.interfaces.joined(separator: ","))")
         logger.info("relaying DNS over UDP and TCP\(intercept.quic ? (configuration.quic.block ? ", blocking QUIC" : ", QUIC on port \(quicPort)") : ""): \(count) workers, interfaces \(intercept.interfaces.joined(separator: ","))\(intercept.local ? " and this host's own traffic" : ""), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
+    }
+
+    /// What each capability is for, in the refusal that names it.
+    static func why(_ capability: SystemInfo.Capability) -> String {
+        switch capability {
+        case .netAdmin: return "the nft table, policy routes, SO_MARK"
+        case .netRaw: return "transparent sockets that send from the addresses clients asked"
+        case .netBindService: return "reply sockets bound to port 53 of the addresses clients asked"
+        }
     }
 
     /// Raises the descriptor limit and shares it out (DescriptorBudget); refuses to start when it
@@ -297,25 +311,43 @@ public final class RelayService {
     }
 
     /// Serves until SIGTERM or SIGINT. SIGUSR1 logs the counters (as dnsmasq does); SIGHUP reloads
-    /// what can be reloaded.
+    /// what can be reloaded. With a systemd watchdog, wakes every half interval to ping it while
+    /// every worker's loop turns.
     public func run() {
         var set = Self.signalSet
         while state == .running {
             var signal: Int32 = 0
-            guard sigwait(&set, &signal) == 0 else { continue }
+            if let interval = notifier.watchdogInterval {
+                var timeout = timespec(tv_sec: Int(interval / 1_000_000_000), tv_nsec: Int(interval % 1_000_000_000))
+                signal = sigtimedwait(&set, nil, &timeout)
+                if signal < 0 {
+                    if workersAreAlive(within: max(500_000_000, interval)) { notifier.watchdog() }
+                    continue
+                }
+            } else {
+                guard sigwait(&set, &signal) == 0 else { continue }
+            }
             switch signal {
             case SIGUSR1:
                 for worker in workers { worker.requestPublish() }
                 usleep(20_000)
                 logger.info("counters: \(counters.summary)")
             case SIGHUP:
+                notifier.reloading()
                 reloadRules()
                 reloadZones()
+                notifier.ready(status: "reloaded")
             default:
                 logger.info("signal \(signal): stopping")
                 stop()
             }
         }
+    }
+
+    /// Whether every worker's loop published within `nanoseconds` (they do every 200 ms).
+    func workersAreAlive(within nanoseconds: UInt64) -> Bool {
+        let now = SystemInfo.monotonicNanoseconds()
+        return workers.allSatisfy { now &- $0.heartbeat.load(ordering: .relaxed) < nanoseconds }
     }
 
     /// Loads the configured lists and logs what each held; rejected lines are logged with file:line.
@@ -373,6 +405,7 @@ public final class RelayService {
     /// Removes interception, lets workers answer what is in flight, removes routes.
     public func stop() {
         guard state == .running else { return }
+        notifier.stopping()
         state = .draining
         table = nil  // closes the owning netlink socket: the kernel drops the table now
         watcher?.stop()
