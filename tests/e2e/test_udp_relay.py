@@ -163,7 +163,11 @@ def test_without_cap_net_admin_it_refuses_clearly(lab, relay_factory):
     out = lab.exec(lab.rtr, "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                    "--inh-caps=-all", BINARY, "run", "--config", str(cfg))
     assert out.returncode == 1
-    assert "needs CAP_NET_ADMIN" in out.stdout + out.stderr
+    # Every missing capability is named, with what it is for (issue 18).
+    text = out.stdout + out.stderr
+    for name in ("CAP_NET_ADMIN (the nft table", "CAP_NET_RAW (", "CAP_NET_BIND_SERVICE ("):
+        assert name in text, text
+    assert "lacks" in text
 
 
 def test_servers_mode_falls_through_to_the_next_server(lab, relay_factory):
