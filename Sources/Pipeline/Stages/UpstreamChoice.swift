@@ -8,12 +8,12 @@ import RelayCore
 public struct UpstreamChoice: Sendable {
     public typealias Identity = Configuration.ClientIdentity
 
-    public var mode: Configuration.UpstreamMode
-    public var servers: [Endpoint]
+    public let mode: Configuration.UpstreamMode
+    public let servers: [Endpoint]
     /// Per entry of `servers`, what it learns of the client.
-    public var identities: [Identity]
+    public let identities: [Identity]
     /// What any other server learns (the server the client asked; a rule's server).
-    public var identity: Identity
+    public let identity: Identity
     /// The client bits an ECS option carries, per family.
     public var subnetPrefixV4: Int
     public var subnetPrefixV6: Int
@@ -31,6 +31,8 @@ public struct UpstreamChoice: Sendable {
         self.identity = identity
         self.subnetPrefixV4 = subnetPrefixV4
         self.subnetPrefixV6 = subnetPrefixV6
+        let all = self.identities
+        narrowest = all.contains(.source) ? .source : all.contains(.subnet) ? .subnet : .none
     }
 
     /// The choice `upstream` describes.
@@ -100,8 +102,7 @@ public struct UpstreamChoice: Sendable {
         }
     }
 
-    /// The narrowest identity among the configured servers: source, then subnet, then none.
-    var narrowest: Identity {
-        identities.contains(.source) ? .source : identities.contains(.subnet) ? .subnet : .none
-    }
+    /// The narrowest identity among the configured servers: source, then subnet, then none
+    /// (worked out once: `servers` mode asks for it on every query).
+    let narrowest: Identity
 }
