@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "DNS", dependencies: ["RelayCore", "CLDNS"]),
         .target(name: "Interception", dependencies: ["RelayCore", "CNetfilter"]),
         .target(name: "Rules", dependencies: ["RelayCore"]),
+        // A small bounded HTTP/1.1 responder on its own thread (the metrics endpoint).
+        .target(name: "HTTP", dependencies: ["RelayCore", "LinuxNet"]),
         .target(name: "Zones", dependencies: ["DNS"]),
         // QUIC Initial packets: keys, header protection, decryption, CRYPTO reassembly, SNI. No I/O.
         .target(
@@ -61,7 +63,7 @@ let package = Package(
             name: "Relay",
             dependencies: [
                 "RelayCore", "LinuxNet", "DNS", "Interception", "Rules", "Zones", "QUIC",
-                "Configuration", "QueryLog", "Pipeline",
+                "Configuration", "QueryLog", "Pipeline", "HTTP",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "Lab", dependencies: ["RelayCore"]),
@@ -81,12 +83,13 @@ let package = Package(
 
         // Fuzzing: every parser of untrusted bytes as a target (FuzzTargets), libFuzzer's entry
         // (Fuzz), and the saved corpora replayed by FuzzCorpusTests in the unit suite.
-        .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore", "Configuration", "QueryLog"]),
+        .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore", "Configuration", "QueryLog", "HTTP"]),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"]),
 
         // Tests
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "RelayCore"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "LinuxNet", "RelayCore"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "RelayCore"]),
         .testTarget(name: "InterceptionTests", dependencies: ["Interception", "RelayCore"]),
         // Fixtures/: list files read from the source tree (#filePath), not bundled.

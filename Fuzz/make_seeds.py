@@ -126,6 +126,8 @@ def main():
     save("tcp-frames", "pipelined", pieces(framed[:7], framed[7:100], framed[100:]))
     save("tcp-frames", "bad-length", pieces(b"\x00\x05hello"))
 
+    http_seeds()
+
     save("log-line", "lines", "\n".join([
         '{"time":"2026-11-27T10:00:00.123456Z","client":"10.53.1.2","server":"10.53.2.53:53","proto":"udp","name":"www.lab.test",'
         '"type":"A","action":"allowed","rcode":"NOERROR","answers":["10.53.2.80"],"upstream":"10.53.2.53:53","duration_ms":1.2}',
@@ -135,6 +137,17 @@ def main():
         '"action":"allowed","bytes_up":1200,"bytes_down":5000}',
         "not json", '{"time":', '{"client":"10.53.1.2"}', "",
     ]) + '\n{"time":"2026-11-27T10:00:03Z","partial":')
+
+
+def http_seeds():
+    """Requests as Prometheus and curl send them, split across reads, and the hostile ones."""
+    scrape = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9153\r\nUser-Agent: Prometheus/2.42.0\r\nAccept: text/plain;version=0.0.4\r\n\r\n"
+    save("http-head", "scrape", pieces(scrape))
+    save("http-head", "scrape-split", pieces(scrape[:5], scrape[5:31], scrape[31:]))
+    save("http-head", "head-healthz-lf", pieces(b"HEAD /healthz HTTP/1.0\n\n"))
+    save("http-head", "post", pieces(b"POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"))
+    save("http-head", "long-header", pieces(b"GET / HTTP/1.1\r\nX: " + b"a" * 9000))
+    save("http-head", "long-line", pieces(b"GET /" + b"b" * 3000 + b" HTTP/1.1\r\n\r\n"))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #                                blocked = names from the 100k block list (answered locally)
 #   SUTS="direct dnsdist floor tproxy-relay"   (also: tproxy-relay-log, the relay with the query log on;
 #                                tproxy-relay-source, the relay with upstream.client_identity: source;
+#                                tproxy-relay-metrics, the relay with metrics.listen, scraped every second;
 #                                baseline, another build of the relay given by BASELINE_BIN, run
 #                                with the same configuration: before/after in the same run)
 #   LOG_ROTATE=64M LOG_KEEP=5    the log SUT's rotation (the relay's defaults)
@@ -48,7 +49,7 @@ mkdir -p "$OUT"
 export RAW="$OUT/raw"
 
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
-(cd "$ROOT" && swift build -c release --product tproxy-relay 2>&1 | tail -1)
+(cd "$ROOT" && swift build -c release --product tproxy-relay --static-swift-stdlib 2>&1 | tail -1)
 BIN="$ROOT/.build/release/tproxy-relay"
 CONFIG="$OUT/relay.yaml"
 cat >"$CONFIG" <<YAML
@@ -77,6 +78,11 @@ printf 'querylog:\n  path: %s\n  rotate_size: %s\n  keep: %s\n' "$OUT/queries.js
 # client's address; its cost per query against tproxy-relay is what the miss scenario measures.
 CONFIG_SOURCE="$OUT/relay-source.yaml"
 sed 's/^  timeout: 2s$/  timeout: 2s\n  client_identity: source/' "$CONFIG" >"$CONFIG_SOURCE"
+# The relay with the metrics endpoint on and scraped every second (SUT tproxy-relay-metrics): the
+# tallies on every answer plus the scrapes, against tproxy-relay in the same repetition.
+CONFIG_METRICS="$OUT/relay-metrics.yaml"
+cp "$CONFIG" "$CONFIG_METRICS"
+printf 'metrics:\n  listen: 127.0.0.1:9153\n' >>"$CONFIG_METRICS"
 if [ "$LAB" = reference ]; then
   cd "$BENCH"
   DATA=$BENCH_WORK/data
@@ -103,6 +109,8 @@ sut_env() {
     tproxy-relay) echo "cmd tproxy-relay $BIN run --config $CONFIG" ;;
     tproxy-relay-log) echo "cmd tproxy-relay-log $BIN run --config $CONFIG_LOG" ;;
     tproxy-relay-source) echo "cmd tproxy-relay-source $BIN run --config $CONFIG_SOURCE" ;;
+    # sh's $$ is the relay's PID after exec; the scraper has its own session (its CPU is not the SUT's).
+    tproxy-relay-metrics) echo "cmd tproxy-relay-metrics setsid python3 $HERE/lab/scrape.py \$\$ http://127.0.0.1:9153/metrics & exec $BIN run --config $CONFIG_METRICS" ;;
     baseline) echo "cmd baseline ${BASELINE_BIN:?BASELINE_BIN names the build to compare with} run --config $CONFIG" ;;
   esac
 }

@@ -7,7 +7,7 @@
 #   scripts/fuzz.sh list                                 the targets
 #
 # Targets (Sources/FuzzTargets): query, answer, zone, rules, config, quic, quic-plaintext,
-# tcp-frames, log-line. Seeds live in Fuzz/corpus/TARGET (committed); what fuzzing adds goes to
+# tcp-frames, http-head, log-line. Seeds live in Fuzz/corpus/TARGET (committed); what fuzzing adds goes to
 # .build-fuzz/corpus/TARGET, and with FUZZ_MERGE=1 the new coverage is merged back into
 # Fuzz/corpus/TARGET (minimised). A crash is written to Fuzz/crashes/ and fails the script.
 # The build is release with -sanitize=fuzzer,address (so LeakSanitizer too), in its own scratch
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 
-targets=(query answer zone rules config quic quic-plaintext tcp-frames log-line)
+targets=(query answer zone rules config quic quic-plaintext tcp-frames http-head log-line)
 binary=.build-fuzz/release/tproxy-relay-fuzz
 
 build() {
@@ -44,6 +44,7 @@ build() {
 max_len() {
   case "$1" in
     query|answer|tcp-frames) echo 70000 ;;
+    http-head) echo 20000 ;;   # past the 8 KiB head bound, in pieces
     quic|quic-plaintext) echo 8192 ;;
     *) echo 16384 ;;
   esac

@@ -15,6 +15,8 @@ packages=(
   iproute2 nftables knot knot-dnsutils bind9-dnsutils util-linux procps python3 python3-pip
   # benchmark (bench/run.sh): load generator, the dnsdist yardstick, a C compiler for the floor
   dnsperf iperf3 dnsdist gcc libc6-dev
+  # service (issue 18): a real Prometheus and promtool for the metrics tests; lintian for the package
+  prometheus lintian dpkg-dev binutils adduser
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -23,7 +25,16 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== apt-get install ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Packages with services (prometheus, knot, dnsdist) must not start them in this machine's own
+  # namespace: the tests start their own, in namespaces. policy-rc.d says "not now" to
+  # invoke-rc.d for the length of the install (one we did not put there is left alone).
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+    [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
 fi
 # Debian's knot package may start a knotd of its own where systemd runs; the lab starts its own.
 

@@ -48,8 +48,21 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   bash scripts/fuzz.sh smoke "${FUZZ_SMOKE_SECONDS:-5}"
 fi
 
+# The release build (shared with the bench smoke below) and the Debian package, checked by
+# lintian; the e2e suite installs it, runs it and removes it (tests/e2e/test_package.py).
+echo "== Debian package: scripts/package.sh --lint"
+log=.build/package.log
+if ! bash scripts/package.sh --lint >"$log" 2>&1; then
+  tail -n 30 "$log"
+  echo "package build or lintian failed (log: $log)" >&2
+  exit 1
+fi
+grep -E '^== built' "$log"
+deb=$(ls .build/package/tproxy-relay_*.deb)
+
 echo "== end-to-end (namespace lab, real clients)"
-(cd tests/e2e && TPROXY_RELAY_BIN="$PWD/../../.build/debug/tproxy-relay" python3 -m pytest -q -p no:cacheprovider "$@")
+(cd tests/e2e && TPROXY_RELAY_BIN="$PWD/../../.build/debug/tproxy-relay" TPROXY_RELAY_DEB="$PWD/../../$deb" \
+  python3 -m pytest -q -p no:cacheprovider "$@")
 
 # The benchmark runs from the clone too (its own lab, floor and dnsdist): one short repetition
 # proves every SUT starts, intercepts and answers. Figures come from full runs, not from this.

@@ -216,7 +216,17 @@ public struct Configuration: Equatable, Sendable {
         public var maxQUICFlows = 10_000
     }
 
+    /// The Prometheus endpoint (`/metrics`, `/healthz`; docs/METRICS.md).
+    public struct Metrics: Equatable, Sendable {
+        public init() {}
+
+        /// Where it listens; empty: off.
+        public var listen: [Endpoint] = []
+        public static let defaultPort: UInt16 = 9153
+    }
+
     public var intercept = Intercept()
+    public var metrics = Metrics()
     public var quic = QUIC()
     public var limits = Limits()
     public var cache = Cache()

@@ -36,6 +36,7 @@ extension ConfigurationParser {
         Key("querylog") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "querylog", keys: querylog, into: &c.querylog) },
         Key("quic") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "quic", keys: quic, into: &c.quic) },
         Key("limits") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "limits", keys: limits, into: &c.limits) },
+        Key("metrics") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "metrics", keys: metrics, into: &c.metrics) },
     ]
 
     static let intercept: [Key<Configuration.Intercept>] = [
@@ -239,6 +240,23 @@ extension ConfigurationParser {
         Key("idle_timeout") { p, v, k, s throws(ConfigurationError) in s.idleTimeoutMilliseconds = try p.duration(v, key: k, in: 100...3_600_000) },
         Key("hold_time") { p, v, k, s throws(ConfigurationError) in s.holdMilliseconds = try p.duration(v, key: k, in: 0...5_000) },
         Key("hold_datagrams") { p, v, k, s throws(ConfigurationError) in s.holdDatagrams = try p.integer(v, key: k, in: 1...16) },
+    ]
+
+    static let metrics: [Key<Configuration.Metrics>] = [
+        // One address or a list of them; the port defaults to 9153 (CoreDNS's).
+        Key("listen") { p, v, k, s throws(ConfigurationError) in
+            let texts: [String]
+            if case .sequence = v { texts = try p.strings(v, key: k) } else { texts = [try p.scalar(v, key: k)] }
+            var endpoints: [Endpoint] = []
+            for text in texts {
+                guard let endpoint = Endpoint(parsing: text, defaultPort: Configuration.Metrics.defaultPort), endpoint.port != 0 else {
+                    throw p.error(v, k, "'\(text)' is not an address to listen on (127.0.0.1:9153, [::1]:9153)")
+                }
+                guard !endpoints.contains(endpoint) else { throw p.error(v, k, "\(endpoint) is named twice") }
+                endpoints.append(endpoint)
+            }
+            s.listen = endpoints
+        },
     ]
 
     static let limits: [Key<Configuration.Limits>] = [

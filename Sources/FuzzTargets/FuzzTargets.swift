@@ -20,6 +20,7 @@ public enum FuzzTargets {
         Target(name: "quic", summary: "QUIC Initial sniffing over datagrams: long header, keys, header protection, AEAD", run: QUICTarget.run),
         Target(name: "quic-plaintext", summary: "behind decryption: frame walker, CRYPTO assembler, ClientHello", run: QUICPlaintextTarget.run),
         Target(name: "tcp-frames", summary: "the TCP length-prefix frame reader, input cut at arbitrary points", run: TCPFramesTarget.run),
+        Target(name: "http-head", summary: "the metrics endpoint's HTTP request-head parser, input arriving in pieces", run: HTTPHeadTarget.run),
         Target(name: "log-line", summary: "the query log follower's line reader and entry parser", run: LogLineTarget.run),
     ]
 

@@ -12,6 +12,13 @@ public enum SystemInfo {
     /// CPUs this process may run on (respects taskset/cgroup affinity).
     public static var availableCPUs: Int { Int(tr_available_cpus()) }
 
+    /// The wall clock in Unix seconds (for timestamps people read, never for intervals).
+    public static func wallClockSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     /// A monotonic clock in nanoseconds.
     @inline(__always)
     public static func monotonicNanoseconds() -> UInt64 {

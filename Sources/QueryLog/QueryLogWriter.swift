@@ -45,6 +45,10 @@ package final class QueryLogWriter: @unchecked Sendable {
     private var reportedDrops = 0
     private var lastStatus: UInt64 = 0
     private var lastWarning: UInt64 = 0
+    /// `written` and the writer's drops as other threads may read them (/metrics), stored by the
+    /// writer thread after each batch.
+    private let writtenShared = Atomic<Int>(0)
+    private let droppedShared = Atomic<Int>(0)
 
     package init(settings: Settings, lists: [String], logger: Logger) {
         self.settings = settings
@@ -78,6 +82,12 @@ package final class QueryLogWriter: @unchecked Sendable {
     }
 
     private var dropped: Int { rings.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) } + droppedAtWriter }
+
+    /// Entries written and dropped (at the workers' rings and here), readable from any thread.
+    package var totals: (written: Int, dropped: Int) {
+        (writtenShared.load(ordering: .relaxed),
+         rings.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) } + droppedShared.load(ordering: .relaxed))
+    }
 
     private func open() throws {
         do {
@@ -224,6 +234,7 @@ package final class QueryLogWriter: @unchecked Sendable {
         if fd < 0 { try? open() }
         guard fd >= 0 else {
             droppedAtWriter += lines
+            droppedShared.store(droppedAtWriter, ordering: .relaxed)
             out.removeAll()
             return
         }
@@ -234,11 +245,13 @@ package final class QueryLogWriter: @unchecked Sendable {
         if n == out.count {
             size += n
             written += lines
+            writtenShared.store(written, ordering: .relaxed)
         } else {
             // A full disk or an I/O error: drop the batch, and cut a partial write back so the
             // file holds complete lines only.
             if n > 0 { try? FileCalls.truncate(fd, to: before) }
             droppedAtWriter += lines
+            droppedShared.store(droppedAtWriter, ordering: .relaxed)
             let now = monotonicNow()
             if now - lastWarning >= 60_000_000_000 || lastWarning == 0 {
                 logger.warning("query log: write to \(settings.path) failed (\(n < 0 ? "\(result)" : "short write")); entries are dropped and counted, DNS is not affected")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Configuration
 import Interception
 import Relay
+import RelayCore
 import Rules
 import Zones
 
@@ -48,8 +49,16 @@ struct Check: ParsableCommand {
         for note in SourceIdentityCheck.notes(configuration, route: RouteLookup.route(to:)) {
             print("\(note.isWarning ? "warning" : "note"): \(note.text)")
         }
+        if configuration.intercept.interfaces.isEmpty {
+            // The packaged default: valid, but `run` refuses until an interface is named.
+            print("note: intercept.interfaces is empty: nothing is captured, and `run` refuses to start until it names your LAN interfaces, such as [lan0]")
+        }
+        if !configuration.metrics.listen.isEmpty {
+            print("metrics: /metrics and /healthz on \(configuration.metrics.listen.map(\.description).joined(separator: ", "))")
+        }
         let workers = configuration.workers.map(String.init) ?? "auto"
-        print("\(options.config): ok (interfaces: \(configuration.intercept.interfaces.joined(separator: ", ")); workers: \(workers); upstream: \(configuration.upstream.mode.rawValue))")
+        let interfaces = configuration.intercept.interfaces.isEmpty ? "none" : configuration.intercept.interfaces.joined(separator: ", ")
+        print("\(options.config): ok (interfaces: \(interfaces); workers: \(workers); upstream: \(configuration.upstream.mode.rawValue))")
         if strict && rejected > 0 {
             print("error: \(rejected) rejected line(s) (--strict)")
             throw ExitCode(1)

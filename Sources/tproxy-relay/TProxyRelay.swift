@@ -1,4 +1,5 @@
 import ArgumentParser
+import RelayCore
 
 /// The command line: `run`, `check`, `explain`, `tail`, `stats`, `lab up|down|demo`.
 @main
@@ -6,7 +7,7 @@ struct TProxyRelay: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tproxy-relay",
         abstract: "A transparent DNS relay: captures a LAN's DNS with nftables TPROXY and answers from the address each client asked.",
-        version: "0.1.0",
+        version: BuildInfo.version,
         subcommands: [Run.self, Check.self, Explain.self, Tail.self, Stats.self, LabCommand.self]
     )
 }

@@ -79,6 +79,13 @@ import Rules
         #expect(config.upstream.maxInFlight == 1024)
     }
 
+    @Test func metricsListenTakesOneAddressOrAList() throws {
+        #expect(try parse("metrics:\n  listen: 127.0.0.1\n").metrics.listen == [Endpoint(address: IPAddress("127.0.0.1")!, port: 9153)])
+        #expect(try parse("metrics:\n  listen: [\"10.53.0.1:9100\", \"[::1]\"]\n").metrics.listen
+                == [Endpoint(address: IPAddress("10.53.0.1")!, port: 9100), Endpoint(address: IPAddress("::1")!, port: 9153)])
+        #expect(Configuration().metrics.listen.isEmpty)
+    }
+
     @Test func quicAndLimitsSections() throws {
         let config = try parse("""
             intercept:
@@ -126,6 +133,11 @@ import Rules
         ("listen:\n  address6: 127.0.0.1\n", "relay.yaml:2: listen.address6: expected an IPv6 address such as ::1, or none"),
         ("listen:\n  dns_port: 70000\n", "relay.yaml:2: listen.dns_port: 70000 is out of range (1...65535)"),
         ("workers: 0\n", "relay.yaml:1: workers: 0 is out of range (1...1024)"),
+        ("metrics:\n  listen: localhost:9153\n", "relay.yaml:2: metrics.listen: 'localhost:9153' is not an address to listen on (127.0.0.1:9153, [::1]:9153)"),
+        ("metrics:\n  listen: [\"127.0.0.1:0\"]\n", "relay.yaml:2: metrics.listen: '127.0.0.1:0' is not an address to listen on (127.0.0.1:9153, [::1]:9153)"),
+        ("metrics:\n  listen: [127.0.0.1, \"127.0.0.1:9153\"]\n", "relay.yaml:2: metrics.listen: 127.0.0.1:9153 is named twice"),
+        ("metrics:\n  listen: {a: 1}\n", "relay.yaml:2: metrics.listen: expected a single value"),
+        ("metrics:\n  port: 9153\n", "relay.yaml:2: metrics.port: unknown key (expected one of listen)"),
         ("workers: lots\n", "relay.yaml:1: workers: expected a whole number, got 'lots'"),
         ("upstream:\n  mode: nearest\n", "relay.yaml:2: upstream.mode: expected original or servers"),
         ("upstream:\n  mode: servers\n", "relay.yaml:2: upstream.servers: mode is servers but no servers are listed"),
@@ -146,7 +158,7 @@ import Rules
         ("filters:\n  clients:\n    - match: 10.53.1.7\n      lists: []\n      colour: red\n", "relay.yaml:5: filters.clients.colour: unknown key (expected one of match, lists)"),
         ("filters:\n  lists: [a.txt]\n  clients:\n    - match: 10.53.1.7\n      lists: [b.txt]\n", "relay.yaml:4: filters.clients.lists: 'b.txt' is not one of filters.lists (name it there first)"),
         ("filters:\n  watch: sometimes\n", "relay.yaml:2: filters.watch: expected true or false"),
-        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits)"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits, metrics)"),
         ("quic:\n  sniff: sometimes\n", "relay.yaml:2: quic.sniff: expected true or false"),
         ("quic:\n  idle_timeout: forever\n", "relay.yaml:2: quic.idle_timeout: expected a duration such as 2s or 500ms, got 'forever'"),
         ("quic:\n  idle_timeout: 10ms\n", "relay.yaml:2: quic.idle_timeout: 10ms is out of range (100ms...3600s)"),

@@ -3,6 +3,7 @@
 Everything runs inside namespaces the fixtures create (names carry a random suffix) and is torn
 down in finalizers, also when a test fails. Traffic goes only to 10.53.0.0/16 and fd53::/16.
 """
+import ctypes
 import json
 import os
 import re
@@ -210,3 +211,32 @@ def wait_for(predicate, timeout=8.0, interval=0.1):
             return value
         time.sleep(interval)
     return predicate()
+
+
+class Ptrace:
+    """Stops one thread of a process (PTRACE_SEIZE + PTRACE_INTERRUPT) and lets it go: the rest
+    of the process runs on, as when a worker is stuck in a loop."""
+    SEIZE, INTERRUPT, DETACH = 0x4206, 0x4207, 17
+
+    def __init__(self):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+
+    def call(self, request, tid):
+        if self.libc.ptrace(request, tid, None, None) != 0:
+            raise OSError(ctypes.get_errno(), f"ptrace({request:#x}, {tid})")
+
+    def stop(self, tid):
+        self.call(self.SEIZE, tid)
+        self.call(self.INTERRUPT, tid)
+        os.waitpid(tid, os.__dict__.get("__WALL", 0x40000000))
+
+    def resume(self, tid):
+        self.call(self.DETACH, tid)
+
+
+def thread_id(pid, name):
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if (task / "comm").read_text().strip() == name:
+            return int(task.name)
+    raise AssertionError(f"no thread {name} in {pid}")

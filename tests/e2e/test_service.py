@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import config, wait_for
+from conftest import Ptrace, config, thread_id, wait_for
 
 CAPS = ["net_admin", "net_raw", "net_bind_service"]
 
@@ -117,6 +117,33 @@ def test_watchdog_pings_at_half_the_interval(lab, relay_factory):
                 pings += 1
         assert 4 <= pings <= 9, f"{pings} pings in 1.5 s at a 200 ms period"
     finally:
+        notify.close()
+
+
+def test_watchdog_pings_stop_while_a_worker_is_stuck(lab, relay_factory):
+    """A worker held still (ptrace stops that one thread; the rest of the process runs): no ping
+    while it is stuck, so systemd's watchdog would restart the relay; pings resume after."""
+    address = str(lab.state / "notify-stuck.sock")
+    notify = NotifySocket(address)
+    tracer, tid = Ptrace(), None
+    try:
+        relay = relay_factory(name="stuck", expect_ready=False, env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "600000"})
+        assert "READY=1" in (notify.next() or "")
+        assert notify.next(timeout=2.0) == "WATCHDOG=1"
+        tid = thread_id(relay.process.pid, "worker-0")
+        tracer.stop(tid)
+        # Pings already in the socket's queue (sent before the stop) are read first.
+        time.sleep(0.7)
+        while notify.next(timeout=0.05) is not None:
+            pass
+        pings = sum(1 for _ in range(3) if notify.next(timeout=0.5) == "WATCHDOG=1")
+        assert pings == 0, f"{pings} pings while worker 0 was stuck"
+        tracer.resume(tid)
+        tid = None
+        assert notify.next(timeout=2.0) == "WATCHDOG=1", "pings resume once the worker turns again"
+    finally:
+        if tid is not None:
+            tracer.resume(tid)
         notify.close()
 
 

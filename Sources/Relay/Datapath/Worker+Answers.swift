@@ -20,6 +20,7 @@ extension Worker {
             failQuery(index)
             return
         }
+        if settings.metrics { upstreamTally.count(.answers, slot: upstreamTally.slot(serverIndex: inFlight[index].serverIndex)) }
         if inFlight[index].aliasQuestionEnd > 0 {
             deliverAlias(index, answer: answer, length: length)
             return

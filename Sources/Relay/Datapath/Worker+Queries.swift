@@ -23,6 +23,10 @@ extension Worker {
             for i in 0..<n { handleDatagram(i, now: now) }
             upstreamBatchSent(now: now)
             clientSender.flush()
+            if localAnswersInBatch > 0 {
+                answerTally.local.observe(nanoseconds: SystemInfo.monotonicNanoseconds() &- now, count: localAnswersInBatch)
+                localAnswersInBatch = 0
+            }
             if n < queryReceiver.capacity { return }
         }
     }
@@ -169,6 +173,18 @@ extension Worker {
     @inline(__always)
     func respond(_ bytes: UnsafeRawBufferPointer, action: QueryLogRecord.Action, client: Endpoint, destination: Endpoint, reply: ReplyPath,
                  upstream: Endpoint? = nil, identity: IPPrefix? = nil, rule: RuleOrigin = .none, receivedAt: UInt64, inFlight: Bool) {
+        if settings.metrics {
+            answerTally.count(action: action, tcp: reply.isTCP, rcode: bytes[3])
+            if inFlight {
+                answerTally.forwarded.observe(nanoseconds: SystemInfo.monotonicNanoseconds() &- receivedAt)
+            } else if reply.isTCP {
+                answerTally.local.observe(nanoseconds: SystemInfo.monotonicNanoseconds() &- receivedAt)
+            } else {
+                // A UDP batch's local answers all arrived at once and leave at one sendmmsg: one
+                // clock read for them all, after the flush (receiveQueries).
+                localAnswersInBatch += 1
+            }
+        }
         if let queryLog {
             queryLog.recordAnswer(bytes, proto: reply.isTCP ? .tcp : .udp, client: client, server: destination, action: action, upstream: upstream,
                                   rule: (rule.list, rule.line), receivedAt: receivedAt,

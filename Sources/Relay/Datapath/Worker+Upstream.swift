@@ -127,6 +127,7 @@ extension Worker {
         inFlight[index].upstreamFD = fd
         inFlight[index].upstreamConnection = -1
         inFlight.schedule(index, deadline: now + settings.timeoutNanoseconds)
+        if settings.metrics { upstreamTally.count(.queries, slot: upstreamTally.slot(serverIndex: inFlight[index].serverIndex)) }
         upstreamSender.enqueue(fd: fd, bytes: inFlight.query(index), to: server)
         return true
     }
@@ -134,6 +135,7 @@ extension Worker {
     /// Sends entry `index` over TCP; SERVFAIL when no connection can be made.
     func sendTCP(_ index: Int, to server: Endpoint, now: UInt64) {
         let source = inFlight[index].identity == .source ? inFlight[index].client.address : nil
+        if settings.metrics { upstreamTally.count(.queries, slot: upstreamTally.slot(serverIndex: inFlight[index].serverIndex)) }
         if !upstreamTCP.send(index, to: server, source: source, now: now) { failQuery(index) }
     }
 
@@ -166,6 +168,7 @@ extension Worker {
               Question.matches(query: inFlight.query(index), end: inFlight[index].questionEnd, response: UnsafeRawBufferPointer(payload))
         else {
             counters.upstreamMismatches += 1
+            if settings.metrics, let source = answerReceiver.source(i) { upstreamTally.count(.mismatches, slot: upstreamTally.slot(source: source)) }
             return
         }
         if DNSHeader.flags(base) & DNSHeader.truncatedFlag != 0 || answerReceiver.isTruncated(i) {
@@ -191,6 +194,7 @@ extension Worker {
         pickBatchSockets()
         while let index = inFlight.earliest, inFlight[index].deadline <= now {
             counters.upstreamTimeouts += 1
+            if settings.metrics { upstreamTally.count(.timeouts, slot: upstreamTally.slot(serverIndex: inFlight[index].serverIndex)) }
             let overTCP = inFlight[index].upstreamConnection >= 0
             if overTCP { upstreamTCP.forget(index) }
             if let (server, next, identity) = pipeline.upstream.next(after: inFlight[index].serverIndex) {

@@ -45,6 +45,9 @@ final class Worker {
         /// This host's addresses when its own traffic is captured (`intercept.local`): queries
         /// from them are logged with `"origin":"local"`. Empty otherwise.
         var localAddresses: [IPAddress] = []
+        /// Whether answers are tallied for /metrics (by action, transport, rcode and latency:
+        /// a clock read and a few adds per answer; nothing when the endpoint is off).
+        var metrics = false
     }
 
     static let batchSize = 64
@@ -74,6 +77,11 @@ final class Worker {
     var batchFD4: Int32 = -1
     var batchFD6: Int32 = -1
     var counters = Counters()
+    /// For /metrics (`settings.metrics`): answers by kind and latency, and tries per upstream.
+    var answerTally = AnswerTally()
+    var upstreamTally: UpstreamTally
+    /// Local answers of the UDP batch being handled, timed together when it is sent.
+    var localAnswersInBatch = 0
     private var lastWarning: UInt64 = 0
     private var lastSweep: UInt64 = 0
 
@@ -93,8 +101,8 @@ final class Worker {
     private let ruleMailbox = Mutex<RuleSet?>(nil)
     private let zoneMailbox = Mutex<LocalZones?>(nil)
     private let mailboxFull = Atomic<Bool>(false)
-    /// A copy of the counters, refreshed a few times a second, for the service to read.
-    let published = Mutex(Counters())
+    /// A copy of the counters and tallies, refreshed a few times a second, for the service to read.
+    let published: Mutex<WorkerSnapshot>
     /// When the loop last published (monotonic ns): written by this worker alone every 200 ms,
     /// read by the service's watchdog; a loop that stops turning stops moving it.
     let heartbeat = Atomic<UInt64>(0)
@@ -108,6 +116,8 @@ final class Worker {
         self.queryLog = queryLog
         self.udpListeners = udpListeners
         self.logger = logger
+        upstreamTally = UpstreamTally(servers: pipeline.upstream.servers, serversMode: pipeline.upstream.mode == .servers)
+        published = Mutex(WorkerSnapshot(upstream: upstreamTally.detached()))
         epoll = try Epoll(capacity: 64)
         wakeup = try EventNotifier()
         inFlight = InFlightTable(capacity: settings.maxInFlight, maxQueryLength: Worker.maxQueryLength)
@@ -127,6 +137,9 @@ final class Worker {
         }
         upstreamTCP.onAnswer = { [unowned self] index, answer in self.deliver(index, answer: answer, length: answer.count) }
         upstreamTCP.onFailure = { [unowned self] index in self.failQuery(index) }
+        upstreamTCP.onMismatch = { [unowned self] server in
+            if self.settings.metrics { self.upstreamTally.count(.mismatches, slot: self.upstreamTally.slot(source: server)) }
+        }
         upstreamTCP.onBatchEnd = { [unowned self] in self.clientSender.flush() }
         pool4 = try UpstreamSocketPool(family: AF_INET, count: settings.upstreamSockets, bypassMark: settings.bypassMark,
                                        epoll: epoll, maxRetiring: settings.retiringSockets)
@@ -150,7 +163,14 @@ final class Worker {
         wakeup.notify()
     }
 
-    /// Asks the loop to publish its counters now (for SIGUSR1).
+    /// The indices of the workers whose loop has not published within `nanoseconds` (they do
+    /// every 200 ms): the watchdog and /healthz call these stuck.
+    static func stuck(_ workers: [Worker], within nanoseconds: UInt64) -> [Int] {
+        let now = SystemInfo.monotonicNanoseconds()
+        return workers.indices.filter { now &- workers[$0].heartbeat.load(ordering: .relaxed) >= nanoseconds }
+    }
+
+    /// Asks the loop to publish its counters now (for SIGUSR1 and scrapes).
     func requestPublish() {
         publishRequested.store(true, ordering: .relaxed)
         wakeup.notify()
@@ -173,7 +193,9 @@ final class Worker {
     /// The event loop; returns after `requestStop()` once nothing is in flight.
     func run() {
         var draining = false
-        var lastPublish: UInt64 = 0
+        // Published at once: the watchdog and /healthz see a live worker from its first moment.
+        publish()
+        var lastPublish = SystemInfo.monotonicNanoseconds()
         while true {
             var timeout: Int32 = 100
             if let first = inFlight.earliest {
@@ -290,7 +312,8 @@ final class Worker {
             snapshot.sourceSocketsOpened += sourceSockets.opened
             snapshot.sourceSocketsOpen = sourceSockets.open
         }
-        published.withLock { $0 = snapshot }
+        let published = WorkerSnapshot(counters: snapshot, answers: answerTally, upstream: upstreamTally.detached(), inFlight: inFlight.count)
+        self.published.withLock { $0 = published }
         heartbeat.store(SystemInfo.monotonicNanoseconds(), ordering: .relaxed)
     }
 

@@ -120,69 +120,90 @@ public struct Counters: Equatable, Sendable {
 
     public init() {}
 
+    /// One entry of the table below.
+    public struct Field {
+        public enum Kind { case counter, gauge }
+        /// The name in the SIGUSR1/stop summary; /metrics adds `tproxy_relay_` (and `_total` to a counter).
+        public let name: String
+        public let path: WritableKeyPath<Counters, Int>
+        public let kind: Kind
+        /// The `# HELP` text.
+        public let help: String
+
+        static func counter(_ name: String, _ path: WritableKeyPath<Counters, Int>, _ help: String) -> Field {
+            Field(name: name, path: path, kind: .counter, help: help)
+        }
+
+        static func gauge(_ name: String, _ path: WritableKeyPath<Counters, Int>, _ help: String) -> Field {
+            Field(name: name, path: path, kind: .gauge, help: help)
+        }
+    }
+
     /// Every counter, once: its name in the SIGUSR1/stop summary (tests and scripts parse it) and
-    /// where it is kept. Sums and the summary are made from this table alone.
-    public static let fields: [(name: String, path: WritableKeyPath<Counters, Int>)] = [
-        ("received", \.received),
-        ("forwarded", \.forwarded),
-        ("answered", \.answered),
-        ("blocked", \.blocked),
-        ("rewritten", \.rewritten),
-        ("formerr", \.formatErrors),
-        ("notimp", \.notImplemented),
-        ("dropped_short", \.droppedShort),
-        ("dropped_qr", \.droppedResponses),
-        ("dropped_oversize", \.droppedOversize),
-        ("dropped_nodst", \.droppedNoDestination),
-        ("dropped_overload", \.droppedOverload),
-        ("upstream_mismatch", \.upstreamMismatches),
-        ("upstream_malformed", \.upstreamMalformed),
-        ("upstream_ports", \.upstreamPorts),
-        ("upstream_ports_reused", \.upstreamPortsReused),
-        ("source_sockets_opened", \.sourceSocketsOpened),
-        ("source_sockets_open", \.sourceSocketsOpen),
-        ("source_fallback", \.sourceFallbacks),
-        ("subnet_added", \.subnetsAdded),
-        ("subnet_kept", \.subnetsKept),
-        ("subnet_unchanged", \.subnetsUnchanged),
-        ("subnet_scope_narrow", \.subnetScopeNarrow),
-        ("upstream_timeout", \.upstreamTimeouts),
-        ("upstream_retry", \.upstreamRetries),
-        ("servfail", \.serverFailures),
-        ("refused_loop", \.refusedLoops),
-        ("truncated", \.truncatedAnswers),
-        ("reply_fail", \.replyFailures),
-        ("upstream_send_fail", \.upstreamSendFailures),
-        ("tcp_accepted", \.tcpAccepted),
-        ("tcp_refused", \.tcpRefused),
-        ("tcp_queries", \.tcpQueries),
-        ("tcp_closed_idle", \.tcpClosedIdle),
-        ("tcp_malformed", \.tcpMalformed),
-        ("tcp_slow_readers", \.tcpSlowReaders),
-        ("tcp_retry", \.tcpRetries),
-        ("truncated_for_client", \.truncatedForClients),
-        ("upstream_tcp_fail", \.upstreamTCPFailures),
-        ("upstream_tcp_stalled", \.upstreamTCPStalled),
-        ("accept_paused", \.acceptPaused),
-        ("aliased", \.aliasesResolved),
-        ("forwarded_by_rule", \.forwardedByRule),
-        ("cache_hits", \.cacheHits),
-        ("cache_misses", \.cacheMisses),
-        ("cache_inserted", \.cacheInserted),
-        ("cache_evicted", \.cacheEvicted),
-        ("cache_stale", \.cacheStale),
-        ("cache_entries", \.cacheEntries),
-        ("cache_prefetches", \.cachePrefetches),
-        ("local", \.localAnswers),
-        ("quic_flows", \.quicFlows),
-        ("quic_blocked", \.quicBlocked),
-        ("quic_no_sni", \.quicNoSNI),
-        ("quic_refused", \.quicRefused),
-        ("quic_closed", \.quicClosed),
-        ("quic_open", \.quicOpen),
-        ("quic_packets_up", \.quicPacketsUp),
-        ("quic_packets_down", \.quicPacketsDown),
-        ("quic_dropped", \.quicDropped),
+    /// in /metrics, whether it only grows (a counter) or goes up and down (a gauge: summed over
+    /// workers all the same), and where it is kept. Sums, the summary and /metrics are made from
+    /// this table alone.
+    public static let fields: [Field] = [
+        .counter("received", \.received, "DNS datagrams read from the listeners."),
+        .counter("forwarded", \.forwarded, "Queries sent upstream (first tries)."),
+        .counter("answered", \.answered, "Upstream (or cached) answers relayed to clients."),
+        .counter("blocked", \.blocked, "Queries answered by a block rule."),
+        .counter("rewritten", \.rewritten, "Queries answered by a rewrite rule."),
+        .counter("formerr", \.formatErrors, "FORMERR answers (a query that could not be read)."),
+        .counter("notimp", \.notImplemented, "NOTIMP answers (an opcode other than QUERY)."),
+        .counter("dropped_short", \.droppedShort, "Datagrams dropped: shorter than a DNS header."),
+        .counter("dropped_qr", \.droppedResponses, "Datagrams dropped: a response arriving as a query."),
+        .counter("dropped_oversize", \.droppedOversize, "Queries dropped: longer than the largest query kept."),
+        .counter("dropped_nodst", \.droppedNoDestination, "Datagrams dropped: no original destination in the control data."),
+        .counter("dropped_overload", \.droppedOverload, "Queries dropped: the in-flight table was full."),
+        .counter("upstream_mismatch", \.upstreamMismatches, "Upstream answers that matched no query in flight."),
+        .counter("upstream_malformed", \.upstreamMalformed, "Upstream answers refused as malformed."),
+        .counter("upstream_ports", \.upstreamPorts, "Upstream UDP sockets opened (each on a random source port)."),
+        .counter("upstream_ports_reused", \.upstreamPortsReused, "Upstream batches sent on a socket used before (replacement budget spent)."),
+        .counter("source_sockets_opened", \.sourceSocketsOpened, "Sockets opened bound to clients' addresses (client_identity source)."),
+        .gauge("source_sockets_open", \.sourceSocketsOpen, "Sockets bound to clients' addresses open now."),
+        .counter("source_fallback", \.sourceFallbacks, "Queries sent from this host's address although client_identity source asked otherwise."),
+        .counter("subnet_added", \.subnetsAdded, "Queries given an EDNS Client Subnet option."),
+        .counter("subnet_kept", \.subnetsKept, "Queries whose own ECS option was kept."),
+        .counter("subnet_unchanged", \.subnetsUnchanged, "Queries an ECS option could not be added to."),
+        .counter("subnet_scope_narrow", \.subnetScopeNarrow, "Answers not cached: their ECS scope was narrower than the subnet sent."),
+        .counter("upstream_timeout", \.upstreamTimeouts, "Upstream tries that timed out."),
+        .counter("upstream_retry", \.upstreamRetries, "Tries sent to the next server after a timeout."),
+        .counter("servfail", \.serverFailures, "SERVFAIL answers after every upstream failed."),
+        .counter("refused_loop", \.refusedLoops, "REFUSED answers to queries addressed to the relay itself."),
+        .counter("truncated", \.truncatedAnswers, "Upstream answers larger than the receive buffer, passed on truncated."),
+        .counter("reply_fail", \.replyFailures, "Replies that could not be sent."),
+        .counter("upstream_send_fail", \.upstreamSendFailures, "Upstream queries that could not be sent."),
+        .counter("tcp_accepted", \.tcpAccepted, "Client TCP connections accepted."),
+        .counter("tcp_refused", \.tcpRefused, "Client TCP connections refused at a limit."),
+        .counter("tcp_queries", \.tcpQueries, "Queries read from client TCP connections."),
+        .counter("tcp_closed_idle", \.tcpClosedIdle, "Client TCP connections closed for idleness or age."),
+        .counter("tcp_malformed", \.tcpMalformed, "Client TCP connections closed for a malformed message."),
+        .counter("tcp_slow_readers", \.tcpSlowReaders, "Client TCP connections closed because they did not read their answers."),
+        .counter("tcp_retry", \.tcpRetries, "Truncated UDP answers asked again over TCP."),
+        .counter("truncated_for_client", \.truncatedForClients, "Answers too large for the client's UDP buffer, sent with TC=1."),
+        .counter("upstream_tcp_fail", \.upstreamTCPFailures, "Upstream TCP connections that failed with queries waiting."),
+        .counter("upstream_tcp_stalled", \.upstreamTCPStalled, "Upstream TCP connections closed because an answer stalled."),
+        .counter("accept_paused", \.acceptPaused, "Times a listener paused accepting for lack of descriptors."),
+        .counter("aliased", \.aliasesResolved, "Queries a $dnsrewrite alias sent upstream for its target."),
+        .counter("forwarded_by_rule", \.forwardedByRule, "Queries sent to a server=/d/ upstream."),
+        .counter("cache_hits", \.cacheHits, "Queries answered from the cache."),
+        .counter("cache_misses", \.cacheMisses, "Cache lookups that found nothing fresh."),
+        .counter("cache_inserted", \.cacheInserted, "Answers put in the cache."),
+        .counter("cache_evicted", \.cacheEvicted, "Cache entries evicted to make room."),
+        .counter("cache_stale", \.cacheStale, "Stale answers given because the upstream failed."),
+        .gauge("cache_entries", \.cacheEntries, "Answers held in the cache now."),
+        .counter("cache_prefetches", \.cachePrefetches, "Prefetches sent for popular entries about to expire."),
+        .counter("local", \.localAnswers, "Queries answered from a local zone."),
+        .counter("quic_flows", \.quicFlows, "QUIC flows opened."),
+        .counter("quic_blocked", \.quicBlocked, "QUIC flows blocked (by SNI rule or quic.block)."),
+        .counter("quic_no_sni", \.quicNoSNI, "QUIC flows whose SNI could not be read."),
+        .counter("quic_refused", \.quicRefused, "QUIC flows refused at limits.max_quic_flows."),
+        .counter("quic_closed", \.quicClosed, "QUIC flows ended."),
+        .gauge("quic_open", \.quicOpen, "QUIC flows open now."),
+        .counter("quic_packets_up", \.quicPacketsUp, "QUIC datagrams relayed to servers."),
+        .counter("quic_packets_down", \.quicPacketsDown, "QUIC datagrams relayed to clients."),
+        .counter("quic_dropped", \.quicDropped, "QUIC datagrams dropped."),
     ]
 
     /// Sums counters of several workers.

@@ -33,6 +33,13 @@ public final class RelayService {
     public private(set) var ipv6Enabled = false
     /// The service manager (systemd's notify socket), when there is one.
     private let notifier: ServiceNotifier
+    /// `metrics.listen`: /metrics and /healthz, and what they report beyond the workers.
+    private var metrics: MetricsEndpoint?
+    private let loadStatus = LoadStatus()
+    private let health = ServiceHealth()
+
+    /// Where /metrics and /healthz are served (the kernel's port when 0 was configured).
+    public var metricsEndpoints: [Endpoint] { metrics?.endpoints ?? [] }
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -71,8 +78,11 @@ public final class RelayService {
                 throw RelayError(.invalidConfiguration, "zone \(first)" + (outcome.errors.count > 1 ? " (and \(outcome.errors.count - 1) more)" : ""))
             }
             zones = outcome.zones
+            recordZones(outcome)
             logZones()
         }
+        // The metrics port is bound before anything is installed: a taken port stops start-up.
+        let metrics = configuration.metrics.listen.isEmpty ? nil : try MetricsEndpoint(endpoints: configuration.metrics.listen)
 
         // The owned, still empty, nft table is the instance lock: take it before touching anything
         // a running instance depends on (its SO_REUSEPORT group, its policy routes).
@@ -87,20 +97,20 @@ public final class RelayService {
         // A transparent socket binds to any address, so probe with a plain one whether the IPv6
         // listen address is really local (it is not where IPv6 is disabled; policy routing for
         // IPv6 would then fail with EACCES).
-        if let v6, !Self.isLocalAddress(v6) {
+        if let v6, !Listeners.isLocalAddress(v6) {
             logger.warning("IPv6 is off: \(v6.address) is not an address of this host (IPv6 disabled?); relaying IPv4 only")
             ipv6Enabled = false
         }
         let quicPort = configuration.listen.quicPort
         for _ in 0..<count {
-            var udp = [try openListener(v4)]
-            var tcp = [try openStreamListener(v4)]
+            var udp = [try Listeners.datagram(v4)]
+            var tcp = [try Listeners.stream(v4)]
             var quic: [Socket] = []
-            if intercept.quic { quic.append(try openListener(Endpoint(address: v4.address, port: quicPort))) }
+            if intercept.quic { quic.append(try Listeners.datagram(Endpoint(address: v4.address, port: quicPort))) }
             if let v6, ipv6Enabled {
-                udp.append(try openListener(v6))
-                tcp.append(try openStreamListener(v6))
-                if intercept.quic { quic.append(try openListener(Endpoint(address: v6.address, port: quicPort))) }
+                udp.append(try Listeners.datagram(v6))
+                tcp.append(try Listeners.stream(v6))
+                if intercept.quic { quic.append(try Listeners.datagram(Endpoint(address: v6.address, port: quicPort))) }
             }
             listenerSets.append((udp, tcp, quic))
         }
@@ -120,7 +130,8 @@ public final class RelayService {
                             retiringSockets: budget.retiringPerPool,
                             sourceSockets: budget.sourceSocketsPerWorker,
                             keepClientSubnet: self.configuration.upstream.keepClientSubnet,
-                            localAddresses: intercept.local ? SystemInfo.localAddresses() : [])
+                            localAddresses: intercept.local ? SystemInfo.localAddresses() : [],
+                            metrics: metrics != nil)
         }
         // The query log's writer and one ring per worker; the file is opened now so that a bad
         // path stops start-up with a clear message.
@@ -153,6 +164,7 @@ public final class RelayService {
         }
         self.routing = routing
         self.table = table
+        health.setInterceptionInstalled(true)
         for (index, worker) in workers.enumerated() {
             do {
                 threads.append(try SystemThread.start(name: "worker-\(index)") { worker.run() })
@@ -174,9 +186,19 @@ public final class RelayService {
             watcher.start()
             self.watcher = watcher
         }
+        if let metrics {
+            do {
+                try metrics.start(serving: .init(workers: workers, limits: limits, loadStatus: loadStatus, queryLog: queryLog,
+                                                 health: health, startTime: SystemInfo.wallClockSeconds()))
+                self.metrics = metrics
+                logger.info("metrics: http://\(metrics.endpoints.map(\.description).joined(separator: ", http://"))/metrics and /healthz")
+            } catch {
+                logger.error("metrics: cannot start the responder thread (\(error)); relaying without metrics")
+            }
+        }
         state = .running
         notifier.ready(status: "relaying DNS on \(intercept.interfaces.joined(separator: ","))")
-        logger.info("relaying DNS over UDP and TCP\(intercept.quic ? (configuration.quic.block ? ", blocking QUIC" : ", QUIC on port \(quicPort)") : ""): \(count) workers, interfaces \(intercept.interfaces.joined(separator: ","))\(intercept.local ? " and this host's own traffic" : ""), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(upstreamDescription)")
+        logger.info("relaying DNS over UDP and TCP\(intercept.quic ? (configuration.quic.block ? ", blocking QUIC" : ", QUIC on port \(quicPort)") : ""): \(count) workers, interfaces \(intercept.interfaces.joined(separator: ","))\(intercept.local ? " and this host's own traffic" : ""), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(configuration.upstreamDescription)")
     }
 
     /// What each capability is for, in the refusal that names it.
@@ -211,69 +233,7 @@ public final class RelayService {
     }
 
     /// The nft rules this configuration asks for.
-    public func interceptionPlan(ipv6: Bool) -> InterceptionPlan {
-        let intercept = configuration.intercept
-        var captures: [InterceptionPlan.Capture] = []
-        if intercept.dns {
-            captures.append(.init(.udp, port: 53, to: configuration.listen.dnsPort))
-            captures.append(.init(.tcp, port: 53, to: configuration.listen.dnsPort))
-        }
-        if intercept.quic {
-            captures.append(.init(.udp, port: 443, to: configuration.listen.quicPort))
-        }
-        return InterceptionPlan(tableName: intercept.table, interfaces: intercept.interfaces, mark: intercept.mark,
-                                routeTable: intercept.routeTable, rulePriority: intercept.rulePriority,
-                                listenV4: configuration.listen.address,
-                                listenV6: ipv6 ? configuration.listen.address6 : nil, captures: captures,
-                                local: intercept.local ? InterceptionPlan.Local(mark: intercept.localMark, bypassMark: intercept.bypassMark,
-                                                                                bypassUsers: intercept.localBypassUsers,
-                                                                                bypassGroups: intercept.localBypassGroups) : nil,
-                                identity: configuration.upstream.usesSourceIdentity
-                                    ? InterceptionPlan.Identity(mark: intercept.identityMark,
-                                                                serverPorts: configuration.upstream.sourceAnswerPorts)
-                                    : nil)
-    }
-
-    private var upstreamDescription: String {
-        let upstream = configuration.upstream
-        let servers: String
-        switch upstream.mode {
-        case .original: servers = "the address each client asked"
-        case .servers: servers = upstream.servers.map(\.description).joined(separator: ", ")
-        }
-        switch upstream.clientIdentity {
-        case .none: return servers
-        case .source: return servers + " (queries leave from each client's own address)"
-        case .subnet: return servers + " (queries carry the client's subnet, /\(upstream.subnetPrefixV4) and /\(upstream.subnetPrefixV6))"
-        }
-    }
-
-    private func openListener(_ endpoint: Endpoint) throws -> Socket {
-        let socket = try Socket.udp(for: endpoint)
-        try socket.set([.reuseAddress, .reusePort, .transparent, .receiveOriginalDestination])
-        if endpoint.address.isIPv6 { try socket.set(.ipv6Only) }
-        // Bursts of a few hundred queries overflow the ~212 KB default (RcvbufErrors).
-        if (try? socket.set(.receiveBufferForce(8 << 20))) == nil { try socket.set(.receiveBuffer(8 << 20)) }
-        try socket.bind(to: endpoint)
-        return socket
-    }
-
-    /// A transparent TCP listener: TPROXY hands it connections to any address, and each accepted
-    /// socket's local address is the one the client connected to.
-    private func openStreamListener(_ endpoint: Endpoint) throws -> Socket {
-        let socket = try Socket.tcp(for: endpoint)
-        try socket.set([.reuseAddress, .reusePort, .transparent])
-        if endpoint.address.isIPv6 { try socket.set(.ipv6Only) }
-        try socket.bind(to: endpoint)
-        try socket.listen(backlog: 1024)
-        return socket
-    }
-
-    /// Whether `endpoint`'s address is configured on this host (a plain bind to port 0 succeeds).
-    static func isLocalAddress(_ endpoint: Endpoint) -> Bool {
-        guard let probe = try? Socket.udp(for: endpoint) else { return false }
-        return (try? probe.bind(to: Endpoint(address: endpoint.address, port: 0))) != nil
-    }
+    public func interceptionPlan(ipv6: Bool) -> InterceptionPlan { configuration.interceptionPlan(ipv6: ipv6) }
 
     /// With src_valid_mark=1 the reverse-path check uses the packet's mark; the policy rules
     /// match the captured interfaces only, so that check never reaches the TPROXY table
@@ -293,7 +253,7 @@ public final class RelayService {
 
     /// The sum of every worker's counters.
     public var counters: Counters {
-        workers.reduce(Counters()) { $0 + $1.published.withLock { $0 } }
+        workers.reduce(Counters()) { $0 + $1.published.withLock { $0.counters } }
     }
 
     /// Blocks the service signals in the calling thread (and in every thread it starts later).
@@ -321,7 +281,7 @@ public final class RelayService {
                 var timeout = timespec(tv_sec: Int(interval / 1_000_000_000), tv_nsec: Int(interval % 1_000_000_000))
                 signal = sigtimedwait(&set, nil, &timeout)
                 if signal < 0 {
-                    if workersAreAlive(within: max(500_000_000, interval)) { notifier.watchdog() }
+                    if Worker.stuck(workers, within: max(500_000_000, interval)).isEmpty { notifier.watchdog() }
                     continue
                 }
             } else {
@@ -344,12 +304,6 @@ public final class RelayService {
         }
     }
 
-    /// Whether every worker's loop published within `nanoseconds` (they do every 200 ms).
-    func workersAreAlive(within nanoseconds: UInt64) -> Bool {
-        let now = SystemInfo.monotonicNanoseconds()
-        return workers.allSatisfy { now &- $0.heartbeat.load(ordering: .relaxed) < nanoseconds }
-    }
-
     /// Loads the configured lists and logs what each held; rejected lines are logged with file:line.
     private func loadRules() throws -> RuleSet {
         let lists = configuration.filters.lists
@@ -359,8 +313,11 @@ public final class RelayService {
         do {
             rules = try RuleSetBuilder.load(paths: lists)
         } catch {
+            loadStatus.listFailed(error.list)
             throw RelayError(.invalidConfiguration, "rule list \(error)")
         }
+        let now = SystemInfo.wallClockSeconds()
+        for report in rules.reports { loadStatus.listLoaded(report.list, rules: report.rules + report.exceptions, at: now) }
         let ms = (SystemInfo.monotonicNanoseconds() - started) / 1_000_000
         for report in rules.reports {
             logger.info("list \(report.list): \(report.rules) rules, \(report.exceptions) exceptions, \(report.ignored) ignored, \(report.rejected.count) rejected")
@@ -394,8 +351,14 @@ public final class RelayService {
         let outcome = ZoneLoader.load(directory: directory, previous: zones)
         for error in outcome.errors { logger.error("zone reload: \(error); the version in service stays") }
         zones = outcome.zones
+        recordZones(outcome)
         for worker in workers { worker.install(outcome.zones) }
         logZones()
+    }
+
+    private func recordZones(_ outcome: ZoneLoader.Outcome) {
+        loadStatus.zonesLoaded(outcome.zones.zones.map { ($0.file, $0.recordCount) }, failed: outcome.errors.map(\.file),
+                               at: SystemInfo.wallClockSeconds())
     }
 
     private func logZones() {
@@ -406,6 +369,7 @@ public final class RelayService {
     public func stop() {
         guard state == .running else { return }
         notifier.stopping()
+        health.setInterceptionInstalled(false)
         state = .draining
         table = nil  // closes the owning netlink socket: the kernel drops the table now
         watcher?.stop()
@@ -420,6 +384,8 @@ public final class RelayService {
         }
         routing?.remove()
         routing = nil
+        metrics?.stop()  // last: /healthz says 503 while the rest drains
+        metrics = nil
         state = .stopped
         logger.info("stopped; counters: \(counters.summary)")
     }

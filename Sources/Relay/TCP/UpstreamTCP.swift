@@ -30,6 +30,8 @@ final class UpstreamTCP {
     var onAnswer: (Int, UnsafeMutableRawBufferPointer) -> Void = { _, _ in }
     /// Entry `index` cannot be answered (SERVFAIL, or a stale answer).
     var onFailure: (Int) -> Void = { _ in }
+    /// An answer on the connection to this server matched no query it carries (counted here too).
+    var onMismatch: (Endpoint) -> Void = { _ in }
     /// Answers for UDP clients point into a reader's buffer: the worker sends them before it is read again.
     var onBatchEnd: () -> Void = {}
     private let warn: (String) -> Void
@@ -180,6 +182,7 @@ final class UpstreamTCP {
               Question.matches(query: inFlight.query(index), end: inFlight[index].questionEnd, response: UnsafeRawBufferPointer(message))
         else {
             counters.upstreamMismatches += 1
+            onMismatch(connection.server)
             return
         }
         if let position = connection.waiting.firstIndex(of: index) { connection.waiting.remove(at: position) }
