@@ -12,6 +12,8 @@
 #   SUTS="direct dnsdist floor tproxy-relay"   (also: tproxy-relay-log, the relay with the query log on;
 #                                tproxy-relay-source, the relay with upstream.client_identity: source;
 #                                tproxy-relay-metrics, the relay with metrics.listen, scraped every second;
+#                                tproxy-relay-limited, the relay with limits.client_qps set above the load
+#                                (every query goes through the shared buckets, none is limited);
 #                                baseline, another build of the relay given by BASELINE_BIN, run
 #                                with the same configuration: before/after in the same run)
 #   LOG_ROTATE=64M LOG_KEEP=5    the log SUT's rotation (the relay's defaults)
@@ -83,6 +85,11 @@ sed 's/^  timeout: 2s$/  timeout: 2s\n  client_identity: source/' "$CONFIG" >"$C
 CONFIG_METRICS="$OUT/relay-metrics.yaml"
 cp "$CONFIG" "$CONFIG_METRICS"
 printf 'metrics:\n  listen: 127.0.0.1:9153\n' >>"$CONFIG_METRICS"
+# The relay with per-client rate limiting on (SUT tproxy-relay-limited), set high enough that
+# dnsperf's one client is never limited: what the buckets cost per query.
+CONFIG_LIMITED="$OUT/relay-limited.yaml"
+cp "$CONFIG" "$CONFIG_LIMITED"
+printf 'limits:\n  client_qps: 1000000\n' >>"$CONFIG_LIMITED"
 if [ "$LAB" = reference ]; then
   cd "$BENCH"
   DATA=$BENCH_WORK/data
@@ -109,6 +116,7 @@ sut_env() {
     tproxy-relay) echo "cmd tproxy-relay $BIN run --config $CONFIG" ;;
     tproxy-relay-log) echo "cmd tproxy-relay-log $BIN run --config $CONFIG_LOG" ;;
     tproxy-relay-source) echo "cmd tproxy-relay-source $BIN run --config $CONFIG_SOURCE" ;;
+    tproxy-relay-limited) echo "cmd tproxy-relay-limited $BIN run --config $CONFIG_LIMITED" ;;
     # sh's $$ is the relay's PID after exec; the scraper has its own session (its CPU is not the SUT's).
     tproxy-relay-metrics) echo "cmd tproxy-relay-metrics setsid python3 $HERE/lab/scrape.py \$\$ http://127.0.0.1:9153/metrics & exec $BIN run --config $CONFIG_METRICS" ;;
     baseline) echo "cmd baseline ${BASELINE_BIN:?BASELINE_BIN names the build to compare with} run --config $CONFIG" ;;

@@ -16,6 +16,8 @@
 #include <libnftnl/expr.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/common.h>
+#include <libnftnl/object.h>
+#include <libnftnl/set.h>
 
 // MNL_SOCKET_BUFFER_SIZE calls sysconf() and does not import into Swift.
 static inline size_t cnf_socket_buffer_size(void) { return (size_t)MNL_SOCKET_BUFFER_SIZE; }

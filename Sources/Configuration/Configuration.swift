@@ -214,6 +214,32 @@ public struct Configuration: Equatable, Sendable {
 
         /// QUIC flows relayed at once, over all workers; new flows beyond it are dropped.
         public var maxQUICFlows = 10_000
+
+        /// Queries (UDP, TCP) and new QUIC flows per second per client prefix; 0: no limit.
+        public var clientQPS = 0
+        /// How many may come at once after a quiet spell; 0: as many as `clientQPS`.
+        public var clientBurst = 0
+        /// The prefix a client is limited as: its own address (/32), or a whole /64 for IPv6
+        /// (where one device holds many addresses).
+        public var clientPrefixV4 = 32
+        public var clientPrefixV6 = 64
+        /// Clients never limited.
+        public var exempt: [IPPrefix] = []
+        /// What a query over the limit gets.
+        public var action = RateLimitAction.drop
+
+        public enum RateLimitAction: String, Equatable, Sendable {
+            /// No answer (the client's stub retries later).
+            case drop
+            /// REFUSED with the question.
+            case refused
+            /// UDP: an empty answer with TC=1 (a real client retries over TCP, which a spoofed one
+            /// cannot: Knot's and BIND's "slip"); TCP: REFUSED.
+            case slip
+        }
+
+        /// The burst in force.
+        public var effectiveBurst: Int { clientBurst > 0 ? clientBurst : clientQPS }
     }
 
     /// The Prometheus endpoint (`/metrics`, `/healthz`; docs/METRICS.md).
@@ -225,7 +251,27 @@ public struct Configuration: Equatable, Sendable {
         public static let defaultPort: UInt16 = 9153
     }
 
+    /// The known ways around the filter (docs/BYPASS.md): each answer on by default.
+    public struct Bypass: Equatable, Sendable {
+        public init() {}
+
+        /// What a bypass query is answered with; nil in a setting: off (the query goes on as any other).
+        public enum Answer: String, Equatable, Sendable { case nodata, nxdomain }
+
+        /// DDR discovery (`_dns.resolver.arpa`, `_dns.<name>` SVCB).
+        public var ddr: Answer? = .nodata
+        /// Firefox's canary `use-application-dns.net`.
+        public var firefoxCanary: Answer? = .nxdomain
+        /// iCloud Private Relay (`mask.icloud.com`, `mask-h2.icloud.com`).
+        public var privateRelay: Answer? = .nxdomain
+        /// Reject TCP 853 and drop UDP 853 arriving on the intercepted interfaces (DoT, DoQ).
+        public var blockEncryptedDNS = false
+        /// Files of addresses and prefixes (known DoH servers): TCP/UDP 443 and 853 to them rejected.
+        public var blockAddresses: [String] = []
+    }
+
     public var intercept = Intercept()
+    public var bypass = Bypass()
     public var metrics = Metrics()
     public var quic = QUIC()
     public var limits = Limits()

@@ -37,6 +37,7 @@ extension ConfigurationParser {
         Key("quic") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "quic", keys: quic, into: &c.quic) },
         Key("limits") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "limits", keys: limits, into: &c.limits) },
         Key("metrics") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "metrics", keys: metrics, into: &c.metrics) },
+        Key("bypass") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "bypass", keys: bypass, into: &c.bypass) },
     ]
 
     static let intercept: [Key<Configuration.Intercept>] = [
@@ -242,6 +243,25 @@ extension ConfigurationParser {
         Key("hold_datagrams") { p, v, k, s throws(ConfigurationError) in s.holdDatagrams = try p.integer(v, key: k, in: 1...16) },
     ]
 
+    static let bypass: [Key<Configuration.Bypass>] = [
+        Key("ddr") { p, v, k, s throws(ConfigurationError) in s.ddr = try bypassAnswer(p, v, k, allowed: [.nodata, .nxdomain]) },
+        Key("firefox_canary") { p, v, k, s throws(ConfigurationError) in s.firefoxCanary = try bypassAnswer(p, v, k, allowed: [.nxdomain]) },
+        Key("private_relay") { p, v, k, s throws(ConfigurationError) in s.privateRelay = try bypassAnswer(p, v, k, allowed: [.nxdomain]) },
+        Key("block_encrypted_dns") { p, v, k, s throws(ConfigurationError) in s.blockEncryptedDNS = try p.boolean(v, key: k) },
+        Key("block_addresses") { p, v, k, s throws(ConfigurationError) in s.blockAddresses = try p.strings(v, key: k).map(p.resolve) },
+    ]
+
+    /// One of `allowed`, or `off` (also `false`, `no`): the query is then treated as any other.
+    static func bypassAnswer(_ p: ConfigurationParser, _ v: Node, _ k: String,
+                             allowed: [Configuration.Bypass.Answer]) throws(ConfigurationError) -> Configuration.Bypass.Answer? {
+        let text = try p.scalar(v, key: k).lowercased()
+        if ["off", "false", "no"].contains(text) { return nil }
+        guard let answer = Configuration.Bypass.Answer(rawValue: text), allowed.contains(answer) else {
+            throw p.error(v, k, "expected \(allowed.map(\.rawValue).joined(separator: ", ")) or off, got '\(text)'")
+        }
+        return answer
+    }
+
     static let metrics: [Key<Configuration.Metrics>] = [
         // One address or a list of them; the port defaults to 9153 (CoreDNS's).
         Key("listen") { p, v, k, s throws(ConfigurationError) in
@@ -261,6 +281,25 @@ extension ConfigurationParser {
 
     static let limits: [Key<Configuration.Limits>] = [
         Key("max_quic_flows") { p, v, k, s throws(ConfigurationError) in s.maxQUICFlows = try p.integer(v, key: k, in: 1...1_000_000) },
+        Key("client_qps") { p, v, k, s throws(ConfigurationError) in s.clientQPS = try p.integer(v, key: k, in: 0...1_000_000) },
+        Key("client_burst") { p, v, k, s throws(ConfigurationError) in s.clientBurst = try p.integer(v, key: k, in: 0...4_000_000) },
+        Key("client_prefix_v4") { p, v, k, s throws(ConfigurationError) in s.clientPrefixV4 = try p.integer(v, key: k, in: 8...32) },
+        Key("client_prefix_v6") { p, v, k, s throws(ConfigurationError) in s.clientPrefixV6 = try p.integer(v, key: k, in: 16...128) },
+        Key("exempt") { p, v, k, s throws(ConfigurationError) in
+            var prefixes: [IPPrefix] = []
+            for text in try p.strings(v, key: k) {
+                guard let prefix = IPPrefix(text) else { throw p.error(v, k, "'\(text)' is not an address or CIDR such as 10.53.1.0/24") }
+                prefixes.append(prefix)
+            }
+            s.exempt = prefixes
+        },
+        Key("action") { p, v, k, s throws(ConfigurationError) in
+            let text = try p.scalar(v, key: k)
+            guard let action = Configuration.Limits.RateLimitAction(rawValue: text) else {
+                throw p.error(v, k, "expected drop, refused or slip, got '\(text)'")
+            }
+            s.action = action
+        },
     ]
 }
 

@@ -23,9 +23,13 @@ public struct InterceptionPlan: Equatable, Sendable {
     /// Answers to the relay's sockets bound to clients' addresses (`upstream.client_identity:
     /// source`), or nil when no query leaves from a client's address.
     public var identity: Identity?
+    /// The ways around the filter closed in the table (`bypass.block_encrypted_dns`,
+    /// `block_addresses`; InterceptionPlan+Bypass.swift), or nil.
+    public var bypass: Bypass?
 
     public init(tableName: String, interfaces: [String], mark: UInt32, routeTable: UInt32, rulePriority: UInt32,
-                listenV4: IPAddress, listenV6: IPAddress?, captures: [Capture], local: Local? = nil, identity: Identity? = nil) {
+                listenV4: IPAddress, listenV6: IPAddress?, captures: [Capture], local: Local? = nil, identity: Identity? = nil,
+                bypass: Bypass? = nil) {
         self.tableName = tableName
         self.interfaces = interfaces
         self.mark = mark
@@ -36,6 +40,7 @@ public struct InterceptionPlan: Equatable, Sendable {
         self.captures = captures
         self.local = local
         self.identity = identity
+        self.bypass = bypass
     }
 
     /// Taking in the answers to queries that left from clients' addresses: they are addressed to

@@ -54,6 +54,13 @@ public final class NftablesTable {
 
     /// The table's owner: the netlink port id of the socket that holds it.
     public var ownerPortID: UInt32 { socket.portID }
+
+    /// For changes after installation (NftablesMessages+Bypass): only the owning socket may.
+    func nextSequence() -> UInt32 { socket.nextSequence() }
+
+    func request(_ buffer: NetlinkMessageBuffer) throws(Errno) {
+        try socket.request(buffer.bytes, acks: buffer.acksExpected)
+    }
 }
 
 /// Capability check without importing LinuxNet (Interception owns only netlink).
@@ -117,9 +124,18 @@ public enum NftablesMessages {
             nftnl_rule_nlmsg_build_payload(h, rule)
             buffer.commit(h, expectsAck: true)
         }
+        // The bypass's counters and sets first: its rules name them.
+        appendBypassObjects(for: plan, to: buffer, sequence: sequence)
         appendChain(makeChain(table: plan.tableName, name: chainName, type: "filter", hook: NF_INET_PRE_ROUTING.rawValue))
+        // Its drops come before the capture (UDP 443 to a blocked address must not reach the QUIC relay).
+        for rule in plan.bypassRules where rule.chain == .prerouting { appendRule(makeBypassRule(rule, table: plan.tableName)) }
         for rule in plan.rules { appendRule(makeRule(rule, table: plan.tableName)) }
         for rule in plan.identityRules { appendRule(makeIdentityRule(rule, table: plan.tableName)) }
+        let forward = plan.bypassRules.filter { $0.chain == .forward }
+        if !forward.isEmpty {
+            appendChain(makeChain(table: plan.tableName, name: forwardChainName, type: "filter", hook: NF_INET_FORWARD.rawValue, priority: 0))
+            for rule in forward { appendRule(makeBypassRule(rule, table: plan.tableName)) }
+        }
         if plan.local != nil {
             // `type route`: only a route chain re-routes a locally generated packet whose mark
             // changed (docs/LINUX-NOTES.md).
@@ -132,20 +148,20 @@ public enum NftablesMessages {
     }
 
     /// A base chain of the table at mangle priority, policy accept.
-    static func makeChain(table: String, name: String, type: String, hook: UInt32) -> OpaquePointer {
+    static func makeChain(table: String, name: String, type: String, hook: UInt32, priority: Int32 = manglePriority) -> OpaquePointer {
         let chain = nftnl_chain_alloc()!
         nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TABLE.rawValue), table)
         nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_NAME.rawValue), name)
         nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_FAMILY.rawValue), UInt32(NFPROTO_INET))
         nftnl_chain_set_str(chain, UInt16(NFTNL_CHAIN_TYPE.rawValue), type)
         nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_HOOKNUM.rawValue), hook)
-        nftnl_chain_set_s32(chain, UInt16(NFTNL_CHAIN_PRIO.rawValue), manglePriority)
+        nftnl_chain_set_s32(chain, UInt16(NFTNL_CHAIN_PRIO.rawValue), priority)
         nftnl_chain_set_u32(chain, UInt16(NFTNL_CHAIN_POLICY.rawValue), UInt32(NF_ACCEPT))
         return chain
     }
 
     /// An empty rule of `chain` in `table`.
-    private static func newRule(table: String, chain: String) -> OpaquePointer {
+    static func newRule(table: String, chain: String) -> OpaquePointer {
         let r = nftnl_rule_alloc()!
         nftnl_rule_set_str(r, UInt16(NFTNL_RULE_TABLE.rawValue), table)
         nftnl_rule_set_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue), chain)
@@ -211,7 +227,7 @@ public enum NftablesMessages {
     }
 
     /// The transport header's source (offset 0) or destination (offset 2) port into register 1.
-    private static func transportPort(offset: UInt32) -> OpaquePointer {
+    static func transportPort(offset: UInt32) -> OpaquePointer {
         let payload = nftnl_expr_alloc("payload")!
         nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_BASE), NFT_PAYLOAD_TRANSPORT_HEADER.rawValue)
         nftnl_expr_set_u32(payload, UInt16(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
@@ -221,7 +237,7 @@ public enum NftablesMessages {
     }
 
     /// `meta l4proto P th dport D`.
-    private static func matchDestination(_ r: OpaquePointer, _ transport: InterceptionPlan.Capture.TransportProtocol, port: UInt16) {
+    static func matchDestination(_ r: OpaquePointer, _ transport: InterceptionPlan.Capture.TransportProtocol, port: UInt16) {
         add(r, meta(key: NFT_META_L4PROTO.rawValue, register: 1))
         add(r, compare(register: 1, [transport.rawValue]))
         add(r, transportPort(offset: 2))
@@ -275,25 +291,25 @@ public enum NftablesMessages {
     }
 
     /// A verdict (`return`, ...) into the verdict register.
-    private static func verdict(_ code: Int32) -> OpaquePointer {
+    static func verdict(_ code: Int32) -> OpaquePointer {
         let e = nftnl_expr_alloc("immediate")!
         nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_IMM_DREG), UInt32(NFT_REG_VERDICT.rawValue))
         nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_IMM_VERDICT), UInt32(bitPattern: code))
         return e
     }
 
-    private static func add(_ rule: OpaquePointer, _ expression: OpaquePointer) {
+    static func add(_ rule: OpaquePointer, _ expression: OpaquePointer) {
         nftnl_rule_add_expr(rule, expression)
     }
 
-    private static func meta(key: UInt32, register: UInt32) -> OpaquePointer {
+    static func meta(key: UInt32, register: UInt32) -> OpaquePointer {
         let e = nftnl_expr_alloc("meta")!
         nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_META_KEY), key)
         nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_META_DREG), register)
         return e
     }
 
-    private static func compare(register: UInt32, _ bytes: [UInt8], op: UInt32 = NFT_CMP_EQ.rawValue) -> OpaquePointer {
+    static func compare(register: UInt32, _ bytes: [UInt8], op: UInt32 = NFT_CMP_EQ.rawValue) -> OpaquePointer {
         let e = nftnl_expr_alloc("cmp")!
         nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CMP_SREG), register)
         nftnl_expr_set_u32(e, UInt16(NFTNL_EXPR_CMP_OP), op)
@@ -317,7 +333,8 @@ public enum NftablesMessages {
             _ = nftnl_rule_snprintf(&text, text.count, r, UInt32(NFTNL_OUTPUT_DEFAULT.rawValue), 0)
             return String(cString: text)
         }
-        return plan.rules.map { text(makeRule($0, table: plan.tableName)) }
+        return plan.bypassRules.map { text(makeBypassRule($0, table: plan.tableName)) }
+            + plan.rules.map { text(makeRule($0, table: plan.tableName)) }
             + plan.identityRules.map { text(makeIdentityRule($0, table: plan.tableName)) }
             + plan.outputRules.map { text(makeOutputRule($0, table: plan.tableName)) }
     }

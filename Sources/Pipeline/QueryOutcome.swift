@@ -1,5 +1,6 @@
 import Configuration
 import RelayCore
+import Rules
 
 /// Where a rule was written: its list's index in `filters.lists` and its line. The query log
 /// reads the text later, off the datapath.
@@ -14,6 +15,11 @@ public struct RuleOrigin: Equatable, Sendable {
 
     /// No rule decided.
     public static let none = RuleOrigin(list: .max, line: 0)
+
+    /// A bypass answer: the list `bypass`, the rule's code as its line.
+    public init(_ builtin: BuiltinRule) {
+        self.init(list: BuiltinRule.list, line: builtin.rawValue)
+    }
 }
 
 /// Why the relay answered a query itself.
@@ -30,6 +36,8 @@ public enum AnswerSource: Equatable, Sendable {
     case rewrittenToZone
     /// The cache held a fresh answer.
     case cached
+    /// A known way around the filter, closed by the relay's own answer (`bypass:`).
+    case bypassed(BuiltinRule)
 }
 
 /// Where and how to ask upstream.
@@ -53,6 +61,9 @@ public struct Forward: Equatable, Sendable {
     /// the answer is the CNAME before what the upstream says (`QueryPipeline.aliasTarget`). An
     /// index, not the name, keeps the outcome a plain value that is copied without reference counting.
     public var aliasRule: UInt32?
+    /// SVCB/HTTPS queries whose name's A or AAAA the rules decide apart: the address hints to
+    /// take out of the answer (`SVCBHints.Keys` raw value; 0: none).
+    public var stripHints: UInt8 = 0
 
     public init(server: Endpoint, serverIndex: Int, byRule: Bool, cacheKey: CacheKey, identity: Identity = .none, cacheable: Bool = true,
                 aliasRule: UInt32? = nil) {

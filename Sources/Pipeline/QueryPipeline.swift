@@ -5,7 +5,8 @@ import Rules
 import Zones
 
 /// What happens to one query, decided in one place for UDP, TCP and `explain`: the loop guard,
-/// local zones, the rules, the cache, the choice of upstream, in that order (docs/DESIGN.md).
+/// the bypass answers, local zones, the rules, the cache, the choice of upstream, in that order
+/// (docs/DESIGN.md).
 ///
 /// No sockets: the datapath hands it a parsed query in a writable buffer and acts on the outcome
 /// (send the answer, or send upstream); `explain` hands it a query it built and prints the trace.
@@ -16,6 +17,7 @@ import Zones
 /// zone answer or an alias allocates.
 public final class QueryPipeline {
     public let loopGuard: LoopGuard
+    public let bypass: BypassStage
     public let zones: ZoneStage
     public let rules: RuleStage
     public let answers: RuleAnswers
@@ -24,9 +26,10 @@ public final class QueryPipeline {
     /// Where the query's name is spelled out once for every stage (256 bytes, allocated once).
     public let name: NameScratch
 
-    public init(loopGuard: LoopGuard, zones: ZoneStage, rules: RuleStage, answers: RuleAnswers, cache: CacheStage, upstream: UpstreamChoice,
-                name: NameScratch = NameScratch()) {
+    public init(loopGuard: LoopGuard, bypass: BypassStage, zones: ZoneStage, rules: RuleStage, answers: RuleAnswers, cache: CacheStage,
+                upstream: UpstreamChoice, name: NameScratch = NameScratch()) {
         self.loopGuard = loopGuard
+        self.bypass = bypass
         self.zones = zones
         self.rules = rules
         self.answers = answers
@@ -37,7 +40,7 @@ public final class QueryPipeline {
 
     /// The same pipeline (the same cache, counters and scratch space) with new rules or zones.
     public func replacing(rules newRules: RuleSet? = nil, zones newZones: LocalZones? = nil) -> QueryPipeline {
-        QueryPipeline(loopGuard: loopGuard,
+        QueryPipeline(loopGuard: loopGuard, bypass: bypass,
                       zones: newZones.map { ZoneStage(zones: $0, aliasTTL: zones.aliasTTL) } ?? zones,
                       rules: newRules.map { RuleStage(rules: $0, policy: rules.policy) } ?? rules,
                       answers: answers, cache: cache, upstream: upstream, name: name)
@@ -47,6 +50,7 @@ public final class QueryPipeline {
     public convenience init(configuration: Configuration, rules: RuleSet, zones: LocalZones, listeners: [Endpoint]) {
         let c = configuration.cache
         self.init(loopGuard: LoopGuard(listeners: listeners),
+                  bypass: BypassStage(configuration.bypass),
                   zones: ZoneStage(zones: zones, aliasTTL: configuration.filters.ttl),
                   rules: RuleStage(rules: rules, policy: configuration.filters.clientPolicy),
                   answers: RuleAnswers(blockWith: configuration.filters.blockWith, ttl: configuration.filters.ttl),
@@ -70,8 +74,18 @@ public final class QueryPipeline {
             let length = ResponseBuilder.answer(rcode: .refused, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS)
             return .answered(length: length, source: .refusedLoop, rule: .none, detail: .plain)
         }
+        // 2. The known ways around the filter (DDR, Firefox's canary, Private Relay).
+        if let (builtin, answer) = bypass.match(question: UnsafeRawBufferPointer(rebasing: buffer[DNSHeader.size..<query.questionEnd]),
+                                                type: query.type) {
+            trace?.note("bypass", "\(Self.describe(builtin)): answered \(answer == .nodata ? "NODATA" : "NXDOMAIN") (bypass.\(builtin.key))")
+            let length = ResponseBuilder.answer(rcode: answer == .nodata ? .noError : .nameError, in: buffer, questionEnd: query.questionEnd,
+                                                withOPT: query.hasEDNS)
+            return .answered(length: length, source: .bypassed(builtin), rule: RuleOrigin(builtin), detail: .plain)
+        }
+        trace?.note("bypass", "not a bypass name (DDR, Firefox canary, Private Relay)")
         var rule = RuleOrigin.none
         var ruleServer: Endpoint?
+        var hints: SVCBHints.Keys = []
         if zones.zones.isEmpty && rules.rules.isEmpty {
             // Nothing asks for the name: it is not spelled out.
             trace?.note("zones", "no local zones")
@@ -83,14 +97,14 @@ public final class QueryPipeline {
             }
             let qname = UnsafeRawBufferPointer(rebasing: name.bytes[0..<nameLength])
 
-            // 2. Local zones.
+            // 3. Local zones.
             if let (length, zone) = zones.answer(name: qname, query: query, in: buffer, limit: limit) {
                 trace?.note("zones", "local zone \(zone) answers (authoritative); rules, cache and upstream are not asked")
                 return .answered(length: length, source: .zone, rule: .none, detail: .plain)
             }
             trace?.note("zones", zones.zones.isEmpty ? "no local zones" : "no local zone holds the name")
 
-            // 3. The rules: a selector, then the answer its verdict calls for.
+            // 4. The rules: a selector, then the answer its verdict calls for.
             let match = rules.match(name: qname, type: query.type, client: facts.ruleClient)
             rule = rules.origin(of: match)
             trace?.ruleMatch = match
@@ -98,6 +112,13 @@ public final class QueryPipeline {
             switch match.verdict {
             case .pass:
                 ruleServer = match.upstream
+                if (query.type == 64 || query.type == 65) && rules.rules.hasTypeConditions {
+                    hints = hintsToStrip(name: qname, client: facts.ruleClient)
+                    if !hints.isEmpty {
+                        trace?.note("rules", "the name's \(hints == [.ipv4, .ipv6] ? "A and AAAA are" : hints == .ipv4 ? "A is" : "AAAA is") answered by the rules: "
+                                    + "that address hint is taken out of the HTTPS answer (not cached)")
+                    }
+                }
             case .block:
                 return .answered(length: answers.block(query, in: buffer), source: .blocked, rule: rule, detail: .plain)
             case .rewrite(let address):
@@ -121,8 +142,15 @@ public final class QueryPipeline {
             }
         }
 
-        // 4. The cache.
+        // 5. The cache.
         var forward = upstream.first(destination: facts.destination, ruleServer: ruleServer, client: facts.client.address)
+        if !hints.isEmpty {
+            // The answer is edited for this client's rules: neither taken from nor put in the cache.
+            forward.stripHints = hints.rawValue
+            forward.cacheable = false
+            trace?.note("upstream", "forwarded to " + Self.describeServer(forward.server))
+            return .forward(forward, rule: rule)
+        }
         if forward.identity == .subnet && upstream.keepClientSubnet
             && ClientSubnet.carried(in: UnsafeRawBufferPointer(rebasing: buffer[0..<queryLength]), questionEnd: query.questionEnd) {
             // Its answer is for the subnet the client named, which no cache entry is keyed by.
@@ -139,7 +167,7 @@ public final class QueryPipeline {
         trace?.note("cache", cache.isEnabled ? "consulted (key: \(Self.describeKey(forward.cacheKey))); a fresh answer would be given from it"
                                              : "off (cache.entries: 0)")
 
-        // 5. Upstream.
+        // 6. Upstream.
         trace?.note("upstream", "forwarded to " + Self.describeServer(forward.server)
                                     + (forward.byRule ? " (chosen by the rule, no fallback)"
                                        : upstream.mode == .original && !forward.server.address.isUnspecified ? " (the server the client asked)" : "")
@@ -147,9 +175,26 @@ public final class QueryPipeline {
         return .forward(forward, rule: rule)
     }
 
+    /// For an SVCB/HTTPS query that passed: the address hints whose type the rules answer
+    /// themselves for this name (blocked, rewritten), which the upstream's answer must not carry.
+    func hintsToStrip(name: UnsafeRawBufferPointer, client: IPAddress?) -> SVCBHints.Keys {
+        var keys: SVCBHints.Keys = []
+        if rules.match(name: name, type: 1, client: client).verdict != .pass { keys.insert(.ipv4) }
+        if rules.match(name: name, type: 28, client: client).verdict != .pass { keys.insert(.ipv6) }
+        return keys
+    }
+
     /// The name a `$dnsrewrite` alias asks for instead, for a forward that carries one.
     public func aliasTarget(_ forward: Forward) -> String? {
         forward.aliasRule.flatMap { rules.rules.aliasTarget(of: $0) }
+    }
+
+    static func describe(_ builtin: BuiltinRule) -> String {
+        switch builtin {
+        case .ddr: return "DDR discovery of an encrypted resolver (RFC 9462)"
+        case .firefoxCanary: return "Firefox's canary domain (DoH stays off)"
+        case .privateRelay: return "iCloud Private Relay (Apple devices then use this network's DNS)"
+        }
     }
 
     static func describe(_ verdict: RuleSet.Match.Verdict, rule: RuleOrigin, rules: RuleSet) -> String {

@@ -130,6 +130,15 @@ struct QueryLogFormatter {
     /// `","rule":` and the deciding rule's list, line and text, or null; closes the action's quote.
     @inline(__always)
     private mutating func appendRule(_ r: QueryLogRecord) {
+        if r.ruleList == BuiltinRule.list, let builtin = BuiltinRule(rawValue: r.ruleLine) {
+            // A bypass answer: shown as a rule of the list "bypass", its key as the text.
+            out.append("\",\"rule\":{\"list\":\"bypass\",\"line\":")  // BuiltinRule.listName
+            out.appendDecimal(UInt64(builtin.rawValue))
+            out.append(",\"text\":\"")
+            out.append(string: builtin.key)
+            out.append("\"}")
+            return
+        }
         guard r.ruleList != .max, Int(r.ruleList) < listNames.count else {
             out.append("\",\"rule\":null")
             return

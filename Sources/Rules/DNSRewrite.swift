@@ -78,8 +78,13 @@ public enum DNSRewrite: Equatable, Sendable, CustomStringConvertible {
             }
             let numbers = [priority, weight, port].flatMap { [UInt8($0 >> 8), UInt8($0 & 0xff)] }
             return .success(.record(type: 33, rdata: numbers + DomainName.wire(name), text: text))
+        case 64, 65:
+            switch SVCBRecord.rdata(value) {
+            case .success(let rdata): return .success(.record(type: type, rdata: rdata, text: text))
+            case .failure(let error): return .failure(error)
+            }
         default:
-            return .failure("$dnsrewrite records of type \(RecordType.name(type)) are not supported (A, AAAA, CNAME, PTR, TXT, MX, SRV are)")
+            return .failure("$dnsrewrite records of type \(RecordType.name(type)) are not supported (A, AAAA, CNAME, PTR, TXT, MX, SRV, SVCB, HTTPS are)")
         }
     }
 

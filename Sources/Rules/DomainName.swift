@@ -50,7 +50,7 @@ public enum DomainName {
 
     /// `name` (normalized, dotted) in uncompressed wire form, root label included. (DNS has the
     /// same as `AliasAnswer.wireName`; Rules depends on RelayCore only, so it keeps its own.)
-    static func wire(_ name: String) -> [UInt8] {
+    public static func wire(_ name: String) -> [UInt8] {
         var out: [UInt8] = []
         for label in name.split(separator: ".") {
             out.append(UInt8(label.utf8.count))

@@ -40,6 +40,25 @@ public struct ParsedRule: Equatable, Sendable {
 /// `|d^`, `@@`, `/regex/`, modifiers), dnsmasq (`address=/d/…`, `local=/d/`) and Unbound
 /// (`local-zone: "d." always_null`). Semantics follow AdGuard Home's (docs/FILTERING.md).
 public enum LineParser {
+    /// Modifiers split at commas that are not escaped (`\,`).
+    static func splitModifiers(_ text: Substring) -> [Substring] {
+        var out: [Substring] = []
+        var start = text.startIndex
+        var i = text.startIndex
+        var escaped = false
+        while i < text.endIndex {
+            let c = text[i]
+            if c == "," && !escaped {
+                if start < i { out.append(text[start..<i]) }
+                start = text.index(after: i)
+            }
+            escaped = c == "\\" && !escaped
+            i = text.index(after: i)
+        }
+        if start < text.endIndex { out.append(text[start...]) }
+        return out
+    }
+
     public static func parse(_ raw: Substring) -> ParsedLine {
         let line = raw.trimmingWhitespace()
         guard let first = line.first else { return .comment }
@@ -227,7 +246,9 @@ public enum LineParser {
             }
         }
         var keyModifiers: [Substring] = []
-        for modifier in modifiers.split(separator: ",") {
+        for escaped in Self.splitModifiers(modifiers) {
+            // AdGuard's syntax: a comma inside a value is written `\,` (HTTPS alpn=h3\,h2).
+            let modifier = escaped.contains("\\") ? Substring(String(escaped).split(separator: "\\,", omittingEmptySubsequences: false).joined(separator: ",")) : escaped
             let (name, value) = split(modifier)
             switch name {
             case "important": rule.important = true

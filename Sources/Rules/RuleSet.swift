@@ -57,7 +57,12 @@ public final class RuleSet: @unchecked Sendable {
         self.rules = rules
         self.extras = extras
         self.regexes = regexes
+        hasTypeConditions = extras.contains { !$0.conditions.types.isEmpty }
     }
+
+    /// Whether any rule applies to some query types only (`$dnstype`): only then can a name's A
+    /// and AAAA be decided apart from its HTTPS record (SVCB hints, QueryPipeline).
+    public let hasTypeConditions: Bool
 
     /// An empty set: everything passes.
     public static let empty = RuleSet(lists: [], reports: [], table: DomainTable(capacity: 1), rules: [], extras: [], regexes: [])

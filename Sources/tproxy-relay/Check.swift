@@ -46,6 +46,17 @@ struct Check: ParsableCommand {
             for error in outcome.errors { print("error: zone \(error)") }
             if !outcome.errors.isEmpty { throw ExitCode(1) }
         }
+        for path in configuration.bypass.blockAddresses {
+            do {
+                let list = try AddressList.load(path)
+                print("\(path): \(list.prefixes.count) blocked addresses and prefixes, \(list.rejected.count) rejected (bypass.block_addresses)")
+                for bad in list.rejected { print("  \(path):\(bad.line): rejected: not an address or CIDR: \(bad.text)") }
+                rejected += list.rejected.count
+            } catch {
+                print("error: bypass.block_addresses \(error)")
+                throw ExitCode(1)
+            }
+        }
         for note in SourceIdentityCheck.notes(configuration, route: RouteLookup.route(to:)) {
             print("\(note.isWarning ? "warning" : "note"): \(note.text)")
         }

@@ -79,6 +79,16 @@ import Rules
         #expect(config.upstream.maxInFlight == 1024)
     }
 
+    @Test func bypassAnswersAreOnByDefaultAndEachCanBeSwitchedOff() throws {
+        let defaults = Configuration().bypass
+        #expect(defaults.ddr == .nodata && defaults.firefoxCanary == .nxdomain && defaults.privateRelay == .nxdomain)
+        #expect(!defaults.blockEncryptedDNS && defaults.blockAddresses.isEmpty)
+        let off = try parse("bypass:\n  ddr: off\n  firefox_canary: false\n  private_relay: no\n  block_encrypted_dns: true\n  block_addresses: [doh.txt]\n").bypass
+        #expect(off.ddr == nil && off.firefoxCanary == nil && off.privateRelay == nil && off.blockEncryptedDNS)
+        #expect(off.blockAddresses.count == 1 && off.blockAddresses[0].hasSuffix("doh.txt"))
+        #expect(try parse("bypass:\n  ddr: nxdomain\n").bypass.ddr == .nxdomain)
+    }
+
     @Test func metricsListenTakesOneAddressOrAList() throws {
         #expect(try parse("metrics:\n  listen: 127.0.0.1\n").metrics.listen == [Endpoint(address: IPAddress("127.0.0.1")!, port: 9153)])
         #expect(try parse("metrics:\n  listen: [\"10.53.0.1:9100\", \"[::1]\"]\n").metrics.listen
@@ -137,6 +147,16 @@ import Rules
         ("metrics:\n  listen: [\"127.0.0.1:0\"]\n", "relay.yaml:2: metrics.listen: '127.0.0.1:0' is not an address to listen on (127.0.0.1:9153, [::1]:9153)"),
         ("metrics:\n  listen: [127.0.0.1, \"127.0.0.1:9153\"]\n", "relay.yaml:2: metrics.listen: 127.0.0.1:9153 is named twice"),
         ("metrics:\n  listen: {a: 1}\n", "relay.yaml:2: metrics.listen: expected a single value"),
+        ("bypass:\n  ddr: refused\n", "relay.yaml:2: bypass.ddr: expected nodata, nxdomain or off, got 'refused'"),
+        ("bypass:\n  firefox_canary: nodata\n", "relay.yaml:2: bypass.firefox_canary: expected nxdomain or off, got 'nodata'"),
+        ("bypass:\n  private_relay: [a]\n", "relay.yaml:2: bypass.private_relay: expected a single value"),
+        ("bypass:\n  block_encrypted_dns: sometimes\n", "relay.yaml:2: bypass.block_encrypted_dns: expected true or false"),
+        ("bypass:\n  block_addresses: doh.txt\n", "relay.yaml:2: bypass.block_addresses: expected a list, such as [lan0]"),
+        ("bypass:\n  canary: off\n", "relay.yaml:2: bypass.canary: unknown key (expected one of ddr, firefox_canary, private_relay, block_encrypted_dns, block_addresses)"),
+        ("limits:\n  client_qps: -1\n", "relay.yaml:2: limits.client_qps: -1 is out of range (0...1000000)"),
+        ("limits:\n  client_prefix_v4: 33\n", "relay.yaml:2: limits.client_prefix_v4: 33 is out of range (8...32)"),
+        ("limits:\n  exempt: [10.53.1.0/40]\n", "relay.yaml:2: limits.exempt: '10.53.1.0/40' is not an address or CIDR such as 10.53.1.0/24"),
+        ("limits:\n  action: tarpit\n", "relay.yaml:2: limits.action: expected drop, refused or slip, got 'tarpit'"),
         ("metrics:\n  port: 9153\n", "relay.yaml:2: metrics.port: unknown key (expected one of listen)"),
         ("workers: lots\n", "relay.yaml:1: workers: expected a whole number, got 'lots'"),
         ("upstream:\n  mode: nearest\n", "relay.yaml:2: upstream.mode: expected original or servers"),
@@ -158,14 +178,14 @@ import Rules
         ("filters:\n  clients:\n    - match: 10.53.1.7\n      lists: []\n      colour: red\n", "relay.yaml:5: filters.clients.colour: unknown key (expected one of match, lists)"),
         ("filters:\n  lists: [a.txt]\n  clients:\n    - match: 10.53.1.7\n      lists: [b.txt]\n", "relay.yaml:4: filters.clients.lists: 'b.txt' is not one of filters.lists (name it there first)"),
         ("filters:\n  watch: sometimes\n", "relay.yaml:2: filters.watch: expected true or false"),
-        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits, metrics)"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits, metrics, bypass)"),
         ("quic:\n  sniff: sometimes\n", "relay.yaml:2: quic.sniff: expected true or false"),
         ("quic:\n  idle_timeout: forever\n", "relay.yaml:2: quic.idle_timeout: expected a duration such as 2s or 500ms, got 'forever'"),
         ("quic:\n  idle_timeout: 10ms\n", "relay.yaml:2: quic.idle_timeout: 10ms is out of range (100ms...3600s)"),
         ("quic:\n  hold_datagrams: 0\n", "relay.yaml:2: quic.hold_datagrams: 0 is out of range (1...16)"),
         ("quic:\n  decrypt: all\n", "relay.yaml:2: quic.decrypt: unknown key (expected one of sniff, block, idle_timeout, hold_time, hold_datagrams)"),
         ("limits:\n  max_quic_flows: -1\n", "relay.yaml:2: limits.max_quic_flows: -1 is out of range (1...1000000)"),
-        ("limits:\n  max_flows: 5\n", "relay.yaml:2: limits.max_flows: unknown key (expected one of max_quic_flows)"),
+        ("limits:\n  max_flows: 5\n", "relay.yaml:2: limits.max_flows: unknown key (expected one of max_quic_flows, client_qps, client_burst, client_prefix_v4, client_prefix_v6, exempt, action)"),
         ("zones: \"\"\n", "relay.yaml:1: zones: expected a directory of zone files, such as zones/"),
         ("zones: [a, b]\n", "relay.yaml:1: zones: expected a single value"),
         ("cache:\n  entries: -1\n", "relay.yaml:2: cache.entries: -1 is out of range (0...10000000)"),

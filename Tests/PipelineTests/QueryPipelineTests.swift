@@ -108,6 +108,27 @@ import Testing
              expected: .answer(.blocked, rcode: 3, answers: 0, rule: rule(1))),
         Case(label: "server= rule key: cached under the rule's server", name: "corp.test", cachedUnder: corp,
              expected: .answer(.cached, rcode: 0, answers: 1, rule: rule(14))),
+        // The known ways around the filter (bypass:), answered before zones and rules.
+        Case(label: "DDR _dns.resolver.arpa SVCB: NODATA", name: "_dns.resolver.arpa", type: 64,
+             expected: .answer(.bypassed(.ddr), rcode: 0, answers: 0, rule: RuleOrigin(.ddr))),
+        Case(label: "DDR _dns.resolver.arpa any type, any case", name: "_DNS.Resolver.ARPA", type: 1,
+             expected: .answer(.bypassed(.ddr), rcode: 0, answers: 0, rule: RuleOrigin(.ddr))),
+        Case(label: "DDR _dns.<resolver> SVCB", name: "_dns.dns.example", type: 64,
+             expected: .answer(.bypassed(.ddr), rcode: 0, answers: 0, rule: RuleOrigin(.ddr))),
+        Case(label: "DDR _853._dns.<resolver> SVCB", name: "_853._dns.dns.example", type: 64,
+             expected: .answer(.bypassed(.ddr), rcode: 0, answers: 0, rule: RuleOrigin(.ddr))),
+        Case(label: "_dns.<name> A is not DDR", name: "_dns.dns.example", type: 1, expected: .forward(to: asked)),
+        Case(label: "_853.dns.<name> SVCB is not DDR", name: "_853.xdns.example", type: 64, expected: .forward(to: asked)),
+        Case(label: "Firefox canary NXDOMAIN", name: "use-application-dns.net", type: 1,
+             expected: .answer(.bypassed(.firefoxCanary), rcode: 3, answers: 0, rule: RuleOrigin(.firefoxCanary))),
+        Case(label: "canary subdomain is not the canary", name: "x.use-application-dns.net", expected: .forward(to: asked)),
+        Case(label: "Private Relay mask A", name: "mask.icloud.com",
+             expected: .answer(.bypassed(.privateRelay), rcode: 3, answers: 0, rule: RuleOrigin(.privateRelay))),
+        Case(label: "Private Relay mask-h2 HTTPS over TCP", name: "Mask-H2.iCloud.com", type: 65, transport: .tcp,
+             expected: .answer(.bypassed(.privateRelay), rcode: 3, answers: 0, rule: RuleOrigin(.privateRelay))),
+        Case(label: "other icloud names pass", name: "mask-api.icloud.com", expected: .forward(to: asked)),
+        Case(label: "a bypass name to the relay itself is still a loop", name: "use-application-dns.net",
+             destination: PipelineFixture.listener, expected: .answer(.refusedLoop, rcode: 5, answers: 0, rule: none)),
     ]
 
     /// A pipeline for `c`, with the cache filled as the case says.
@@ -153,6 +174,28 @@ import Testing
         }
     }
 
+    /// Each bypass answer can be switched off: the query then goes on like any other.
+    @Test func bypassAnswersCanBeSwitchedOff() throws {
+        let fixture = try PipelineFixture()
+        defer { fixture.remove() }
+        var configuration = try fixture.configuration()
+        configuration.bypass.ddr = nil
+        configuration.bypass.firefoxCanary = nil
+        configuration.bypass.privateRelay = nil
+        let pipeline = QueryPipeline(configuration: configuration, rules: fixture.rules, zones: fixture.zones, listeners: [PipelineFixture.listener])
+        for (name, type) in [("_dns.resolver.arpa", UInt16(64)), ("use-application-dns.net", 1), ("mask.icloud.com", 1), ("mask-h2.icloud.com", 28)] {
+            let run = PipelineRun(pipeline, name: name, type: type, client: "10.53.1.10", destination: Self.asked, transport: .udp)
+            guard case .forward = run.outcome else {
+                Issue.record("\(name) was answered although its bypass answer is off: \(run.outcome)")
+                continue
+            }
+        }
+        // DDR may be answered NXDOMAIN instead.
+        configuration.bypass.ddr = .nxdomain
+        let nx = QueryPipeline(configuration: configuration, rules: fixture.rules, zones: fixture.zones, listeners: [PipelineFixture.listener])
+        #expect(PipelineRun(nx, name: "_dns.resolver.arpa", type: 64, client: "10.53.1.10", destination: Self.asked, transport: .udp).rcode == 3)
+    }
+
     @Test(arguments: cases)
     func decides(_ c: Case) throws {
         let fixture = try PipelineFixture()
@@ -192,13 +235,13 @@ import Testing
         let fixture = try PipelineFixture()
         defer { fixture.remove() }
         let explained = try Explanation(pipeline: try fixture.pipeline(), name: "nas.home.lan", type: 1, client: nil, destination: Self.asked)
-        #expect(explained.steps.map(\.stage) == ["zones"])
+        #expect(explained.steps.map(\.stage) == ["bypass", "zones"])
         #expect(explained.verdict.hasPrefix("answered from a local zone"))
         #expect(explained.matches.map(\.source.line) == [2], "the list's rule is shown as also matching")
         let blocked = try Explanation(pipeline: try fixture.pipeline(), name: "ads.test", type: 1, client: nil, destination: Self.asked)
-        #expect(blocked.steps.map(\.stage) == ["zones", "rules"])
+        #expect(blocked.steps.map(\.stage) == ["bypass", "zones", "rules"])
         let forwarded = try Explanation(pipeline: try fixture.pipeline(), name: "example.test", type: 1, client: nil, destination: Self.asked)
-        #expect(forwarded.steps.map(\.stage) == ["zones", "rules", "cache", "upstream"])
+        #expect(forwarded.steps.map(\.stage) == ["bypass", "zones", "rules", "cache", "upstream"])
     }
 
     /// With no lists and no zones the name is not even spelled out: the cache and the upstream decide.
@@ -209,7 +252,7 @@ import Testing
         let run = PipelineRun(pipeline, name: "ads.test", type: 1, client: "10.53.1.10", destination: Self.asked, transport: .udp)
         #expect(run.outcome == .forward(Forward(server: Self.asked, serverIndex: 0, byRule: false, cacheKey: CacheKey(server: Self.asked)), rule: .none))
         let explained = try Explanation(pipeline: pipeline, name: "ads.test", type: 1, client: nil, destination: Self.asked)
-        #expect(explained.steps.map(\.result).prefix(2) == ["no local zones", "no rules loaded"])
+        #expect(explained.steps.map(\.result).prefix(3) == ["not a bypass name (DDR, Firefox canary, Private Relay)", "no local zones", "no rules loaded"])
         Self.fill(pipeline, name: "ads.test", type: 1, key: Self.asked)
         let hit = PipelineRun(pipeline, name: "ads.test", type: 1, client: "10.53.1.10", destination: Self.asked, transport: .udp)
         #expect(hit.answerCount == 1)
@@ -278,5 +321,47 @@ import Testing
         let tcp = PipelineRun(pipeline, name: "big.test", type: 16, client: "10.53.1.10", destination: Self.asked, transport: .tcp)
         guard case .answered(_, .cached, _, let whole) = tcp.outcome else { Issue.record("\(tcp.outcome)"); return }
         #expect(!whole.truncated && tcp.answerCount == 4)
+    }
+}
+
+/// Issue 19: HTTPS (65) and SVCB (64) queries follow what the rules say of the name's addresses.
+@Suite struct SVCBQueryTests {
+    static func run(_ name: String, type: UInt16, fixture: PipelineFixture) throws -> PipelineRun {
+        PipelineRun(try fixture.pipeline(), name: name, type: type, client: "10.53.1.10", destination: PipelineFixture.asked, transport: .udp)
+    }
+
+    @Test func httpsFollowsTheRulesOfTheName() throws {
+        let fixture = try PipelineFixture()
+        defer { fixture.remove() }
+        for type: UInt16 in [64, 65] {
+            // Blocked name: blocked the same way.
+            let blocked = try Self.run("ads.test", type: type, fixture: fixture)
+            guard case .answered(_, .blocked, _, _) = blocked.outcome else { Issue.record("ads.test \(type): \(blocked.outcome)"); continue }
+            #expect(blocked.rcode == 3)
+            // A hosts line or $dnsrewrite answers its A/AAAA: NODATA, so that no hint leaks.
+            for name in ["printer.test", "rw.test"] {
+                let rewritten = try Self.run(name, type: type, fixture: fixture)
+                guard case .answered(_, .rewritten, _, _) = rewritten.outcome else { Issue.record("\(name) \(type): \(rewritten.outcome)"); continue }
+                #expect(rewritten.rcode == 0 && rewritten.answerCount == 0)
+            }
+        }
+    }
+
+    @Test func whenOnlyAAAAIsBlockedTheIPv6HintIsTakenOut() throws {
+        let fixture = try PipelineFixture()
+        defer { fixture.remove() }
+        let typed = try Self.run("typed.test", type: 65, fixture: fixture)
+        guard case .forward(let forward, _) = typed.outcome else { Issue.record("\(typed.outcome)"); return }
+        #expect(forward.stripHints == SVCBHints.Keys.ipv6.rawValue)
+        #expect(!forward.cacheable)
+        // A name the rules leave alone: nothing to take out, cached as usual.
+        let plain = try Self.run("www.example.test", type: 65, fixture: fixture)
+        guard case .forward(let untouched, _) = plain.outcome else { Issue.record("\(plain.outcome)"); return }
+        #expect(untouched.stripHints == 0 && untouched.cacheable)
+        // The AAAA query itself is blocked, the A query passes.
+        guard case .answered(_, .blocked, _, _) = try Self.run("typed.test", type: 28, fixture: fixture).outcome else {
+            Issue.record("typed.test AAAA not blocked")
+            return
+        }
     }
 }

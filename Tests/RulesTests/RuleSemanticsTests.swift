@@ -160,6 +160,15 @@ import RelayCore
         LineCase(line: "||example.test^$dnsrewrite=NOERROR;MX;mail.test", kind: "rejected", reason: "PREFERENCE HOST"),
         LineCase(line: "||example.test^$dnsrewrite=not a name!", kind: "rejected", reason: "not a response code"),
         LineCase(line: "/unterminated", kind: "rejected", reason: "closing '/'"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;HTTPS;1", kind: "rejected", reason: "PRIORITY TARGET"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;HTTPS;1 . color=blue", kind: "rejected", reason: "unknown SVCB parameter"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;HTTPS;1 . alpn=h2 alpn=h3", kind: "rejected", reason: "given twice"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;HTTPS;1 . ipv4hint=fd53::1", kind: "rejected", reason: "not an IPv4 address"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;HTTPS;1 . ipv6hint=10.0.0.1", kind: "rejected", reason: "not an IPv6 address"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;HTTPS;0 . alpn=h3", kind: "rejected", reason: "AliasMode"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;HTTPS;1 . ech=not*base64", kind: "rejected", reason: "base64"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;HTTPS;1 . port=99999", kind: "rejected", reason: "port needs a number"),
+        LineCase(line: "||example.test^$dnsrewrite=NOERROR;SVCB;1 . alpn=", kind: "rejected", reason: "alpn needs a list"),
         LineCase(line: "server=/corp.test/10.53.2.53@eth0", kind: "rejected", reason: "not an upstream address"),
         LineCase(line: "server=/corp.test/10.53.2.53#0", kind: "rejected", reason: "not an upstream address"),
         LineCase(line: "||example.test^$frobnicate", kind: "rejected", reason: "unknown modifier"),
@@ -206,6 +215,32 @@ import RelayCore
         seen = []
         name.withUnsafeBytes { set.forEachRewriteRecord(name: $0, type: 16) { _, rdata in seen.append(rdata) } }
         #expect(seen == [[5] + Array("hello".utf8)])
+    }
+
+    /// `$dnsrewrite` HTTPS and SVCB records (AdGuard's syntax) become RFC 9460 wire data: keys in
+    /// increasing order whatever order they were written in.
+    @Test func httpsRewriteRecordsAreWrittenForTheWire() throws {
+        let set = try Self.ruleSet(["||svc.test^$dnsrewrite=NOERROR;HTTPS;1 . ipv4hint=10.53.9.1\\,10.53.9.2 alpn=h3\\,h2 port=8443",
+                                    "||svc.test^$dnsrewrite=NOERROR;SVCB;0 target.test",
+                                    "||svc.test^$dnsrewrite=NOERROR;HTTPS;2 alt.test. ech=AEX+DQ== ipv6hint=fd53::1 no-default-alpn key65000=x"])
+        var https: [[UInt8]] = []
+        var svcb: [[UInt8]] = []
+        let name = Array("svc.test".utf8)
+        name.withUnsafeBytes { set.forEachRewriteRecord(name: $0, type: 65) { _, rdata in https.append(rdata) } }
+        name.withUnsafeBytes { set.forEachRewriteRecord(name: $0, type: 64) { _, rdata in svcb.append(rdata) } }
+        #expect(https.count == 2 && svcb.count == 1)
+        #expect(https[0] == [0, 1, 0]
+                + [0, 1, 0, 6, 2] + Array("h3".utf8) + [2] + Array("h2".utf8)
+                + [0, 3, 0, 2, 0x20, 0xFB]
+                + [0, 4, 0, 8, 10, 53, 9, 1, 10, 53, 9, 2])
+        let alt: [UInt8] = [3] + Array("alt".utf8) + [4] + Array("test".utf8) + [0]
+        let v6: [UInt8] = [0xfd, 0x53] + [UInt8](repeating: 0, count: 13) + [1]
+        #expect(https[1] == [0, 2] + alt
+                + [0, 2, 0, 0]
+                + [0, 5, 0, 4, 0x00, 0x45, 0xFE, 0x0D]
+                + [0, 6, 0, 16] + v6
+                + [0xFD, 0xE8, 0, 1, UInt8(ascii: "x")])
+        #expect(svcb[0] == [0, 0, 6] + Array("target".utf8) + [4] + Array("test".utf8) + [0])
     }
 
     @Test func clientPoliciesPickTheMostSpecificBlock() throws {

@@ -182,6 +182,11 @@ def main():
             elif q.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                 ip = "10.53.4.100" if q.rdtype == dns.rdatatype.A else "fd53:4::100"
                 response.answer.append(dns.rrset.from_text(q.name, ttl, "IN", q.rdtype, ip))
+            elif q.rdtype in (dns.rdatatype.HTTPS, dns.rdatatype.SVCB):
+                # Both address hints, as a CDN's HTTPS record carries them; an A record after it.
+                response.answer.append(dns.rrset.from_text(
+                    q.name, ttl, "IN", q.rdtype, "1 . alpn=h2,h3 ipv4hint=10.53.4.100 ech=AAT+DQAA ipv6hint=fd53:4::100"))
+                response.additional.append(dns.rrset.from_text("ns." + q.name.to_text(), ttl, "IN", "A", "10.53.4.53"))
             main_socket.sendto(response.to_wire(), client)
     if mode == "identity":
         import threading

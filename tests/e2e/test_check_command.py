@@ -31,7 +31,7 @@ def test_quic_and_limits_sections_are_checked(tmp_path):
     cfg.write_text("intercept:\n  interfaces: [lan0]\nlimits:\n  qps: 5\n")
     out = run(BINARY, "check", "--config", str(cfg), check=False)
     assert out.returncode == 1
-    assert f"{cfg}:4: limits.qps: unknown key (expected one of max_quic_flows)" in out.stdout
+    assert f"{cfg}:4: limits.qps: unknown key (expected one of max_quic_flows, client_qps, client_burst, client_prefix_v4, client_prefix_v6, exempt, action)" in out.stdout
 
 
 def test_check_counts_lists_and_strict_fails_on_rejected_lines(tmp_path):

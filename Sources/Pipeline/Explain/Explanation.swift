@@ -77,6 +77,8 @@ public struct Explanation {
                 if case .dnsRewrite(let rewrite)? = ruleMatch?.verdict { return "$dnsrewrite answers \(rewrite), the target answered from a local zone" + code }
                 return "rewritten to an alias in a local zone" + code
             case .cached: return "answered from the cache" + code
+            case .bypassed(let builtin):
+                return "\(QueryPipeline.describe(builtin)): answered by the relay (bypass.\(builtin.key)); rules are not asked" + code
             }
         case .forward(let forward, _):
             if forward.aliasRule != nil, let target = aliasTarget { return "$dnsrewrite answers CNAME \(target), the target asked upstream" }

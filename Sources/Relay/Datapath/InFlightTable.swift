@@ -55,6 +55,8 @@ final class InFlightTable {
         var subnetKept = false
         /// A prefetch: the answer refills the cache and goes to nobody.
         var prefetch = false
+        /// SVCB/HTTPS address hints to take out of the answer (`Forward.stripHints`).
+        var stripHints: UInt8 = 0
         /// For the query log: when the query arrived (monotonic ns) and the rule that let it through.
         var receivedAt: UInt64 = 0
         var rule = RuleOrigin.none

@@ -26,7 +26,11 @@ extension Worker {
             return
         }
         // What was added for the upstream comes out; the answer is kept for whom it is valid.
-        let (length, key) = identityAnswer(index, answer: answer, length: length)
+        var (length, key) = identityAnswer(index, answer: answer, length: length)
+        if inFlight[index].stripHints != 0 {
+            // The rules answer this name's A or AAAA: the HTTPS answer must not carry those hints.
+            length = SVCBHints.strip(SVCBHints.Keys(rawValue: inFlight[index].stripHints), in: answer, length: length) ?? length
+        }
         let base = answer.baseAddress!
         if DNSHeader.rcode(base) == .serverFailure, let stale = staleAnswer(index) {
             // RFC 8767: an upstream that fails is an upstream that does not answer.

@@ -100,6 +100,9 @@ extension Worker {
                     reply: reply, receivedAt: now, inFlight: false)
             return reply.isTCP ? .closeAfterAnswers : .more
         case .query(let query):
+            if let limiter = settings.rateLimiter, limiter.admit(client.address, nowMilliseconds: now / 1_000_000) == .limit {
+                return overLimit(query, in: buffer, client: client, destination: destination, reply: reply, now: now)
+            }
             let facts = QueryFacts(query: query, client: client, destination: destination, transport: reply.isTCP ? .tcp : .udp)
             switch pipeline.decide(facts, in: buffer, queryLength: length, now: nowSeconds) {
             case .answered(let size, let source, let rule, let detail):
@@ -116,6 +119,32 @@ extension Worker {
         }
     }
 
+    /// A query over its client's rate (`limits.client_qps`): counted, reported in the relay's log
+    /// at most once per client per 10 s, and dropped, refused, or (UDP, `slip`) answered with TC=1
+    /// so that a real client retries over TCP. Not in the query log: a flood would flood it.
+    private func overLimit(_ query: ParsedQuery, in buffer: UnsafeMutableRawBufferPointer, client: Endpoint, destination: Endpoint,
+                           reply: ReplyPath, now: UInt64) -> ClientTCP.Next {
+        counters.rateLimited += 1
+        let limiter = settings.rateLimiter!
+        if limiter.shouldReport(client.address, nowMilliseconds: now / 1_000_000) {
+            logger.warning("client \(limiter.prefix(of: client.address)) is over limits.client_qps (\(limiter.settings.qps)/s, burst \(limiter.settings.burst)): its queries are \(settings.rateLimitAction == .drop ? "dropped" : settings.rateLimitAction == .refused || reply.isTCP ? "refused" : "answered with TC=1") (counted as rate_limited; said again in 10 s at most)")
+        }
+        let length: Int
+        switch settings.rateLimitAction {
+        case .drop:
+            return .more
+        case .slip where !reply.isTCP:
+            counters.rateLimitSlips += 1
+            length = ResponseBuilder.answer(rcode: .noError, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS)
+            DNSHeader.setFlags(buffer.baseAddress!, DNSHeader.flags(buffer.baseAddress!) | DNSHeader.truncatedFlag)
+        case .refused, .slip:
+            length = ResponseBuilder.answer(rcode: .refused, in: buffer, questionEnd: query.questionEnd, withOPT: query.hasEDNS)
+        }
+        respond(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), action: .dropped, client: client, destination: destination, reply: reply,
+                receivedAt: now, inFlight: false, logged: false)
+        return .more
+    }
+
     /// Counts an answer the relay made.
     @inline(__always)
     private func account(_ source: AnswerSource, detail: AnswerDetail) {
@@ -128,6 +157,12 @@ extension Worker {
             counters.rewritten += 1
             counters.localAnswers += 1
         case .cached: counters.answered += 1
+        case .bypassed(let builtin):
+            switch builtin {
+            case .ddr: counters.bypassDDR += 1
+            case .firefoxCanary: counters.bypassCanary += 1
+            case .privateRelay: counters.bypassPrivateRelay += 1
+            }
         }
         if detail.truncated { counters.truncatedForClients += 1 }
     }
@@ -172,7 +207,8 @@ extension Worker {
     /// the address it asked (UDP), or on its connection (TCP). `inFlight`: the query was admitted.
     @inline(__always)
     func respond(_ bytes: UnsafeRawBufferPointer, action: QueryLogRecord.Action, client: Endpoint, destination: Endpoint, reply: ReplyPath,
-                 upstream: Endpoint? = nil, identity: IPPrefix? = nil, rule: RuleOrigin = .none, receivedAt: UInt64, inFlight: Bool) {
+                 upstream: Endpoint? = nil, identity: IPPrefix? = nil, rule: RuleOrigin = .none, receivedAt: UInt64, inFlight: Bool,
+                 logged: Bool = true) {
         if settings.metrics {
             answerTally.count(action: action, tcp: reply.isTCP, rcode: bytes[3])
             if inFlight {
@@ -185,7 +221,7 @@ extension Worker {
                 localAnswersInBatch += 1
             }
         }
-        if let queryLog {
+        if logged, let queryLog {
             queryLog.recordAnswer(bytes, proto: reply.isTCP ? .tcp : .udp, client: client, server: destination, action: action, upstream: upstream,
                                   rule: (rule.list, rule.line), receivedAt: receivedAt,
                                   local: !settings.localAddresses.isEmpty && settings.localAddresses.contains(client.address), identity: identity)
@@ -213,6 +249,7 @@ extension AnswerSource {
         case .blocked: return .blocked
         case .rewritten, .rewrittenToZone: return .rewritten
         case .cached: return .cached
+        case .bypassed: return .blocked
         }
     }
 }

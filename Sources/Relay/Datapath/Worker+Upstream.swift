@@ -44,6 +44,7 @@ extension Worker {
         inFlight[index].leftFromClient = false
         inFlight[index].prefetch = false
         inFlight[index].rule = rule
+        inFlight[index].stripHints = forward.stripHints
         inFlight[index].receivedAt = now
         inFlight[index].queryLength = payload.count
         inFlight[index].questionEnd = facts.query.questionEnd

@@ -48,6 +48,9 @@ final class Worker {
         /// Whether answers are tallied for /metrics (by action, transport, rcode and latency:
         /// a clock read and a few adds per answer; nothing when the endpoint is off).
         var metrics = false
+        /// `limits.client_qps`: the buckets all workers share, or nil; what a query over it gets.
+        var rateLimiter: ClientRateLimiter?
+        var rateLimitAction = Configuration.Limits.RateLimitAction.drop
     }
 
     static let batchSize = 64
@@ -132,6 +135,7 @@ final class Worker {
         quic = try QUICRelay(settings: settings.quic, maxFlows: settings.maxQUICFlows, bypassMark: settings.bypassMark, rules: pipeline.rules,
                              listeners: quicListeners, epoll: epoll, replySockets: replySockets, queryLog: queryLog, warn: warn)
         quic.localAddresses = settings.localAddresses
+        quic.rateLimiter = settings.rateLimiter
         tcp.onMessage = { [unowned self] message, slot, connection, now in
             self.handleTCPMessage(message, slot: slot, connection: connection, now: now)
         }

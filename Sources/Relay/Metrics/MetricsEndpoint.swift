@@ -18,6 +18,8 @@ final class MetricsEndpoint {
         var queryLog: QueryLogWriter?
         var health: ServiceHealth
         var startTime: Double
+        /// Counters the kernel keeps (the bypass rules' named counters), read at each scrape.
+        var kernelCounters: @Sendable () -> Counters = { Counters() }
     }
 
     private let responder: HTTPResponder
@@ -76,7 +78,7 @@ final class MetricsEndpoint {
     }
 
     static func inputs(_ sources: Sources) -> MetricsInputs {
-        MetricsInputs(workers: freshSnapshots(sources.workers), tcpConnections: sources.limits.open,
+        MetricsInputs(workers: freshSnapshots(sources.workers), kernel: sources.kernelCounters(), tcpConnections: sources.limits.open,
                       lists: sources.loadStatus.lists, zones: sources.loadStatus.zones,
                       queryLog: sources.queryLog?.totals, interceptionInstalled: sources.health.interceptionInstalled,
                       workersAlive: Worker.stuck(sources.workers, within: 1_000_000_000).isEmpty, startTime: sources.startTime)

@@ -4,6 +4,8 @@ import RelayCore
 /// Everything /metrics shows, gathered by the service at scrape time.
 struct MetricsInputs {
     var workers: [WorkerSnapshot]
+    /// What the kernel counted (bypass rules), added to the workers' sums.
+    var kernel = Counters()
     var tcpConnections: Int
     var lists: [(String, LoadStatus.Entry)]
     var zones: [(String, LoadStatus.Entry)]
@@ -33,7 +35,7 @@ enum MetricsPage {
         out.single("interception_installed", .gauge, "1 while the nft table and policy routes are installed.", inputs.interceptionInstalled ? 1 : 0)
 
         // Sums over workers; a counter's zero series still shows (the table is fixed).
-        let counters = inputs.workers.reduce(Counters()) { $0 + $1.counters }
+        let counters = inputs.workers.reduce(inputs.kernel) { $0 + $1.counters }
         for field in Counters.fields {
             let name = field.kind == .counter ? field.name + "_total" : field.name
             out.single(name, field.kind == .counter ? .counter : .gauge, field.help, counters[keyPath: field.path])

@@ -45,6 +45,8 @@ final class QUICRelay {
     let warn: (String) -> Void
     /// This host's addresses when its own traffic is captured: its flows are logged as local.
     var localAddresses: [IPAddress] = []
+    /// `limits.client_qps`: new flows count against their client's rate (shared by the workers).
+    var rateLimiter: ClientRateLimiter?
 
     init(settings: Configuration.QUIC, maxFlows: Int, bypassMark: UInt32, rules: RuleStage, listeners: [Socket], epoll: Epoll,
          replySockets: ReplySockets, queryLog: QueryLogRing?, warn: @escaping (String) -> Void) throws {
@@ -145,6 +147,12 @@ final class QUICRelay {
     /// A new flow: blocked outright under `quic.block`, sniffed, or relayed at once. nil when
     /// the flow cap is reached or no upstream socket can be opened (both counted).
     func openFlow(_ key: QUICFlowKey, now: UInt64) -> QUICFlow? {
+        // A new flow counts against its client's rate like a query (`limits.client_qps`).
+        if let rateLimiter, rateLimiter.admit(key.client.address, nowMilliseconds: now / 1_000_000) == .limit {
+            counters.rateLimited += 1
+            counters.quicDropped += 1
+            return nil
+        }
         guard flows.count < maxFlows else {
             counters.quicRefused += 1
             counters.quicDropped += 1

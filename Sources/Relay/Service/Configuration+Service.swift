@@ -26,6 +26,9 @@ extension Configuration {
                                 identity: configuration.upstream.usesSourceIdentity
                                     ? InterceptionPlan.Identity(mark: intercept.identityMark,
                                                                 serverPorts: configuration.upstream.sourceAnswerPorts)
+                                    : nil,
+                                bypass: bypass.blockEncryptedDNS || !bypass.blockAddresses.isEmpty
+                                    ? InterceptionPlan.Bypass(blockEncryptedDNS: bypass.blockEncryptedDNS, blockAddresses: !bypass.blockAddresses.isEmpty)
                                     : nil)
     }
 

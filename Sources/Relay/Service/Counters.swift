@@ -102,6 +102,19 @@ public struct Counters: Equatable, Sendable {
     public var cachePrefetches = 0
     /// Queries answered from a local zone.
     public var localAnswers = 0
+    /// Queries and new QUIC flows over their client's rate (`limits.client_qps`), and of those
+    /// the UDP queries answered with TC=1 (`limits.action: slip`).
+    public var rateLimited = 0
+    public var rateLimitSlips = 0
+    /// Read from the kernel (the nft table's named counters), not kept by workers: packets to port
+    /// 853 rejected or dropped (`bypass.block_encrypted_dns`), and packets to blocked addresses
+    /// (`bypass.block_addresses`).
+    public var encryptedDNSBlocked = 0
+    public var blockedAddressPackets = 0
+    /// Bypass answers (`bypass:`): DDR discovery, Firefox's canary, iCloud Private Relay.
+    public var bypassDDR = 0
+    public var bypassCanary = 0
+    public var bypassPrivateRelay = 0
 
     // QUIC (Relay/QUIC).
     /// Flows opened, flows blocked (by SNI rule or `quic.block`), flows whose SNI could not be
@@ -195,6 +208,13 @@ public struct Counters: Equatable, Sendable {
         .gauge("cache_entries", \.cacheEntries, "Answers held in the cache now."),
         .counter("cache_prefetches", \.cachePrefetches, "Prefetches sent for popular entries about to expire."),
         .counter("local", \.localAnswers, "Queries answered from a local zone."),
+        .counter("rate_limited", \.rateLimited, "Queries and new QUIC flows over their client's rate (limits.client_qps)."),
+        .counter("rate_limit_slips", \.rateLimitSlips, "Rate-limited UDP queries answered with TC=1 (limits.action: slip)."),
+        .counter("bypass_encrypted_dns", \.encryptedDNSBlocked, "Packets to port 853 (DoT, DoQ) rejected or dropped (bypass.block_encrypted_dns), counted by the kernel."),
+        .counter("bypass_blocked_addresses", \.blockedAddressPackets, "Packets to HTTPS/853 of blocked addresses rejected or dropped (bypass.block_addresses), counted by the kernel."),
+        .counter("bypass_ddr", \.bypassDDR, "DDR discovery queries answered NODATA (bypass.ddr)."),
+        .counter("bypass_canary", \.bypassCanary, "Firefox canary queries answered NXDOMAIN (bypass.firefox_canary)."),
+        .counter("bypass_private_relay", \.bypassPrivateRelay, "iCloud Private Relay queries answered NXDOMAIN (bypass.private_relay)."),
         .counter("quic_flows", \.quicFlows, "QUIC flows opened."),
         .counter("quic_blocked", \.quicBlocked, "QUIC flows blocked (by SNI rule or quic.block)."),
         .counter("quic_no_sni", \.quicNoSNI, "QUIC flows whose SNI could not be read."),

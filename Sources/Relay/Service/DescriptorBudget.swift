@@ -1,3 +1,8 @@
+import Configuration
+import LinuxNet
+import Logging
+import RelayCore
+
 /// How the process's descriptors are shared out (issue 13, finding 3).
 ///
 /// Every QUIC flow, client TCP connection, upstream TCP connection, reply socket and replaced
@@ -87,5 +92,29 @@ public struct DescriptorBudget: Equatable, Sendable {
             + "reply sockets \(replySocketsPerWorker)/worker, upstream TCP connections \(upstreamConnectionsPerWorker)/worker, "
             + "replaced upstream sockets \(retiringPerPool)/family/worker"
             + (sourceSocketsPerWorker > 0 ? ", sockets bound to client addresses \(sourceSocketsPerWorker)/worker" : "")
+    }
+}
+
+extension DescriptorBudget {
+    /// Raises the descriptor limit and shares it out (DescriptorBudget); refuses to start when it
+    /// is too low to serve at all.
+    static func forService(_ configuration: Configuration, workers count: Int, logger: Logger) throws -> DescriptorBudget {
+        let limit = SystemInfo.raiseDescriptorLimit()
+        var wants = DescriptorBudget.Wants(workers: count, upstreamSockets: configuration.upstream.sockets,
+                                           tcpConnections: configuration.tcp.maxConnections,
+                                           quicFlows: configuration.intercept.quic ? configuration.limits.maxQUICFlows : 0)
+        if configuration.upstream.usesSourceIdentity {
+            wants.sourceSocketsPerWorker = max(1, configuration.upstream.sourceSockets / count)
+        }
+        guard let budget = DescriptorBudget.plan(limit: limit, wants: wants) else {
+            throw RelayError(.invalidConfiguration,
+                "the open-file limit is \(limit), below the \(DescriptorBudget.minimumLimit(wants)) descriptors \(count) workers need: raise it (LimitNOFILE= in the unit, ulimit -n), or set fewer workers")
+        }
+        if budget.lowered {
+            logger.warning("\(budget.summary): lowered to fit the open-file limit; raise it (LimitNOFILE= in the unit, ulimit -n) for the configured caps")
+        } else {
+            logger.info("\(budget.summary)")
+        }
+        return budget
     }
 }

@@ -60,7 +60,7 @@ public final class RelayService {
         let intercept = configuration.intercept
         let missing = SystemInfo.missingCapabilities(SystemInfo.Capability.allCases)
         guard missing.isEmpty else {
-            throw RelayError(.permissionDenied, "tproxy-relay lacks " + missing.map { "\($0.name) (\(Self.why($0)))" }.joined(separator: ", ")
+            throw RelayError(.permissionDenied, "tproxy-relay lacks " + missing.map { "\($0.name) (\($0.purpose))" }.joined(separator: ", ")
                 + ": run it as root, or grant them (systemd AmbientCapabilities=, setpriv --ambient-caps)")
         }
         guard !intercept.interfaces.isEmpty else {
@@ -81,6 +81,9 @@ public final class RelayService {
             recordZones(outcome)
             logZones()
         }
+        // The blocked-address files, like the lists: one that cannot be read stops start-up.
+        let blocked = configuration.bypass.blockAddresses.isEmpty ? nil
+            : try BlockedAddresses.load(configuration.bypass.blockAddresses, logger: logger)
         // The metrics port is bound before anything is installed: a taken port stops start-up.
         let metrics = configuration.metrics.listen.isEmpty ? nil : try MetricsEndpoint(endpoints: configuration.metrics.listen)
 
@@ -89,7 +92,7 @@ public final class RelayService {
         let table = try NftablesTable(name: intercept.table)
 
         let count = configuration.resolvedWorkers(availableCPUs: SystemInfo.availableCPUs)
-        let budget = try descriptorBudget(workers: count)
+        let budget = try DescriptorBudget.forService(configuration, workers: count, logger: logger)
         var listenerSets: [(udp: [Socket], tcp: [Socket], quic: [Socket])] = []
         let v4 = Endpoint(address: configuration.listen.address, port: configuration.listen.dnsPort)
         let v6 = configuration.listen.address6.map { Endpoint(address: $0, port: configuration.listen.dnsPort) }
@@ -115,6 +118,7 @@ public final class RelayService {
             listenerSets.append((udp, tcp, quic))
         }
 
+        let rateLimiter = ClientRateLimiter(limits: configuration.limits)
         let limits = ConnectionLimits(maxTotal: budget.tcpConnections, maxPerClient: min(configuration.tcp.maxConnectionsPerClient, budget.tcpConnections))
         let settings = { (index: Int) in
             Worker.Settings(index: index,
@@ -131,7 +135,8 @@ public final class RelayService {
                             sourceSockets: budget.sourceSocketsPerWorker,
                             keepClientSubnet: self.configuration.upstream.keepClientSubnet,
                             localAddresses: intercept.local ? SystemInfo.localAddresses() : [],
-                            metrics: metrics != nil)
+                            metrics: metrics != nil,
+                            rateLimiter: rateLimiter, rateLimitAction: self.configuration.limits.action)
         }
         // The query log's writer and one ring per worker; the file is opened now so that a bad
         // path stops start-up with a clear message.
@@ -158,6 +163,7 @@ public final class RelayService {
                                         identityMark: configuration.upstream.usesSourceIdentity ? intercept.identityMark : nil)
         do {
             try table.installRules(interceptionPlan(ipv6: ipv6Enabled))
+            if let blocked { try table.replaceBlockedAddresses(blocked) }
         } catch {
             routing.remove()
             throw error
@@ -172,8 +178,8 @@ public final class RelayService {
                 preconditionFailure("cannot start worker \(index) (pthread_create: \(error))")
             }
         }
-        if configuration.filters.watch && (!configuration.filters.lists.isEmpty || configuration.zones != nil) {
-            let watcher = ListWatcher(paths: configuration.filters.lists, zonesDirectory: configuration.zones, logger: logger) { [weak self] kinds in
+        if configuration.filters.watch && (!configuration.filters.lists.isEmpty || !configuration.bypass.blockAddresses.isEmpty || configuration.zones != nil) {
+            let watcher = ListWatcher(paths: configuration.filters.lists + configuration.bypass.blockAddresses, zonesDirectory: configuration.zones, logger: logger) { [weak self] kinds in
                 if kinds.contains(.lists) {
                     self?.logger.info("a list changed on disk: reloading")
                     self?.reloadRules()
@@ -188,8 +194,10 @@ public final class RelayService {
         }
         if let metrics {
             do {
+                let plan = interceptionPlan(ipv6: ipv6Enabled)
                 try metrics.start(serving: .init(workers: workers, limits: limits, loadStatus: loadStatus, queryLog: queryLog,
-                                                 health: health, startTime: SystemInfo.wallClockSeconds()))
+                                                 health: health, startTime: SystemInfo.wallClockSeconds(),
+                                                 kernelCounters: { BlockedAddresses.counters(NftablesTable.counters(table: plan.tableName, names: plan.bypassCounters)) }))
                 self.metrics = metrics
                 logger.info("metrics: http://\(metrics.endpoints.map(\.description).joined(separator: ", http://"))/metrics and /healthz")
             } catch {
@@ -199,37 +207,6 @@ public final class RelayService {
         state = .running
         notifier.ready(status: "relaying DNS on \(intercept.interfaces.joined(separator: ","))")
         logger.info("relaying DNS over UDP and TCP\(intercept.quic ? (configuration.quic.block ? ", blocking QUIC" : ", QUIC on port \(quicPort)") : ""): \(count) workers, interfaces \(intercept.interfaces.joined(separator: ","))\(intercept.local ? " and this host's own traffic" : ""), listening on \(v4)\(ipv6Enabled ? " and \(v6!)" : ""), upstream \(configuration.upstreamDescription)")
-    }
-
-    /// What each capability is for, in the refusal that names it.
-    static func why(_ capability: SystemInfo.Capability) -> String {
-        switch capability {
-        case .netAdmin: return "the nft table, policy routes, SO_MARK"
-        case .netRaw: return "transparent sockets that send from the addresses clients asked"
-        case .netBindService: return "reply sockets bound to port 53 of the addresses clients asked"
-        }
-    }
-
-    /// Raises the descriptor limit and shares it out (DescriptorBudget); refuses to start when it
-    /// is too low to serve at all.
-    private func descriptorBudget(workers count: Int) throws -> DescriptorBudget {
-        let limit = SystemInfo.raiseDescriptorLimit()
-        var wants = DescriptorBudget.Wants(workers: count, upstreamSockets: configuration.upstream.sockets,
-                                           tcpConnections: configuration.tcp.maxConnections,
-                                           quicFlows: configuration.intercept.quic ? configuration.limits.maxQUICFlows : 0)
-        if configuration.upstream.usesSourceIdentity {
-            wants.sourceSocketsPerWorker = max(1, configuration.upstream.sourceSockets / count)
-        }
-        guard let budget = DescriptorBudget.plan(limit: limit, wants: wants) else {
-            throw RelayError(.invalidConfiguration,
-                "the open-file limit is \(limit), below the \(DescriptorBudget.minimumLimit(wants)) descriptors \(count) workers need: raise it (LimitNOFILE= in the unit, ulimit -n), or set fewer workers")
-        }
-        if budget.lowered {
-            logger.warning("\(budget.summary): lowered to fit the open-file limit; raise it (LimitNOFILE= in the unit, ulimit -n) for the configured caps")
-        } else {
-            logger.info("\(budget.summary)")
-        }
-        return budget
     }
 
     /// The nft rules this configuration asks for.
@@ -253,7 +230,7 @@ public final class RelayService {
 
     /// The sum of every worker's counters.
     public var counters: Counters {
-        workers.reduce(Counters()) { $0 + $1.published.withLock { $0.counters } }
+        workers.reduce(kernelCounters()) { $0 + $1.published.withLock { $0.counters } }
     }
 
     /// Blocks the service signals in the calling thread (and in every thread it starts later).
@@ -341,6 +318,12 @@ public final class RelayService {
         } catch {
             logger.error("reload failed, the previous rules stay in force: \(error)")
         }
+        guard !configuration.bypass.blockAddresses.isEmpty, let table else { return }
+        do {
+            try table.replaceBlockedAddresses(try BlockedAddresses.load(configuration.bypass.blockAddresses, logger: logger))
+        } catch {
+            logger.error("bypass.block_addresses: reload failed, the previous addresses stay blocked: \(error)")
+        }
     }
 
     /// Reloads the zones directory; a file that fails keeps its previous version in service.
@@ -363,6 +346,13 @@ public final class RelayService {
 
     private func logZones() {
         logger.info("zones in service: \(zones.zones.map { "\($0.origin) (\($0.recordCount) records)" }.joined(separator: ", "))")
+    }
+
+    /// What the kernel counted in the table's named counters (bypass rules), as counters.
+    private func kernelCounters() -> Counters {
+        let plan = interceptionPlan(ipv6: ipv6Enabled)
+        guard table != nil, !plan.bypassCounters.isEmpty else { return Counters() }
+        return BlockedAddresses.counters(NftablesTable.counters(table: plan.tableName, names: plan.bypassCounters))
     }
 
     /// Removes interception, lets workers answer what is in flight, removes routes.
