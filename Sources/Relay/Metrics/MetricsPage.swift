@@ -62,24 +62,26 @@ enum MetricsPage {
         out.single("in_flight_queries", .gauge, "Queries waiting for an upstream answer.", inputs.workers.reduce(0) { $0 + $1.inFlight })
         out.single("tcp_connections", .gauge, "Client TCP connections open.", inputs.tcpConnections)
 
-        out.family("list_rules", .gauge, "Rules in service from each list (filters.lists).")
-        for (path, entry) in inputs.lists { out.sample("list_rules", [("list", path)], entry.size) }
-        out.family("list_load_success", .gauge, "1 when the last load of the list worked; 0 when it failed and the previous copy stays in service.")
-        for (path, entry) in inputs.lists { out.sample("list_load_success", [("list", path)], entry.succeeded ? 1 : 0) }
-        out.family("list_last_success_timestamp_seconds", .gauge, "When the list was last loaded successfully, Unix seconds.")
-        for (path, entry) in inputs.lists { out.sample("list_last_success_timestamp_seconds", [("list", path)], entry.lastSuccess) }
-        out.family("zone_records", .gauge, "Records in service from each zone file.")
-        for (file, entry) in inputs.zones { out.sample("zone_records", [("zone", file)], entry.size) }
-        out.family("zone_load_success", .gauge, "1 when the last load of the zone file worked; 0 when it failed and the previous version stays in service.")
-        for (file, entry) in inputs.zones { out.sample("zone_load_success", [("zone", file)], entry.succeeded ? 1 : 0) }
-        out.family("zone_last_success_timestamp_seconds", .gauge, "When the zone file was last loaded successfully, Unix seconds.")
-        for (file, entry) in inputs.zones { out.sample("zone_last_success_timestamp_seconds", [("zone", file)], entry.lastSuccess) }
+        loads(&out, inputs.lists, kind: "list", size: "rules", what: "Rules in service from each list (filters.lists).", previous: "copy")
+        loads(&out, inputs.zones, kind: "zone", size: "records", what: "Records in service from each zone file.", previous: "version")
 
         if let log = inputs.queryLog {
             out.single("querylog_written_total", .counter, "Query log entries written.", log.written)
             out.single("querylog_dropped_total", .counter, "Query log entries dropped (a full ring or a failing disk); DNS is not affected.", log.dropped)
         }
         return out.text
+    }
+
+    /// Three families per loaded file (`<kind>_<size>`, `<kind>_load_success`,
+    /// `<kind>_last_success_timestamp_seconds`), one series per file: bounded by the configuration.
+    private static func loads(_ out: inout PrometheusText, _ entries: [(String, LoadStatus.Entry)], kind: String, size: String,
+                              what: String, previous: String) {
+        out.family("\(kind)_\(size)", .gauge, what)
+        for (file, entry) in entries { out.sample("\(kind)_\(size)", [(kind, file)], entry.size) }
+        out.family("\(kind)_load_success", .gauge, "1 when the last load of the \(kind) worked; 0 when it failed and the previous \(previous) stays in service.")
+        for (file, entry) in entries { out.sample("\(kind)_load_success", [(kind, file)], entry.succeeded ? 1 : 0) }
+        out.family("\(kind)_last_success_timestamp_seconds", .gauge, "When the \(kind) was last loaded successfully, Unix seconds.")
+        for (file, entry) in entries { out.sample("\(kind)_last_success_timestamp_seconds", [(kind, file)], entry.lastSuccess) }
     }
 
     private static func histogram(_ out: inout PrometheusText, _ histogram: LatencyHistogram, path: String) {
