@@ -76,17 +76,28 @@ extension NftablesMessages {
             nftnl_expr_set_u32(lookup, UInt16(NFTNL_EXPR_LOOKUP_SET_ID), v6 ? setIDv6 : setIDv4)
             add(r, lookup)
         }
-        let counter = nftnl_expr_alloc("objref")!
-        nftnl_expr_set_u32(counter, UInt16(NFTNL_EXPR_OBJREF_IMM_TYPE), UInt32(NFT_OBJECT_COUNTER))
-        nftnl_expr_set_str(counter, UInt16(NFTNL_EXPR_OBJREF_IMM_NAME), rule.counter)
-        add(r, counter)
-        if rule.reset {
-            let reject = nftnl_expr_alloc("reject")!
-            nftnl_expr_set_u32(reject, UInt16(NFTNL_EXPR_REJECT_TYPE), UInt32(NFT_REJECT_TCP_RST.rawValue))
-            nftnl_expr_set_u8(reject, UInt16(NFTNL_EXPR_REJECT_CODE), 0)
-            add(r, reject)
-        } else {
+        if let name = rule.counter {
+            let counter = nftnl_expr_alloc("objref")!
+            nftnl_expr_set_u32(counter, UInt16(NFTNL_EXPR_OBJREF_IMM_TYPE), UInt32(NFT_OBJECT_COUNTER))
+            nftnl_expr_set_str(counter, UInt16(NFTNL_EXPR_OBJREF_IMM_NAME), name)
+            add(r, counter)
+        }
+        switch rule.verdict {
+        case .drop:
             add(r, verdict(NF_DROP))
+        case .skipCapture:
+            add(r, verdict(NF_ACCEPT))
+        case .reset, .unreachable:
+            let reject = nftnl_expr_alloc("reject")!
+            if rule.verdict == .reset {
+                nftnl_expr_set_u32(reject, UInt16(NFTNL_EXPR_REJECT_TYPE), UInt32(NFT_REJECT_TCP_RST.rawValue))
+                nftnl_expr_set_u8(reject, UInt16(NFTNL_EXPR_REJECT_CODE), 0)
+            } else {
+                // inet: the family-neutral code, ICMP port unreachable or its ICMPv6 twin.
+                nftnl_expr_set_u32(reject, UInt16(NFTNL_EXPR_REJECT_TYPE), UInt32(NFT_REJECT_ICMPX_UNREACH.rawValue))
+                nftnl_expr_set_u8(reject, UInt16(NFTNL_EXPR_REJECT_CODE), UInt8(NFT_REJECT_ICMPX_PORT_UNREACH.rawValue))
+            }
+            add(r, reject)
         }
         return r
     }

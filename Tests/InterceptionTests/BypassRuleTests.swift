@@ -12,10 +12,15 @@ import RelayCore
 
     @Test func prerouteDropsComeFirstThenForwardResets() {
         let rules = Self.plan.bypassRules
-        #expect(rules.count == 2 + 8)
+        // Per family: UDP 443 skips the capture; 443 and 853 rejected, UDP and TCP. Then 853 for any address.
+        #expect(rules.count == 2 * (1 + 4) + 2)
         let prerouting = rules.prefix { $0.chain == .prerouting }
-        #expect(prerouting.count == 5 && prerouting.allSatisfy { $0.transport == .udp && !$0.reset })
-        #expect(rules.dropFirst(5).allSatisfy { $0.chain == .forward && $0.transport == .tcp && $0.reset })
+        #expect(prerouting.map(\.verdict) == [.skipCapture, .skipCapture, .drop])
+        #expect(prerouting.filter { $0.verdict == .skipCapture }.allSatisfy { $0.port == 443 && $0.transport == .udp && $0.counter == nil })
+        let forward = rules.dropFirst(3)
+        #expect(forward.allSatisfy { $0.chain == .forward })
+        #expect(forward.filter { $0.transport == .udp }.allSatisfy { $0.verdict == .unreachable })
+        #expect(forward.filter { $0.transport == .tcp }.allSatisfy { $0.verdict == .reset })
         #expect(Set(rules.filter { $0.destination != .any }.map(\.port)) == [443, 853])
         #expect(Self.plan.bypassCounters == ["encrypted_dns", "blocked_addresses"])
         var none = Self.plan
@@ -26,18 +31,21 @@ import RelayCore
     @Test func renderedInOrderBeforeTheCapture() throws {
         let rendered = NftablesMessages.render(Self.plan)
         #expect(rendered.count == Self.plan.bypassRules.count + Self.plan.rules.count)
-        // udp dport 853 drop, counted into encrypted_dns
-        let first = rendered[0]
+        // udp dport 853 drop, counted into encrypted_dns (after the two capture skips)
+        let first = rendered[2]
         for part in ["[ meta load iifname => reg 1 ]", "[ cmp eq reg 1 0x00000011 ]", "[ cmp eq reg 1 0x00005503 ]",
                      "[ objref type 1 name encrypted_dns ]", "[ immediate reg 0 drop ]"] {
             #expect(first.contains(part), "\(part) in \(first)")
         }
         // tcp dport 443 to blocked_v4: a set lookup on the IPv4 destination, then a reset
-        let v4 = try #require(rendered.first { $0.contains("blocked_v4") && $0.contains("reject") })
+        let v4 = try #require(rendered.first { $0.contains("blocked_v4") && $0.contains("reject type 1") })
         for part in ["[ payload load 4b @ network header + 16 => reg 1 ]", "[ lookup reg 1 set blocked_v4 ]",
                      "[ objref type 1 name blocked_addresses ]", "[ reject type 1 code 0 ]"] {
             #expect(v4.contains(part), "\(part) in \(v4)")
         }
+        #expect(rendered[0].contains("[ lookup reg 1 set blocked_v4 ]") && rendered[0].contains("[ immediate reg 0 accept ]"))
+        let udp = try #require(rendered.first { $0.contains("blocked_v6") && $0.contains("reject") && $0.contains("0x00000011") })
+        #expect(udp.contains("[ reject type 2 code 1 ]"), "\(udp)")
         #expect(rendered.last?.contains("[ tproxy") == true)
     }
 

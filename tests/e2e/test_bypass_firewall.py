@@ -42,6 +42,16 @@ if kind == "tcp":
         print(json.dumps("refused"))
     except OSError as e:
         print(json.dumps(type(e).__name__))
+elif kind == "udp-reply":
+    # A connected UDP socket sees an ICMP port unreachable as ECONNREFUSED on the next receive.
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1); s.connect((address, port))
+    s.send(b"quic probe")
+    try:
+        s.recv(2048); print(json.dumps("answered"))
+    except ConnectionRefusedError:
+        print(json.dumps("refused"))
+    except socket.timeout:
+        print(json.dumps("timeout"))
 else:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for _ in range(5): s.sendto(b"doq probe", (address, port))
@@ -106,6 +116,9 @@ def test_blocked_addresses_from_a_file_reloaded_within_two_seconds(lab, relay_fa
     assert probe(lab, "tcp", "10.53.4.53", 443) == "refused"
     assert probe(lab, "tcp", "10.53.4.53", 853) == "refused"
     assert probe(lab, "tcp", "10.53.2.53", 443) == "connected"
+    # UDP 443 (HTTP/3, DoH over QUIC) to it skips the QUIC capture and is refused with an ICMP
+    # port unreachable: the client gives up at once.
+    assert probe(lab, "udp-reply", "10.53.4.53", 443) == "refused"
     # The file changes: 10.53.2.53 is blocked too, 10.53.4.53 no longer; applied within 2 s.
     addresses.write_text("10.53.2.0/24\n")
     started = time.monotonic()
