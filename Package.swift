@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "DNS", dependencies: ["RelayCore", "CLDNS"]),
         .target(name: "Interception", dependencies: ["RelayCore", "CNetfilter"]),
         .target(name: "Rules", dependencies: ["RelayCore"]),
+        // dnstap (issue 20): the protobuf encoding of events and Frame Streams framing. No I/O.
+        .target(name: "Dnstap", dependencies: ["RelayCore"]),
         // A small bounded HTTP/1.1 responder on its own thread (the metrics endpoint).
         .target(name: "HTTP", dependencies: ["RelayCore", "LinuxNet"]),
         .target(name: "Zones", dependencies: ["DNS"]),
@@ -89,6 +91,7 @@ let package = Package(
         // Tests
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "RelayCore"]),
+        .testTarget(name: "DnstapTests", dependencies: ["Dnstap", "RelayCore"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "LinuxNet", "RelayCore"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "RelayCore"]),
         .testTarget(name: "InterceptionTests", dependencies: ["Interception", "RelayCore"]),

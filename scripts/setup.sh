@@ -17,6 +17,8 @@ packages=(
   dnsperf iperf3 dnsdist gcc libc6-dev
   # service (issue 18): a real Prometheus and promtool for the metrics tests; lintian for the package
   prometheus lintian dpkg-dev binutils adduser
+  # dnstap (issue 20): a Frame Streams receiver and a decoder, the reference the tests check against
+  fstrm-bin dnstap-ldns
 )
 missing=()
 for p in "${packages[@]}"; do
