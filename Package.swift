@@ -65,7 +65,7 @@ let package = Package(
             name: "Relay",
             dependencies: [
                 "RelayCore", "LinuxNet", "DNS", "Interception", "Rules", "Zones", "QUIC",
-                "Configuration", "QueryLog", "Pipeline", "HTTP",
+                "Configuration", "QueryLog", "Pipeline", "HTTP", "Dnstap",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "Lab", dependencies: ["RelayCore"]),
@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "RelayCore", "Rules"]),
         .testTarget(name: "QueryLogTests", dependencies: ["QueryLog", "RelayCore", "LinuxNet", "DNS", "Rules", "QUIC"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Configuration", "RelayCore", "DNS", "Rules", "Zones"]),
-        .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules", "Pipeline", "Configuration", "QueryLog", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "RelayTests", dependencies: ["Relay", "RelayCore", "LinuxNet", "DNS", "Rules", "Pipeline", "Configuration", "QueryLog", "Dnstap", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["tproxy-relay"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzTargets"]),
     ],
