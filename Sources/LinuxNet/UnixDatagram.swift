@@ -15,6 +15,15 @@ extension Socket {
     /// nil when the receiver's queue is full.
     @discardableResult
     public func send(_ bytes: UnsafeRawBufferPointer, toUnixPath path: String) throws(Errno) -> Int? {
+        let fd = self.fd
+        return try Self.withUnixAddress(path) { address, length throws(Errno) in
+            try nonBlockingSyscall { sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT), address, length) }
+        }
+    }
+
+    /// `path` as a sockaddr_un for the duration of `body`: `@name` is an abstract socket (the `@`
+    /// stands for the leading NUL) and exactly its bytes; a path is NUL-terminated.
+    static func withUnixAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(Errno) -> T) throws(Errno) -> T {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         var name = Array(path.utf8)
@@ -22,13 +31,9 @@ extension Socket {
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         guard !name.isEmpty, name.count < capacity else { throw Errno(rawValue: ENAMETOOLONG) }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: name) }
-        // An abstract name is exactly its bytes; a path is NUL-terminated.
         let length = socklen_t(MemoryLayout<sa_family_t>.size + name.count + (name[0] == 0 ? 0 : 1))
-        let fd = self.fd
-        return try nonBlockingSyscall {
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT), $0, length) }
-            }
+        return try withUnsafePointer(to: &address) { pointer throws(Errno) in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address throws(Errno) in try body(address, length) }
         }
     }
 }

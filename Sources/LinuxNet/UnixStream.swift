@@ -13,18 +13,8 @@ extension Socket {
     /// Starts connecting to the unix socket at `path` (`@name`: abstract); completion shows as
     /// writability, as for TCP (`pendingError()`).
     public func startConnect(toUnixPath path: String) throws(Errno) {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        var name = Array(path.utf8)
-        if name.first == UInt8(ascii: "@") { name[0] = 0 }
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !name.isEmpty, name.count < capacity else { throw Errno(rawValue: ENAMETOOLONG) }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: name) }
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + name.count + (name[0] == 0 ? 0 : 1))
         let fd = self.fd
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
-        }
+        let result = try Self.withUnixAddress(path) { address, length in Glibc.connect(fd, address, length) }
         if result != 0 && errno != EINPROGRESS && errno != EAGAIN { throw Errno.current }
     }
 
