@@ -40,6 +40,8 @@ public final class HTTPResponder: @unchecked Sendable {
         public var displaced = 0
         public var timedOut = 0
         public var refused = 0
+        /// Times accepting stopped for a moment because accept failed (out of descriptors).
+        public var acceptPaused = 0
     }
 
     /// The addresses the listeners are bound to (the kernel's port when 0 was asked).
@@ -124,6 +126,9 @@ public final class HTTPResponder: @unchecked Sendable {
         while !stopping.withLock({ $0 }) {
             let now = SystemInfo.monotonicNanoseconds()
             var timeout: Int32 = 1000
+            if pausedUntil != 0 {
+                if now >= pausedUntil { resumeAccepting() } else { timeout = Int32((pausedUntil - now) / 1_000_000 + 1) }
+            }
             for case let connection? in connections {
                 timeout = min(timeout, connection.deadline <= now ? 0 : Int32((connection.deadline - now) / 1_000_000 + 1))
             }
@@ -141,8 +146,29 @@ public final class HTTPResponder: @unchecked Sendable {
         for listener in listeners { listener.close() }
     }
 
+    /// Non-zero while the listeners rest after accept failed (out of descriptors): a listener
+    /// with a connection waiting stays readable, and retrying at once would spin.
+    private var pausedUntil: UInt64 = 0
+
+    private func resumeAccepting() {
+        for (i, listener) in listeners.enumerated() { try? epoll.add(listener.fd, token: Self.listenerToken | UInt64(i)) }
+        pausedUntil = 0
+    }
+
     private func accept(_ listener: Int) {
-        while let (socket, _) = try? listeners[listener].accept() {
+        while true {
+            let accepted: (Socket, Endpoint)?
+            do {
+                accepted = try listeners[listener].accept()
+            } catch {
+                // EMFILE and the like: stop watching the listeners for 100 ms (the connection
+                // waits in the backlog) instead of spinning on a readable listener.
+                for listener in listeners { epoll.remove(listener.fd) }
+                pausedUntil = SystemInfo.monotonicNanoseconds() + 100_000_000
+                counters.withLock { $0.acceptPaused += 1 }
+                return
+            }
+            guard let (socket, _) = accepted else { return }
             let now = SystemInfo.monotonicNanoseconds()
             let slot: Int
             if let free = connections.firstIndex(where: { $0 == nil }) {
