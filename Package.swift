@@ -85,7 +85,7 @@ let package = Package(
 
         // Fuzzing: every parser of untrusted bytes as a target (FuzzTargets), libFuzzer's entry
         // (Fuzz), and the saved corpora replayed by FuzzCorpusTests in the unit suite.
-        .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore", "Configuration", "QueryLog", "HTTP"]),
+        .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore", "Configuration", "QueryLog", "HTTP", "Dnstap"]),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"]),
 
         // Tests

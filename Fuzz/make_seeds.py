@@ -147,6 +147,14 @@ def http_seeds():
     save("http-head", "head-healthz-lf", pieces(b"HEAD /healthz HTTP/1.0\n\n"))
     save("http-head", "post", pieces(b"POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"))
     save("http-head", "long-header", pieces(b"GET / HTTP/1.1\r\nX: " + b"a" * 9000))
+    ctype = b"protobuf:dnstap.Dnstap"
+    accept = struct.pack("!III", 0, 4 + 8 + len(ctype), 1) + struct.pack("!II", 1, len(ctype)) + ctype
+    save("fstrm-control", "accept", pieces(accept))
+    save("fstrm-control", "accept-split", pieces(accept[:3], accept[3:13], accept[13:]))
+    save("fstrm-control", "finish", pieces(struct.pack("!III", 0, 4, 5)))
+    save("fstrm-control", "data-frame", pieces(struct.pack("!I", 5) + b"hello"))
+    save("fstrm-control", "huge", pieces(struct.pack("!II", 0, 0xFFFFFFF0)))
+    save("fstrm-control", "field-past-end", pieces(struct.pack("!IIIII", 0, 12, 1, 1, 256)))
     save("http-head", "long-line", pieces(b"GET /" + b"b" * 3000 + b" HTTP/1.1\r\n\r\n"))
 
 

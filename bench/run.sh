@@ -14,6 +14,9 @@
 #                                tproxy-relay-metrics, the relay with metrics.listen, scraped every second;
 #                                tproxy-relay-limited, the relay with limits.client_qps set above the load
 #                                (every query goes through the shared buckets, none is limited);
+#                                tproxy-relay-dnstap, the relay streaming dnstap (client_response) to
+#                                fstrm_capture writing a file (bench/lab/dnstap-collector.sh);
+#                                DNSTAP_MESSAGES and DNSTAP_QUEUE set its dnstap.messages and queue;
 #                                baseline, another build of the relay given by BASELINE_BIN, run
 #                                with the same configuration: before/after in the same run)
 #   LOG_ROTATE=64M LOG_KEEP=5    the log SUT's rotation (the relay's defaults)
@@ -90,6 +93,12 @@ printf 'metrics:\n  listen: 127.0.0.1:9153\n' >>"$CONFIG_METRICS"
 CONFIG_LIMITED="$OUT/relay-limited.yaml"
 cp "$CONFIG" "$CONFIG_LIMITED"
 printf 'limits:\n  client_qps: 1000000\n' >>"$CONFIG_LIMITED"
+# The relay streaming dnstap to a collector (SUT tproxy-relay-dnstap): the worker's copy into its
+# ring plus the writer's encoding, against tproxy-relay in the same repetition.
+CONFIG_DNSTAP="$OUT/relay-dnstap.yaml"
+cp "$CONFIG" "$CONFIG_DNSTAP"
+printf 'dnstap:\n  socket: unix:%s/dnstap.sock\n  messages: [%s]\n  queue: %s\n' "$OUT" "${DNSTAP_MESSAGES:-client_response}" \
+  "${DNSTAP_QUEUE:-8192}" >>"$CONFIG_DNSTAP"
 if [ "$LAB" = reference ]; then
   cd "$BENCH"
   DATA=$BENCH_WORK/data
@@ -119,6 +128,8 @@ sut_env() {
     tproxy-relay-limited) echo "cmd tproxy-relay-limited $BIN run --config $CONFIG_LIMITED" ;;
     # sh's $$ is the relay's PID after exec; the scraper has its own session (its CPU is not the SUT's).
     tproxy-relay-metrics) echo "cmd tproxy-relay-metrics setsid python3 $HERE/lab/scrape.py \$\$ http://127.0.0.1:9153/metrics & exec $BIN run --config $CONFIG_METRICS" ;;
+    # The collector first (the relay's first connection then succeeds), in its own session.
+    tproxy-relay-dnstap) echo "cmd tproxy-relay-dnstap setsid sh $HERE/lab/dnstap-collector.sh \$\$ $OUT/dnstap.sock $OUT/dnstap.fstrm & while [ ! -S $OUT/dnstap.sock ]; do sleep 0.05; done; exec $BIN run --config $CONFIG_DNSTAP" ;;
     baseline) echo "cmd baseline ${BASELINE_BIN:?BASELINE_BIN names the build to compare with} run --config $CONFIG" ;;
   esac
 }
@@ -159,6 +170,13 @@ for rep in $(seq "$REPS"); do
         dropped=$(echo "$totals" | awk '{print $6}')
         kept=$(cat "$OUT"/queries.jsonl* 2>/dev/null | grep -vc '"log":"status"' || true)
         line="$line log_written=${written:-?} log_dropped=${dropped:-?} log_lines_kept=$kept"
+      fi
+      if [ "$sut" = tproxy-relay-dnstap ]; then
+        # No frame may be dropped: the writer's totals at stop.
+        sutlog="$(echo "$line" | sed -n 's/.* raw=\([^ ]*\).*/\1/p').sut"
+        totals=$(grep -o 'frames sent, [0-9]* dropped' "$sutlog" | tail -1)
+        sent=$(grep -o '[0-9]* frames sent' "$sutlog" | tail -1 | awk '{print $1}')
+        line="$line dnstap_sent=${sent:-?} dnstap_dropped=$(echo "$totals" | awk '{print $3}')"
       fi
       echo "rep=$rep $line" | tee -a "$OUT/runs.txt"
     done

@@ -70,20 +70,23 @@ def main():
         for scen, v in sorted(versus.items()):
             ratio = f", CPU ratio {statistics.median(v['ratio']):.3f}" if v["ratio"] else ""
             print(f"- {scen}: {statistics.median(v['us']):+.2f} µs/query{ratio} (n={len(v['us'])})")
-    cost = defaultdict(lambda: {"qps": [], "us": []})
-    for (rep, scen), suts in by_rep.items():
-        on, off = suts.get("tproxy-relay-log"), suts.get("tproxy-relay")
-        if not on or not off:
-            continue
-        if num(on.get("qps")) and num(off.get("qps")):
-            cost[scen]["qps"].append(num(on["qps"]) / num(off["qps"]))
-        if num(on.get("sut_us_q")) is not None and num(off.get("sut_us_q")) is not None:
-            cost[scen]["us"].append(num(on["sut_us_q"]) - num(off["sut_us_q"]))
-    if cost:
-        print()
-        print("Query log on vs off, same repetition (median over reps):")
-        for scen, c in sorted(cost.items()):
-            print(f"- {scen}: throughput ratio {statistics.median(c['qps']):.3f}, added CPU {statistics.median(c['us']):+.2f} µs/query (n={len(c['qps'])})")
+    # What a feature costs: the relay with it on beside the relay without, same repetition.
+    for variant, title in (("tproxy-relay-log", "Query log"), ("tproxy-relay-dnstap", "dnstap"),
+                           ("tproxy-relay-metrics", "Metrics (scraped every second)"), ("tproxy-relay-limited", "Rate limiting")):
+        cost = defaultdict(lambda: {"qps": [], "us": []})
+        for (rep, scen), suts in by_rep.items():
+            on, off = suts.get(variant), suts.get("tproxy-relay")
+            if not on or not off:
+                continue
+            if num(on.get("qps")) and num(off.get("qps")):
+                cost[scen]["qps"].append(num(on["qps"]) / num(off["qps"]))
+            if num(on.get("sut_us_q")) is not None and num(off.get("sut_us_q")) is not None:
+                cost[scen]["us"].append(num(on["sut_us_q"]) - num(off["sut_us_q"]))
+        if cost:
+            print()
+            print(f"{title} on vs off, same repetition (median over reps):")
+            for scen, c in sorted(cost.items()):
+                print(f"- {scen}: throughput ratio {statistics.median(c['qps']):.3f}, added CPU {statistics.median(c['us']):+.2f} µs/query (n={len(c['qps'])})")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 #   scripts/fuzz.sh list                                 the targets
 #
 # Targets (Sources/FuzzTargets): query, answer, zone, rules, config, quic, quic-plaintext,
-# tcp-frames, http-head, log-line. Seeds live in Fuzz/corpus/TARGET (committed); what fuzzing adds goes to
+# tcp-frames, http-head, fstrm-control, log-line. Seeds live in Fuzz/corpus/TARGET (committed); what fuzzing adds goes to
 # .build-fuzz/corpus/TARGET, and with FUZZ_MERGE=1 the new coverage is merged back into
 # Fuzz/corpus/TARGET (minimised). A crash is written to Fuzz/crashes/ and fails the script.
 # The build is release with -sanitize=fuzzer,address (so LeakSanitizer too), in its own scratch
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 
-targets=(query answer zone rules config quic quic-plaintext tcp-frames http-head log-line)
+targets=(query answer zone rules config quic quic-plaintext tcp-frames http-head fstrm-control log-line)
 binary=.build-fuzz/release/tproxy-relay-fuzz
 
 build() {
@@ -31,7 +31,7 @@ build() {
   test -x "$binary" || { echo "fuzz build failed" >&2; exit 1; }
   # Every module of ours must carry coverage counters and ASan checks, or fuzzing is blind.
   local module symbols
-  for module in DNS Rules QUIC Relay FuzzTargets; do
+  for module in DNS Rules QUIC Relay Dnstap FuzzTargets; do
     # Into a variable first: `nm | grep -q` under pipefail fails when grep stops reading early.
     symbols=$(nm .build-fuzz/release/"$module".build/*.o 2>/dev/null || true)
     if [[ "$symbols" != *__sanitizer_cov_trace_cmp* || "$symbols" != *__asan_report* ]]; then
@@ -45,6 +45,7 @@ max_len() {
   case "$1" in
     query|answer|tcp-frames) echo 70000 ;;
     http-head) echo 20000 ;;   # past the 8 KiB head bound, in pieces
+    fstrm-control) echo 4096 ;;   # past the 512-byte control bound, in pieces
     quic|quic-plaintext) echo 8192 ;;
     *) echo 16384 ;;
   esac

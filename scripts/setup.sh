@@ -18,7 +18,7 @@ packages=(
   # service (issue 18): a real Prometheus and promtool for the metrics tests; lintian for the package
   prometheus lintian dpkg-dev binutils adduser
   # dnstap (issue 20): a Frame Streams receiver and a decoder, the reference the tests check against
-  fstrm-bin dnstap-ldns
+  fstrm-bin dnstap-ldns golang-github-dnstap-golang-dnstap-cli
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -273,6 +273,7 @@ public struct Configuration: Equatable, Sendable {
     public var intercept = Intercept()
     public var bypass = Bypass()
     public var metrics = Metrics()
+    public var dnstap = Dnstap()
     public var quic = QUIC()
     public var limits = Limits()
     public var cache = Cache()

@@ -37,6 +37,10 @@ extension ConfigurationParser {
         Key("quic") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "quic", keys: quic, into: &c.quic) },
         Key("limits") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "limits", keys: limits, into: &c.limits) },
         Key("metrics") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "metrics", keys: metrics, into: &c.metrics) },
+        Key("dnstap") { p, v, _, c throws(ConfigurationError) in
+            try p.readSection(v, name: "dnstap", keys: dnstap, into: &c.dnstap)
+            if c.dnstap.target == nil { throw p.error(v, "dnstap", "no target: name socket (unix:PATH or tcp:ADDRESS:PORT) or file") }
+        },
         Key("bypass") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "bypass", keys: bypass, into: &c.bypass) },
     ]
 

@@ -12,27 +12,32 @@ public struct DnstapMessage {
     /// `SocketProtocol`.
     public enum Transport: UInt64, Sendable { case udp = 1, tcp = 2 }
 
-    /// `Policy`: why the relay answered a query itself.
-    public struct Policy: Sendable {
-        public enum Action: UInt64, Sendable { case nxdomain = 1, nodata = 2, pass = 3, drop = 4, truncate = 5, localData = 6 }
-        /// Free text: the list (`/etc/lists/ads.txt`, `bypass`, `zone`).
-        public var type: String
+    /// `Policy`: why the relay answered a query itself. Its texts are borrowed for the encoding
+    /// (the writer keeps them in its own buffers; no allocation per frame).
+    public struct Policy {
+        public enum Action: UInt8, Sendable { case nxdomain = 1, nodata = 2, pass = 3, drop = 4, truncate = 5, localData = 6 }
+        /// Free text: the list (`/etc/lists/ads.txt`, `bypass`).
+        public var type: UnsafeRawBufferPointer
         /// The rule's text.
-        public var rule: [UInt8]
+        public var rule: UnsafeRawBufferPointer
         public var action: Action
+        /// Whether a rule matched the name (`match = QNAME`); not for an answer made under load.
+        public var matchedName: Bool
 
-        public init(type: String, rule: [UInt8], action: Action) {
+        public init(type: UnsafeRawBufferPointer, rule: UnsafeRawBufferPointer, action: Action, matchedName: Bool = true) {
             self.type = type
             self.rule = rule
             self.action = action
+            self.matchedName = matchedName
         }
     }
 
     public var kind: Kind
     public var transport: Transport
     /// The client (`query_address/port`) and the server it asked (`response_address/port`): for
-    /// forwarder messages, the relay's side toward the upstream is the query side.
-    public var queryAddress: Endpoint
+    /// forwarder messages, the relay's side toward the upstream is the query side (nil: not
+    /// known, left out).
+    public var queryAddress: Endpoint?
     public var responseAddress: Endpoint
     /// Wall-clock times, ns since the epoch.
     public var queryTime: UInt64
@@ -41,7 +46,7 @@ public struct DnstapMessage {
     public var responseMessage: UnsafeRawBufferPointer?
     public var policy: Policy?
 
-    public init(kind: Kind, transport: Transport, queryAddress: Endpoint, responseAddress: Endpoint, queryTime: UInt64,
+    public init(kind: Kind, transport: Transport, queryAddress: Endpoint?, responseAddress: Endpoint, queryTime: UInt64,
                 responseTime: UInt64? = nil, queryMessage: UnsafeRawBufferPointer? = nil, responseMessage: UnsafeRawBufferPointer? = nil,
                 policy: Policy? = nil) {
         self.kind = kind
@@ -65,13 +70,14 @@ public struct DnstapMessage {
         return out.overflowed ? nil : out.count
     }
 
+    @inline(__always)
     private func writeMessage(_ m: inout ProtobufWriter) {
         m.varintField(1, kind.rawValue)
-        m.varintField(2, queryAddress.address.isIPv6 ? 2 : 1)
+        m.varintField(2, responseAddress.address.isIPv6 ? 2 : 1)
         m.varintField(3, transport.rawValue)
-        Self.address(queryAddress.address) { m.bytesField(4, $0) }
+        if let queryAddress { Self.address(queryAddress.address) { m.bytesField(4, $0) } }
         Self.address(responseAddress.address) { m.bytesField(5, $0) }
-        m.varintField(6, UInt64(queryAddress.port))
+        if let queryAddress { m.varintField(6, UInt64(queryAddress.port)) }
         m.varintField(7, UInt64(responseAddress.port))
         m.varintField(8, queryTime / 1_000_000_000)
         m.fixed32Field(9, UInt32(queryTime % 1_000_000_000))
@@ -83,10 +89,10 @@ public struct DnstapMessage {
         if let responseMessage { m.bytesField(14, responseMessage) }
         if let policy {
             m.messageField(15) { p in
-                p.bytesField(1, Array(policy.type.utf8))
-                p.bytesField(2, policy.rule)
-                p.varintField(3, policy.action.rawValue)
-                p.varintField(4, 1)  // match = QNAME
+                p.bytesField(1, policy.type)
+                if !policy.rule.isEmpty { p.bytesField(2, policy.rule) }
+                p.varintField(3, UInt64(policy.action.rawValue))
+                if policy.matchedName { p.varintField(4, 1) }  // match = QNAME
             }
         }
     }

@@ -21,6 +21,7 @@ public enum FuzzTargets {
         Target(name: "quic-plaintext", summary: "behind decryption: frame walker, CRYPTO assembler, ClientHello", run: QUICPlaintextTarget.run),
         Target(name: "tcp-frames", summary: "the TCP length-prefix frame reader, input cut at arbitrary points", run: TCPFramesTarget.run),
         Target(name: "http-head", summary: "the metrics endpoint's HTTP request-head parser, input arriving in pieces", run: HTTPHeadTarget.run),
+        Target(name: "fstrm-control", summary: "Frame Streams control frames from a dnstap collector, arriving in pieces", run: FrameStreamsTarget.run),
         Target(name: "log-line", summary: "the query log follower's line reader and entry parser", run: LogLineTarget.run),
     ]
 

@@ -176,8 +176,8 @@ public final class HTTPResponder: @unchecked Sendable {
             } else {
                 // Full: the oldest connection gives way (an honest client finishes in milliseconds).
                 slot = connections.indices.min { connections[$0]!.opened < connections[$1]!.opened }!
-                close(slot)
                 counters.withLock { $0.displaced += 1 }
+                close(slot)
             }
             let connection = Connection(socket: socket, now: now, timeout: UInt64(limits.requestTimeoutMilliseconds) * 1_000_000)
             guard (try? epoll.add(socket.fd, token: Self.connectionToken | UInt64(slot))) != nil else { continue }
@@ -238,8 +238,9 @@ public final class HTTPResponder: @unchecked Sendable {
     private func closeExpired(now: UInt64) {
         for index in connections.indices {
             guard let connection = connections[index], connection.deadline <= now else { continue }
-            close(index, abort: true)
+            // Counted before the close: a peer that sees the close may read the counters at once.
             counters.withLock { $0.timedOut += 1 }
+            close(index, abort: true)
         }
     }
 

@@ -5,39 +5,39 @@
 ///
 /// Bounded pieces (numbers, addresses, names) ask for room once with `reserve(_:)`, write through
 /// the pointer it returns and count what they wrote with `advance(by:)`; LineBuffer+Text has them.
-struct LineBuffer {
-    private(set) var base: UnsafeMutablePointer<UInt8>
-    private(set) var count = 0
+package struct LineBuffer {
+    package private(set) var base: UnsafeMutablePointer<UInt8>
+    package private(set) var count = 0
     private(set) var capacity: Int
 
-    init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = max(capacity, 64)
         base = .allocate(capacity: self.capacity)
     }
 
     /// Frees the memory; the buffer must not be used afterwards.
-    func deallocate() { base.deallocate() }
+    package func deallocate() { base.deallocate() }
 
-    var isEmpty: Bool { count == 0 }
+    package var isEmpty: Bool { count == 0 }
 
     /// The bytes written so far.
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+    package var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
-    mutating func removeAll() { count = 0 }
+    package mutating func removeAll() { count = 0 }
 
     /// Drops everything after the first `length` bytes.
     mutating func truncate(to length: Int) { count = min(count, max(0, length)) }
 
     /// Room for at least `n` more bytes: where they go. Count the bytes written with `advance(by:)`.
     @inline(__always)
-    mutating func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+    package mutating func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
         if capacity - count < n { grow(n) }
         return base + count
     }
 
     /// Counts `n` bytes written at the pointer `reserve` returned (n ≤ what was reserved).
     @inline(__always)
-    mutating func advance(by n: Int) { count += n }
+    package mutating func advance(by n: Int) { count += n }
 
     @inline(__always)
     mutating func append(_ byte: UInt8) {
@@ -47,7 +47,7 @@ struct LineBuffer {
     }
 
     @inline(__always)
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard let source = bytes.baseAddress, bytes.count > 0 else { return }
         let n = bytes.count
         Self.copy(source, to: UnsafeMutableRawPointer(reserve(n)), count: n)
@@ -65,7 +65,7 @@ struct LineBuffer {
 
     /// A String's UTF-8 (for text made once per flow or status line; literals go through the
     /// StaticString overload, so this one has its own label).
-    mutating func append(string text: String) {
+    package mutating func append(string text: String) {
         var text = text
         text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }

@@ -148,7 +148,7 @@ struct QueryLogFormatter {
         out.append(",\"line\":")
         out.appendDecimal(UInt64(r.ruleLine))
         out.append(",\"text\":")
-        ruleTexts.appendJSON(list: Int(r.ruleList), line: r.ruleLine, to: &out)
+        ruleTexts.append(list: Int(r.ruleList), line: r.ruleLine, to: &out)
         out.append(UInt8(ascii: "}"))
     }
 

@@ -64,6 +64,10 @@ struct Check: ParsableCommand {
             // The packaged default: valid, but `run` refuses until an interface is named.
             print("note: intercept.interfaces is empty: nothing is captured, and `run` refuses to start until it names your LAN interfaces, such as [lan0]")
         }
+        if let target = configuration.dnstap.target {
+            let messages = Configuration.Dnstap.Message.allCases.filter { configuration.dnstap.messages.contains($0) }.map(\.rawValue)
+            print("dnstap: \(messages.joined(separator: ", ")) to \(target)")
+        }
         if !configuration.metrics.listen.isEmpty {
             print("metrics: /metrics and /healthz on \(configuration.metrics.listen.map(\.description).joined(separator: ", "))")
         }

@@ -96,6 +96,18 @@ import Rules
         #expect(Configuration().metrics.listen.isEmpty)
     }
 
+    @Test func dnstapTargetsAndMessages() throws {
+        #expect(Configuration().dnstap.target == nil && Configuration().dnstap.messages == [.clientResponse])
+        #expect(try parse("dnstap:\n  socket: unix:/run/tproxy-relay/dnstap.sock\n").dnstap.target == .unix("/run/tproxy-relay/dnstap.sock"))
+        #expect(try parse("dnstap:\n  socket: /run/dnstap.sock\n").dnstap.target == .unix("/run/dnstap.sock"))
+        #expect(try parse("dnstap:\n  socket: \"tcp:[fd53:2::9]:6000\"\n").dnstap.target == .tcp(Endpoint(address: IPAddress("fd53:2::9")!, port: 6000)))
+        #expect(try parse("dnstap:\n  tcp: \"10.53.2.9:6000\"\n").dnstap.target == .tcp(Endpoint(address: IPAddress("10.53.2.9")!, port: 6000)))
+        let file = try parse("dnstap:\n  file: tap.fstrm\n  identity: router-7\n  version: v1\n  queue: 100\n  messages: [client_query, forwarder_response]\n").dnstap
+        #expect(file.target == .file("tap.fstrm"))
+        #expect(file.identity == "router-7" && file.version == "v1" && file.queue == 100)
+        #expect(file.messages == [.clientQuery, .forwarderResponse])
+    }
+
     @Test func quicAndLimitsSections() throws {
         let config = try parse("""
             intercept:
@@ -157,6 +169,19 @@ import Rules
         ("limits:\n  client_prefix_v4: 33\n", "relay.yaml:2: limits.client_prefix_v4: 33 is out of range (8...32)"),
         ("limits:\n  exempt: [10.53.1.0/40]\n", "relay.yaml:2: limits.exempt: '10.53.1.0/40' is not an address or CIDR such as 10.53.1.0/24"),
         ("limits:\n  action: tarpit\n", "relay.yaml:2: limits.action: expected drop, refused or slip, got 'tarpit'"),
+        ("dnstap:\n  socket: /run/dnstap.sock\n  tcp: \"10.53.2.9:6000\"\n", "relay.yaml:3: dnstap.tcp: a second target (the section already sends to unix:/run/dnstap.sock); name one of socket, tcp, file"),
+        ("dnstap:\n  socket: udp:10.53.2.9:6000\n", "relay.yaml:2: dnstap.socket: expected unix:/run/tproxy-relay/dnstap.sock, tcp:10.0.0.5:6000 or file:/var/log/tproxy-relay/dnstap.fstrm, got 'udp:10.53.2.9:6000'"),
+        ("dnstap:\n  socket: tcp:collector.lan:6000\n", "relay.yaml:2: dnstap.socket: 'collector.lan:6000' is not a collector's address and port (10.0.0.5:6000, [fd00::5]:6000; an address, not a name)"),
+        ("dnstap:\n  tcp: 10.53.2.9\n", "relay.yaml:2: dnstap.tcp: '10.53.2.9' is not a collector's address and port (10.0.0.5:6000, [fd00::5]:6000; an address, not a name)"),
+        ("dnstap:\n  tcp: \"0.0.0.0:6000\"\n", "relay.yaml:2: dnstap.tcp: '0.0.0.0:6000' is not a collector's address and port (10.0.0.5:6000, [fd00::5]:6000; an address, not a name)"),
+        ("dnstap:\n  socket: unix:/\(String(repeating: "d", count: 120))\n", "relay.yaml:2: dnstap.socket: '/\(String(repeating: "d", count: 120))' is longer than a unix socket path may be (107 bytes)"),
+        ("dnstap:\n  file: logs/\n", "relay.yaml:2: dnstap.file: expected a file path, such as /var/log/tproxy-relay/dnstap.fstrm"),
+        ("dnstap:\n  messages: [client_response]\n", "relay.yaml:2: dnstap: no target: name socket (unix:PATH or tcp:ADDRESS:PORT) or file"),
+        ("dnstap:\n  file: t.fstrm\n  messages: [auth_query]\n", "relay.yaml:3: dnstap.messages: 'auth_query' is not a message type the relay emits (client_query, client_response, forwarder_query, forwarder_response)"),
+        ("dnstap:\n  file: t.fstrm\n  messages: []\n", "relay.yaml:3: dnstap.messages: name at least one message type (or leave the dnstap section out)"),
+        ("dnstap:\n  file: t.fstrm\n  queue: 10\n", "relay.yaml:3: dnstap.queue: 10 is out of range (64...1048576)"),
+        ("dnstap:\n  file: t.fstrm\n  identity: \"a\\tb\"\n", "relay.yaml:3: dnstap.identity: expected up to 255 bytes of printable text"),
+        ("dnstap:\n  file: t.fstrm\n  format: json\n", "relay.yaml:3: dnstap.format: unknown key (expected one of socket, tcp, file, identity, version, messages, queue)"),
         ("metrics:\n  port: 9153\n", "relay.yaml:2: metrics.port: unknown key (expected one of listen)"),
         ("workers: lots\n", "relay.yaml:1: workers: expected a whole number, got 'lots'"),
         ("upstream:\n  mode: nearest\n", "relay.yaml:2: upstream.mode: expected original or servers"),
@@ -178,7 +203,7 @@ import Rules
         ("filters:\n  clients:\n    - match: 10.53.1.7\n      lists: []\n      colour: red\n", "relay.yaml:5: filters.clients.colour: unknown key (expected one of match, lists)"),
         ("filters:\n  lists: [a.txt]\n  clients:\n    - match: 10.53.1.7\n      lists: [b.txt]\n", "relay.yaml:4: filters.clients.lists: 'b.txt' is not one of filters.lists (name it there first)"),
         ("filters:\n  watch: sometimes\n", "relay.yaml:2: filters.watch: expected true or false"),
-        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits, metrics, bypass)"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits, metrics, dnstap, bypass)"),
         ("quic:\n  sniff: sometimes\n", "relay.yaml:2: quic.sniff: expected true or false"),
         ("quic:\n  idle_timeout: forever\n", "relay.yaml:2: quic.idle_timeout: expected a duration such as 2s or 500ms, got 'forever'"),
         ("quic:\n  idle_timeout: 10ms\n", "relay.yaml:2: quic.idle_timeout: 10ms is out of range (100ms...3600s)"),

@@ -19,13 +19,22 @@ import Testing
         return length.map { Array(buffer[0..<$0]) }
     }
 
-    static func responseMessage(client: String, asked: String, policy: DnstapMessage.Policy?) -> [UInt8] {
-        query.withUnsafeBytes { q in
+    typealias PolicyText = (type: String, rule: String, action: DnstapMessage.Policy.Action)
+
+    static func responseMessage(client: String?, asked: String, policy: PolicyText?) -> [UInt8] {
+        let type = Array((policy?.type ?? "").utf8), rule = Array((policy?.rule ?? "").utf8)
+        return query.withUnsafeBytes { q in
             response.withUnsafeBytes { r in
-                encode(DnstapMessage(kind: .clientResponse, transport: .udp,
-                                     queryAddress: Endpoint(parsing: client, defaultPort: 0)!, responseAddress: Endpoint(parsing: asked, defaultPort: 53)!,
-                                     queryTime: 1_764_600_000_123_456_789, responseTime: 1_764_600_000_124_000_000,
-                                     queryMessage: q, responseMessage: r, policy: policy))!
+                type.withUnsafeBytes { t in
+                    rule.withUnsafeBytes { u in
+                        encode(DnstapMessage(kind: .clientResponse, transport: .udp,
+                                             queryAddress: client.map { Endpoint(parsing: $0, defaultPort: 0)! },
+                                             responseAddress: Endpoint(parsing: asked, defaultPort: 53)!,
+                                             queryTime: 1_764_600_000_123_456_789, responseTime: 1_764_600_000_124_000_000,
+                                             queryMessage: q, responseMessage: r,
+                                             policy: policy.map { DnstapMessage.Policy(type: t, rule: u, action: $0.action) }))!
+                    }
+                }
             }
         }
     }
@@ -46,12 +55,24 @@ import Testing
     /// The policy (dnstap-ldns 0.2 does not print it): type, rule, action NXDOMAIN, match QNAME.
     @Test func thePolicyOfABlockedQuery() throws {
         let frame = Self.responseMessage(client: "10.53.1.2:1", asked: "10.53.2.53",
-                                         policy: .init(type: "ads.txt", rule: Array("||x^".utf8), action: .nxdomain))
+                                         policy: ("ads.txt", "||x^", .nxdomain))
         let policy: [UInt8] = [0x0a, 7] + Array("ads.txt".utf8) + [0x12, 4] + Array("||x^".utf8) + [0x18, 1, 0x20, 1]
         let tagged: [UInt8] = [0x7a, UInt8(policy.count)] + policy
         #expect(frame.count > tagged.count)
         let found = (0...(frame.count - tagged.count)).contains { Array(frame[$0..<($0 + tagged.count)]) == tagged }
         #expect(found, "field 15 (policy) with its four fields")
+    }
+
+    /// A forwarder message from a wildcard-bound socket leaves the query address and port out;
+    /// the family comes from the upstream's address.
+    @Test func anUnknownQueryAddressIsLeftOut() throws {
+        let frame = Self.responseMessage(client: nil, asked: "[fd53:2::53]:53", policy: nil)
+        let withAddress = Self.responseMessage(client: "[fd53:1::2]:7", asked: "[fd53:2::53]:53", policy: nil)
+        // Field 4 (2 + 16 bytes) and field 6 (2 bytes); the Message's length then takes a second byte.
+        #expect(withAddress.count - frame.count == 18 + 2 + 1)
+        // type CLIENT_RESPONSE, family INET6, protocol UDP, then response_address (field 5) at once.
+        let start: [UInt8] = [0x08, 6, 0x10, 2, 0x18, 1, 0x2a, 16]
+        #expect((0...(frame.count - start.count)).contains { Array(frame[$0..<($0 + start.count)]) == start })
     }
 
     @Test func aFrameThatDoesNotFitIsRefused() {
@@ -71,7 +92,7 @@ import Testing
         let frames = [
             Self.responseMessage(client: "10.53.1.2:40000", asked: "10.53.3.53", policy: nil),
             Self.responseMessage(client: "[fd53:1::2]:40001", asked: "[fd53:3::53]:53",
-                                 policy: .init(type: "/etc/lists/ads.txt", rule: Array("||www.lab.test^".utf8), action: .nxdomain)),
+                                 policy: ("/etc/lists/ads.txt", "||www.lab.test^", .nxdomain)),
         ]
         for frame in frames { file += [UInt8(frame.count >> 24), UInt8(frame.count >> 16 & 0xff), UInt8(frame.count >> 8 & 0xff), UInt8(frame.count & 0xff)] + frame }
         file += FrameStreams.encode(.init(.stop))

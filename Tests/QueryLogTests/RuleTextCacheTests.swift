@@ -8,7 +8,7 @@ import Testing
     static func text(_ cache: inout RuleTextCache, list: Int = 0, line: UInt32) -> String {
         var out = LineBuffer(capacity: 16)
         defer { out.deallocate() }
-        cache.appendJSON(list: list, line: line, to: &out)
+        cache.append(list: list, line: line, to: &out)
         return String(decoding: out.bytes, as: UTF8.self)
     }
 
@@ -30,6 +30,20 @@ import Testing
         #expect(Self.text(&cache, line: 0) == "null")
         #expect(Self.text(&cache, line: 4) == "null")
         #expect(Self.text(&cache, line: .max) == "null")
+    }
+
+    /// For dnstap's Policy.rule: the text as written (trimmed as the rules read it), nothing for
+    /// a line that is not there.
+    @Test func rawTextsAreNotQuoted() throws {
+        let path = try Self.list("! header\n||ads.example^\n  0.0.0.0 \"quoted\"\\path  \n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var cache = RuleTextCache(lists: [path], raw: true)
+        defer { cache.deallocate() }
+        cache.refresh()
+        #expect(Self.text(&cache, line: 2) == "||ads.example^")
+        #expect(Self.text(&cache, line: 2) == "||ads.example^")
+        #expect(Self.text(&cache, line: 3) == "0.0.0.0 \"quoted\"\\path")
+        #expect(Self.text(&cache, line: 4) == "")
     }
 
     @Test func aMissingListGivesNull() {

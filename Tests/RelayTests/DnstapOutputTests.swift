@@ -121,6 +121,30 @@ import Testing
         #expect(!output.isOpen)
     }
 
+    /// A collector that accepts the stream and then stops reading: a write waits at most its
+    /// bound, then the connection is given up (the writer drops and counts; DNS never waits).
+    @Test func aCollectorThatStopsReadingIsLeftWithinTheWait() throws {
+        let path = NSTemporaryDirectory() + "stuck-\(UUID().uuidString.prefix(8)).sock"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let accept = FrameStreams.encode(.init(.accept, contentTypes: [FrameStreams.dnstapContentType]))
+        let (server, _) = try Self.run("/usr/bin/python3", ["-c", """
+            import socket, sys, time
+            s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)
+            c, _ = s.accept(); c.recv(100); c.sendall(bytes.fromhex(sys.argv[2])); c.recv(100); time.sleep(10)
+            """, path, accept.map { String(format: "%02x", $0) }.joined()])
+        defer { kill(server.processIdentifier, SIGKILL) }
+        #expect(Self.waitFor { FileManager.default.fileExists(atPath: path) })
+        let output = DnstapOutput(.unix(path))
+        #expect(output.open(now: SystemInfo.monotonicNanoseconds()), "\(output.lastError ?? "")")
+        let big = [UInt8](repeating: 0, count: 32 << 20)
+        let started = SystemInfo.monotonicNanoseconds()
+        #expect(!big.withUnsafeBytes { output.write($0) })
+        let waited = SystemInfo.monotonicNanoseconds() - started
+        #expect(waited < 3_000_000_000, "waited \(waited / 1_000_000) ms")
+        #expect(output.lastError?.contains("stopped reading") == true, "\(output.lastError ?? "")")
+        #expect(!output.isOpen)
+    }
+
     @Test func aCollectorThatDoesNotSpeakFrameStreamsIsLeft() throws {
         // A plain listener that sends garbage instead of ACCEPT.
         let path = NSTemporaryDirectory() + "junk-\(UUID().uuidString.prefix(8)).sock"

@@ -112,3 +112,15 @@ def test_explain_runs_the_pipeline_with_the_server_asked(tmp_path):
     assert bad.returncode == 1 and "'not-an-address' is not an address" in bad.stdout, bad.stdout
     bad = run(BINARY, "explain", "--config", str(cfg), "a" * 70 + ".test", check=False)
     assert bad.returncode == 1 and "is not a valid domain name" in bad.stdout, bad.stdout
+
+
+def test_the_dnstap_section_is_checked(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("intercept:\n  interfaces: [lan0]\ndnstap:\n  socket: tcp:10.53.2.9:6000\n  messages: [client_query, client_response]\n")
+    out = run(BINARY, "check", "--config", str(cfg), check=False)
+    assert out.returncode == 0, out.stdout
+    assert "dnstap: client_query, client_response to tcp:10.53.2.9:6000" in out.stdout, out.stdout
+    cfg.write_text("intercept:\n  interfaces: [lan0]\ndnstap:\n  socket: udp:10.53.2.9:6000\n")
+    out = run(BINARY, "check", "--config", str(cfg), check=False)
+    assert out.returncode == 1
+    assert f"{cfg}:4: dnstap.socket: expected unix:" in out.stdout, out.stdout

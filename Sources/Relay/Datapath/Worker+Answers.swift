@@ -12,6 +12,7 @@ extension Worker {
     /// entry. `answer` is the writable buffer holding the answer in its first `length` bytes.
     @inline(__always)
     func deliver(_ index: Int, answer: UnsafeMutableRawBufferPointer, length: Int) {
+        tapForwarderResponse(index, answer: UnsafeRawBufferPointer(rebasing: answer[0..<length]))
         // A malformed answer is not passed on or cached (the client gets SERVFAIL, or a stale
         // answer); TTLs are clamped in place so the first answer and the cached copy agree.
         guard AnswerCheck.check(UnsafeMutableRawBufferPointer(rebasing: answer[0..<length]), questionEnd: inFlight[index].questionEnd,

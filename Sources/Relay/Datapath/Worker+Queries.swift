@@ -103,6 +103,8 @@ extension Worker {
             if let limiter = settings.rateLimiter, limiter.admit(client.address, nowMilliseconds: now / 1_000_000) == .limit {
                 return overLimit(query, in: buffer, client: client, destination: destination, reply: reply, now: now)
             }
+            tapClientQuery(UnsafeRawBufferPointer(rebasing: buffer[0..<length]), client: client, destination: destination, tcp: reply.isTCP,
+                           receivedAt: now)
             let facts = QueryFacts(query: query, client: client, destination: destination, transport: reply.isTCP ? .tcp : .udp)
             switch pipeline.decide(facts, in: buffer, queryLength: length, now: nowSeconds) {
             case .answered(let size, let source, let rule, let detail):
@@ -225,6 +227,9 @@ extension Worker {
             queryLog.recordAnswer(bytes, proto: reply.isTCP ? .tcp : .udp, client: client, server: destination, action: action, upstream: upstream,
                                   rule: (rule.list, rule.line), receivedAt: receivedAt,
                                   local: !settings.localAddresses.isEmpty && settings.localAddresses.contains(client.address), identity: identity)
+        }
+        if logged {
+            tapClientResponse(bytes, action: action, rule: rule, client: client, destination: destination, tcp: reply.isTCP, receivedAt: receivedAt)
         }
         switch reply {
         case .udp:

@@ -130,6 +130,7 @@ extension Worker {
         inFlight.schedule(index, deadline: now + settings.timeoutNanoseconds)
         if settings.metrics { upstreamTally.count(.queries, slot: upstreamTally.slot(serverIndex: inFlight[index].serverIndex)) }
         upstreamSender.enqueue(fd: fd, bytes: inFlight.query(index), to: server)
+        tapForwarderQuery(index, tcp: false, now: now)
         return true
     }
 
@@ -137,7 +138,11 @@ extension Worker {
     func sendTCP(_ index: Int, to server: Endpoint, now: UInt64) {
         let source = inFlight[index].identity == .source ? inFlight[index].client.address : nil
         if settings.metrics { upstreamTally.count(.queries, slot: upstreamTally.slot(serverIndex: inFlight[index].serverIndex)) }
-        if !upstreamTCP.send(index, to: server, source: source, now: now) { failQuery(index) }
+        guard upstreamTCP.send(index, to: server, source: source, now: now) else {
+            failQuery(index)
+            return
+        }
+        tapForwarderQuery(index, tcp: true, now: now)
     }
 
     // MARK: Answers over UDP

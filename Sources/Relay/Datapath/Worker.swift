@@ -1,5 +1,6 @@
 import Configuration
 import DNS
+import Dnstap
 import Glibc
 import LinuxNet
 import Logging
@@ -95,6 +96,8 @@ final class Worker {
     var quic: QUICRelay!
     /// The query log: this worker's ring, or nil when the log is off.
     let queryLog: QueryLogRing?
+    /// dnstap: this worker's ring, or nil when dnstap is off.
+    let dnstap: DnstapRing?
     /// Where TCP queries are answered (a frame must not grow in place).
     let answerScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Worker.maxQueryLength + 64, alignment: 8)
     /// The worker's clock for TTLs, in whole seconds, refreshed every loop turn.
@@ -113,10 +116,11 @@ final class Worker {
     private let publishRequested = Atomic<Bool>(false)
 
     init(settings: Settings, pipeline: QueryPipeline, udpListeners: [Socket], tcpListeners: [Socket], quicListeners: [Socket] = [],
-         queryLog: QueryLogRing? = nil, logger: Logger) throws {
+         queryLog: QueryLogRing? = nil, dnstap: DnstapRing? = nil, logger: Logger) throws {
         self.settings = settings
         self.pipeline = pipeline
         self.queryLog = queryLog
+        self.dnstap = dnstap
         self.udpListeners = udpListeners
         self.logger = logger
         upstreamTally = UpstreamTally(servers: pipeline.upstream.servers, serversMode: pipeline.upstream.mode == .servers)

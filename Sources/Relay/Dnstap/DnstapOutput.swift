@@ -1,3 +1,4 @@
+import Configuration
 import Dnstap
 import Glibc
 import LinuxNet
@@ -11,19 +12,7 @@ import RelayCore
 /// wait is bounded, a batch that cannot be written whole closes the connection (a frame cut in
 /// the middle would corrupt the stream), and connecting again waits 1 s, then 2, 4 … up to 30 s.
 final class DnstapOutput {
-    enum Target: Equatable, CustomStringConvertible {
-        case unix(String)
-        case tcp(Endpoint)
-        case file(String)
-
-        var description: String {
-            switch self {
-            case .unix(let path): return "unix:\(path)"
-            case .tcp(let endpoint): return "tcp:\(endpoint)"
-            case .file(let path): return "file:\(path)"
-            }
-        }
-    }
+    typealias Target = Configuration.Dnstap.Target
 
     let target: Target
     private var socket: Socket?
@@ -36,8 +25,13 @@ final class DnstapOutput {
     /// Why the last attempt failed, for the writer's (rate-limited) log line.
     private(set) var lastError: String?
 
-    init(_ target: Target) {
+    /// SO_MARK on a TCP connection to the collector (`intercept.bypass_mark`), so that the
+    /// interception never takes it, whatever port the collector listens on.
+    private let bypassMark: UInt32?
+
+    init(_ target: Target, bypassMark: UInt32? = nil) {
         self.target = target
+        self.bypassMark = bypassMark
     }
 
     deinit { close(finish: false) }
@@ -68,10 +62,15 @@ final class DnstapOutput {
         if case .file = target {
             var offset = 0
             while offset < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { lastError = "\(target): \(Errno.current)"; close(finish: false); return false }
-                offset += n
+                do {
+                    let n = try FileCalls.write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                    guard n > 0 else { throw Errno(rawValue: EIO) }
+                    offset += n
+                } catch {
+                    lastError = "\(target): \(error)"
+                    close(finish: false)
+                    return false
+                }
             }
             return true
         }
@@ -104,7 +103,7 @@ final class DnstapOutput {
             if wrote, socket != nil { _ = readControl() }  // FINISH, or give up after the wait
             guard fd >= 0 else { return }  // the write failed and closed it
         }
-        if socket == nil { Glibc.close(fd) }
+        if socket == nil { FileCalls.close(fd) }
         socket?.close()
         socket = nil
         fd = -1
@@ -116,9 +115,7 @@ final class DnstapOutput {
         let contentType = [FrameStreams.dnstapContentType]
         switch target {
         case .file(let path):
-            let opened = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-            guard opened >= 0 else { throw Errno.current }
-            fd = opened
+            fd = try FileCalls.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o640)
             guard FrameStreams.encode(.init(.start, contentTypes: contentType)).withUnsafeBytes({ write($0) }) else {
                 throw RelayError(.netlink, lastError ?? "cannot write")
             }
@@ -132,6 +129,7 @@ final class DnstapOutput {
             let s = try Socket.tcp(for: endpoint)
             socket = s
             fd = s.fd
+            if let bypassMark { try s.set(.mark(bypassMark)) }
             try s.startConnect(to: endpoint)
         }
         guard let socket, socket.wait(writable: true, milliseconds: Self.waitMilliseconds) else {

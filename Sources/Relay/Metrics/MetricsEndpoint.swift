@@ -15,7 +15,7 @@ final class MetricsEndpoint {
         var workers: [Worker]
         var limits: ConnectionLimits
         var loadStatus: LoadStatus
-        var queryLog: QueryLogWriter?
+        var recorders: Recorders?
         var health: ServiceHealth
         var startTime: Double
         /// Counters the kernel keeps (the bypass rules' named counters), read at each scrape.
@@ -80,7 +80,7 @@ final class MetricsEndpoint {
     static func inputs(_ sources: Sources) -> MetricsInputs {
         MetricsInputs(workers: freshSnapshots(sources.workers), kernel: sources.kernelCounters(), tcpConnections: sources.limits.open,
                       lists: sources.loadStatus.lists, zones: sources.loadStatus.zones,
-                      queryLog: sources.queryLog?.totals, interceptionInstalled: sources.health.interceptionInstalled,
+                      queryLog: sources.recorders?.queryLog?.totals, dnstap: sources.recorders?.dnstap?.totals, interceptionInstalled: sources.health.interceptionInstalled,
                       workersAlive: Worker.stuck(sources.workers, within: 1_000_000_000).isEmpty, startTime: sources.startTime)
     }
 

@@ -11,6 +11,8 @@ struct MetricsInputs {
     var zones: [(String, LoadStatus.Entry)]
     /// Entries the query log wrote and dropped; nil when the log is off.
     var queryLog: (written: Int, dropped: Int)?
+    /// dnstap frames sent and dropped, and whether the output is open; nil when dnstap is off.
+    var dnstap: (sent: Int, dropped: Int, connected: Bool)? = nil
     var interceptionInstalled: Bool
     var workersAlive: Bool
     var startTime: Double
@@ -68,6 +70,13 @@ enum MetricsPage {
         if let log = inputs.queryLog {
             out.single("querylog_written_total", .counter, "Query log entries written.", log.written)
             out.single("querylog_dropped_total", .counter, "Query log entries dropped (a full ring or a failing disk); DNS is not affected.", log.dropped)
+        }
+        if let tap = inputs.dnstap {
+            out.single("dnstap_frames_sent_total", .counter, "dnstap frames written to the collector or file.", tap.sent)
+            out.single("dnstap_frames_dropped_total", .counter,
+                       "dnstap frames dropped (a full ring, or the collector absent, slow or gone); DNS is not affected.", tap.dropped)
+            out.single("dnstap_connected", .gauge, "1 while the dnstap output is open (the collector accepted the stream, or the file is open).",
+                       tap.connected ? 1 : 0)
         }
         return out.text
     }

@@ -24,7 +24,8 @@ public final class RelayService {
     private var routing: PolicyRouting?
     private var table: NftablesTable?
     private var watcher: ListWatcher?
-    private var queryLog: QueryLogWriter?
+    /// The query log and dnstap writers.
+    private var recorders: Recorders?
     /// The zones in service (kept to carry good zones across a reload where one file fails).
     private var zones: LocalZones = .empty
     /// Reloads come from SIGHUP and from the watcher; one at a time.
@@ -138,22 +139,19 @@ public final class RelayService {
                             metrics: metrics != nil,
                             rateLimiter: rateLimiter, rateLimitAction: self.configuration.limits.action)
         }
-        // The query log's writer and one ring per worker; the file is opened now so that a bad
-        // path stops start-up with a clear message.
-        if configuration.querylog.isOn, let path = configuration.querylog.path {
-            let writer = QueryLogWriter(settings: .init(path: path, rotateSize: configuration.querylog.rotateSize,
-                                                        keep: configuration.querylog.keep, anonymize: configuration.querylog.anonymize),
-                                        lists: configuration.filters.lists, logger: logger)
-            queryLog = writer
-        }
-        let rings = listenerSets.map { _ in queryLog?.makeRing() }
-        try queryLog?.start()
+        // The query log's and dnstap's writers and one ring each per worker; files are opened now
+        // so that a bad path stops start-up with a clear message.
+        let recorders = Recorders(configuration: configuration, logger: logger)
+        let rings = listenerSets.map { _ in recorders.makeRings() }
+        try recorders.start()
+        self.recorders = recorders
         workers = try listenerSets.enumerated().map {
             // Each worker its own pipeline (its cache is its own); the rules and zones are shared.
             let pipeline = QueryPipeline(configuration: configuration, rules: rules, zones: zones,
                                          listeners: $0.element.udp.compactMap { try? $0.localEndpoint() })
             return try Worker(settings: settings($0.offset), pipeline: pipeline, udpListeners: $0.element.udp, tcpListeners: $0.element.tcp,
-                              quicListeners: $0.element.quic, queryLog: rings[$0.offset], logger: logger)
+                              quicListeners: $0.element.quic, queryLog: rings[$0.offset].queryLog, dnstap: rings[$0.offset].dnstap,
+                              logger: logger)
         }
 
         // Routes before the rules: the moment a packet is marked, its route must exist.
@@ -195,7 +193,7 @@ public final class RelayService {
         if let metrics {
             do {
                 let plan = interceptionPlan(ipv6: ipv6Enabled)
-                try metrics.start(serving: .init(workers: workers, limits: limits, loadStatus: loadStatus, queryLog: queryLog,
+                try metrics.start(serving: .init(workers: workers, limits: limits, loadStatus: loadStatus, recorders: recorders,
                                                  health: health, startTime: SystemInfo.wallClockSeconds(),
                                                  kernelCounters: { BlockedAddresses.counters(NftablesTable.counters(table: plan.tableName, names: plan.bypassCounters)) }))
                 self.metrics = metrics
@@ -367,11 +365,9 @@ public final class RelayService {
         for worker in workers { worker.requestStop() }
         for thread in threads { thread.join() }
         threads = []
-        if let queryLog {
-            queryLog.stop()  // after the workers: what they answered while draining is written too
-            logger.info("\(queryLog.summary)")
-            self.queryLog = nil
-        }
+        // After the workers: what they answered while draining is recorded too.
+        for summary in recorders?.stop() ?? [] { logger.info("\(summary)") }
+        recorders = nil
         routing?.remove()
         routing = nil
         metrics?.stop()  // last: /healthz says 503 while the rest drains
