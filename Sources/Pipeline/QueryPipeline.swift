@@ -10,9 +10,9 @@ import Zones
 ///
 /// No sockets: the datapath hands it a parsed query in a writable buffer and acts on the outcome
 /// (send the answer, or send upstream); `explain` hands it a query it built and prints the trace.
-/// Each worker holds its own pipeline (its cache and scratch space are its own); the rules and
-/// zones in it are shared read-only. A reload makes a new pipeline around the same cache
-/// (`replacing`): every stage is a constant, so a query reads them in place, with no copy and no
+/// Each worker holds its own pipeline (its scratch space and counts are its own); the rules and
+/// zones in it are shared read-only, the answer cache behind its shards' locks. A reload makes a
+/// new pipeline around the same cache (`replacing`): every stage is a constant, so a query reads them in place, with no copy and no
 /// reference counting. Nothing is allocated on the way to a forward, a cache hit or a block; a
 /// zone answer or an alias allocates.
 public final class QueryPipeline {
@@ -46,16 +46,22 @@ public final class QueryPipeline {
                       answers: answers, cache: cache, upstream: upstream, name: name)
     }
 
-    /// A pipeline as the configuration describes it, with these rules, zones and listeners.
-    public convenience init(configuration: Configuration, rules: RuleSet, zones: LocalZones, listeners: [Endpoint]) {
-        let c = configuration.cache
+    /// The answer cache's settings as the configuration gives them.
+    public static func cacheSettings(_ c: Configuration.Cache) -> AnswerCache.Settings {
+        AnswerCache.Settings(entries: c.entries, minTTL: c.minTTL, maxTTL: c.maxTTL, negativeTTL: c.negativeTTL,
+                             serveStaleSeconds: c.serveStale, prefetch: c.prefetch)
+    }
+
+    /// A pipeline as the configuration describes it, with these rules, zones and listeners, over
+    /// `cache` (the one the workers share; nil: a cache of its own, as `explain` has).
+    public convenience init(configuration: Configuration, rules: RuleSet, zones: LocalZones, listeners: [Endpoint],
+                            cache: SharedAnswerCache? = nil) {
         self.init(loopGuard: LoopGuard(listeners: listeners),
                   bypass: BypassStage(configuration.bypass),
                   zones: ZoneStage(zones: zones, aliasTTL: configuration.filters.ttl),
                   rules: RuleStage(rules: rules, policy: configuration.filters.clientPolicy),
                   answers: RuleAnswers(blockWith: configuration.filters.blockWith, ttl: configuration.filters.ttl),
-                  cache: CacheStage(AnswerCache.Settings(entries: c.entries, minTTL: c.minTTL, maxTTL: c.maxTTL, negativeTTL: c.negativeTTL,
-                                                         serveStaleSeconds: c.serveStale, prefetch: c.prefetch)),
+                  cache: CacheStage(shared: cache ?? SharedAnswerCache(settings: Self.cacheSettings(configuration.cache))),
                   upstream: UpstreamChoice(configuration.upstream))
     }
 

@@ -6,9 +6,16 @@
 //                                    client, list mask, as the datapath asks), and the peak
 //                                    resident memory while a second copy is built (a reload)
 //
-// Latency is taken per lookup with CLOCK_MONOTONIC (about 20 ns of it is the clock itself) over
-// 1,000,000 lookups: half names below listed ones, half names no rule covers. Memory comes from
-// /proc/self/status; the peak is reset through /proc/self/clear_refs before the reload.
+// Latency is taken per lookup with CLOCK_MONOTONIC (about 20 ns of it is the clock itself) in
+// three modes, each half names below listed ones and half names no rule covers:
+//   warm    1,000,000 lookups cycling through 20,000 names: the table's hot lines stay cached
+//           (what a load of few distinct names sees);
+//   stream  every listed name once and as many unlisted ones, shuffled: each lookup touches lines
+//           no recent one did (a relay answering many distinct names);
+//   cold    2,000 lookups, each after 48 MiB were written (more than this machine's caches):
+//           every probe comes from memory, its page walks too (the worst case, and what a profile of the relay under
+//           load shows when the kernel's networking has the caches).
+// Memory comes from /proc/self/status; the peak is reset through /proc/self/clear_refs before the reload.
 import Foundation
 import Glibc
 import RelayCore
@@ -100,7 +107,9 @@ func measure(paths: [String]) throws {
         }
     }
     samples.sort()
-    func percentile(_ p: Double) -> Double { Double(samples[min(samples.count - 1, Int(Double(samples.count) * p))]) / 1000 }
+    func percentile(_ p: Double) -> Double { percentileMicros(samples, p) }
+    let stream = streamLookups(set!, paths: paths, client: client)
+    let cold = coldLookups(set!, paths: paths, client: client)
 
     let result: [String: Any] = [
         "lists": paths.map { ($0 as NSString).lastPathComponent },
@@ -115,6 +124,12 @@ func measure(paths: [String]) throws {
         "lookup_p99_us": percentile(0.99),
         "lookup_p999_us": percentile(0.999),
         "lookup_max_us": Double(samples.last ?? 0) / 1000,
+        "stream_lookups": stream.count,
+        "stream_p50_us": percentileMicros(stream, 0.50),
+        "stream_p99_us": percentileMicros(stream, 0.99),
+        "cold_lookups": cold.count,
+        "cold_p50_us": percentileMicros(cold, 0.50),
+        "cold_p99_us": percentileMicros(cold, 0.99),
         "reload_ms": Double(reloadNanoseconds) / 1e6,
         // What a reload adds at its peak over the resident set before it: compare with the set's own size.
         "reload_peak_added_mb": Double(duringReload.peak - beforeReload.rss) / 1e6,
@@ -123,6 +138,60 @@ func measure(paths: [String]) throws {
     ]
     let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
+}
+
+/// Percentile `p` of sorted nanosecond samples, in µs.
+func percentileMicros(_ sorted: [UInt32], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1000
+}
+
+/// Names below listed ones (as many as the lists give, up to `listed`) and as many names no rule
+/// covers, shuffled with a fixed seed.
+func mixedQueries(paths: [String], listed: Int) -> [[UInt8]] {
+    let names = sampleNames(paths: paths, count: listed)
+    var queries = names.enumerated().map { Array("www\($0.offset).\($0.element)".utf8) }
+    queries += (0..<max(names.count, 1)).map { Array("host\($0).unlisted\($0 % 997).test".utf8) }
+    var seed: UInt64 = 0x5EED
+    for i in stride(from: queries.count - 1, to: 0, by: -1) {
+        seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        queries.swapAt(i, Int(seed >> 33) % (i + 1))
+    }
+    return queries
+}
+
+/// Every listed name once (up to 1M) and as many unlisted ones, shuffled: no warm-up.
+func streamLookups(_ set: RuleSet, paths: [String], client: IPAddress) -> [UInt32] {
+    let queries = mixedQueries(paths: paths, listed: 1_000_000)
+    var samples = [UInt32](repeating: 0, count: queries.count)
+    for (i, q) in queries.enumerated() {
+        q.withUnsafeBytes { raw in
+            let t0 = now()
+            _ = set.decide(name: raw, type: 1, client: client, lists: .all)
+            samples[i] = UInt32(min(now() - t0, UInt64(UInt32.max)))
+        }
+    }
+    return samples.sorted()
+}
+
+/// 2,000 lookups, each after writing 48 MiB: the caches (and the TLB) hold none of the table.
+func coldLookups(_ set: RuleSet, paths: [String], client: IPAddress) -> [UInt32] {
+    let queries = mixedQueries(paths: paths, listed: 1_000)
+    let evict = UnsafeMutableRawBufferPointer.allocate(byteCount: 48 << 20, alignment: 64)
+    defer { evict.deallocate() }
+    var samples: [UInt32] = []
+    samples.reserveCapacity(2_000)
+    var round: UInt8 = 0
+    for i in 0..<2_000 {
+        round &+= 1
+        for offset in stride(from: 0, to: evict.count, by: 64) { evict[offset] = round }
+        queries[i % queries.count].withUnsafeBytes { raw in
+            let t0 = now()
+            _ = set.decide(name: raw, type: 1, client: client, lists: .all)
+            samples.append(UInt32(min(now() - t0, UInt64(UInt32.max))))
+        }
+    }
+    return samples.sorted()
 }
 
 /// Up to `count` names the lists block, for hits (read back from `||name^`, hosts and plain lines).

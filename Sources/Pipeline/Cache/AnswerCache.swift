@@ -1,11 +1,8 @@
 import DNS
 import RelayCore
 
-/// A worker's answer cache: fixed capacity, every byte allocated once, no allocation on a hit.
-///
-/// Per worker, not shared: SO_REUSEPORT spreads clients over workers, so a name may be fetched
-/// once per worker (2 upstream queries instead of 1 on this machine), but a hit never takes a
-/// lock or touches another core's cache lines (docs/DESIGN.md has the measurement).
+/// One shard of the answer cache (`SharedAnswerCache` holds them, each behind its own lock):
+/// fixed capacity, every byte allocated once, no allocation on a hit. Single-threaded itself.
 ///
 /// Key: the question name (without case), type, class, the DO and CD bits, and a `CacheKey`: the
 /// server the answer came from (in `original` mode the server the client asked, since two servers
@@ -161,8 +158,8 @@ public final class AnswerCache {
     /// (an expired entry is a miss here; `stale` hands it out when the upstream fails).
     @inline(__always)
     func lookup(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32,
-                into out: UnsafeMutableRawBufferPointer) -> Lookup {
-        let h = Self.hash(question: query, end: end, flags: flags, key: key)
+                into out: UnsafeMutableRawBufferPointer, hash: UInt64? = nil) -> Lookup {
+        let h = hash ?? Self.hash(question: query, end: end, flags: flags, key: key)
         guard let index = find(query, end: end, flags: flags, key: key, hash: h) else {
             misses += 1
             return .miss
@@ -191,8 +188,8 @@ public final class AnswerCache {
     /// An expired answer still inside the `serve_stale` window, with every TTL at 30 s (RFC
     /// 8767); nil when there is none. For queries the upstream failed to answer.
     func stale(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32,
-               into out: UnsafeMutableRawBufferPointer) -> Int? {
-        let h = Self.hash(question: query, end: end, flags: flags, key: key)
+               into out: UnsafeMutableRawBufferPointer, hash: UInt64? = nil) -> Int? {
+        let h = hash ?? Self.hash(question: query, end: end, flags: flags, key: key)
         guard let index = find(query, end: end, flags: flags, key: key, hash: h),
               Int(entries[index].length) <= out.count,
               now &- entries[index].storedAt < entries[index].ttl &+ settings.serveStaleSeconds else { return nil }
@@ -221,7 +218,7 @@ public final class AnswerCache {
 
     /// Keeps an upstream answer for its question (the answer's own, ending at `end`). Only
     /// NOERROR and NXDOMAIN answers that are not truncated, fit a slot and parse are kept.
-    func insert(_ answer: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32) {
+    func insert(_ answer: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32, hash: UInt64? = nil) {
         guard isEnabled, let p = answer.baseAddress, answer.count >= end, end > DNSHeader.size else { return }
         let headerFlags = DNSHeader.flags(p)
         let rcode = headerFlags & DNSHeader.rcodeMask
@@ -260,7 +257,7 @@ public final class AnswerCache {
         }
         guard lifetime > 0 else { return }
 
-        let h = Self.hash(question: answer, end: end, flags: flags, key: key)
+        let h = hash ?? Self.hash(question: answer, end: end, flags: flags, key: key)
         let index = find(answer, end: end, flags: flags, key: key, hash: h) ?? freeEntry()
         if !entries[index].inUse {
             entries[index].inUse = true
@@ -290,8 +287,8 @@ public final class AnswerCache {
     }
 
     /// Lets a prefetch that failed be tried again later.
-    func prefetchFailed(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey) {
-        let h = Self.hash(question: query, end: end, flags: flags, key: key)
+    func prefetchFailed(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, hash: UInt64? = nil) {
+        let h = hash ?? Self.hash(question: query, end: end, flags: flags, key: key)
         if let index = find(query, end: end, flags: flags, key: key, hash: h) { entries[index].prefetching = false }
     }
 

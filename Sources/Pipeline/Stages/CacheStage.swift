@@ -1,12 +1,13 @@
 import DNS
 import RelayCore
 
-/// The answer cache as a pipeline stage (the cache itself is Cache/AnswerCache.swift): asked
-/// after the rules (a block or a local answer never reaches it, and a rule added by a reload
-/// applies to cached names at once), filled as answers arrive, asked for stale answers when the
-/// upstream fails. One per worker; it owns the scratch space answers are written out through.
+/// The answer cache as a pipeline stage (the cache itself, shared by every worker, is
+/// Cache/SharedAnswerCache.swift): asked after the rules (a block or a local answer never reaches
+/// it, and a rule added by a reload applies to cached names at once), filled as answers arrive,
+/// asked for stale answers when the upstream fails. One per worker; it owns the scratch space
+/// answers are written out through, and counts this worker's hits and misses.
 public final class CacheStage {
-    let cache: AnswerCache
+    public let cache: SharedAnswerCache
     /// Where answers are copied out before they go over the query (a cached answer carries the
     /// client's own question bytes, read from the query as it is written).
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: AnswerCache.slotSize + 64, alignment: 8)
@@ -17,7 +18,17 @@ public final class CacheStage {
     /// until the next lookup.
     public private(set) var prefetchQuery = UnsafeRawBufferPointer(start: nil, count: 0)
 
-    public init(_ settings: AnswerCache.Settings) { cache = AnswerCache(settings: settings) }
+    // This worker's counts (the shards count too, for all workers together).
+    private var hits = 0
+    private var misses = 0
+    private var inserted = 0
+    private var staleServed = 0
+
+    /// A stage over `cache`, the one all workers share.
+    public init(shared cache: SharedAnswerCache) { self.cache = cache }
+
+    /// A stage with a cache of its own (`explain`, tests).
+    public convenience init(_ settings: AnswerCache.Settings) { self.init(shared: SharedAnswerCache(settings: settings)) }
 
     deinit {
         scratch.deallocate()
@@ -40,8 +51,10 @@ public final class CacheStage {
         }
         switch found {
         case .miss:
+            misses += 1
             return nil
         case .hit(let length, let prefetch):
+            hits += 1
             if prefetch && queryLength <= prefetchScratch.count {
                 // Rare (a popular entry in the last tenth of its TTL): keep the query to ask again.
                 prefetchScratch.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: queryLength)
@@ -60,6 +73,7 @@ public final class CacheStage {
     public func remember(_ answer: UnsafeRawBufferPointer, questionEnd: Int, flags: UInt8, key: CacheKey, now: UInt32) {
         guard cache.isEnabled else { return }
         cache.insert(answer, end: questionEnd, flags: flags, key: key, now: now)
+        inserted += 1
     }
 
     /// When the upstream failed: an expired answer still inside the serve-stale window (every TTL
@@ -72,6 +86,7 @@ public final class CacheStage {
               length <= buffer.count
         else { return nil }
         buffer.baseAddress!.copyMemory(from: scratch.baseAddress!, byteCount: length)
+        staleServed += 1
         return length
     }
 
@@ -81,8 +96,7 @@ public final class CacheStage {
         if key.allowsShared { cache.prefetchFailed(query, end: questionEnd, flags: flags, key: key.shared) }
     }
 
-    /// The cache's own counters, for the worker to publish.
-    public var statistics: (hits: Int, misses: Int, inserted: Int, evicted: Int, stale: Int, entries: Int) {
-        (cache.hits, cache.misses, cache.inserted, cache.evicted, cache.staleServed, cache.count)
-    }
+    /// This worker's counts, for it to publish (answers offered to the cache, of which some
+    /// another worker's copy had already replaced or were too large to keep).
+    public var statistics: (hits: Int, misses: Int, inserted: Int, stale: Int) { (hits, misses, inserted, staleServed) }
 }

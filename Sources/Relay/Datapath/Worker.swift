@@ -311,9 +311,13 @@ final class Worker {
         snapshot.cacheHits = cache.hits
         snapshot.cacheMisses = cache.misses
         snapshot.cacheInserted = cache.inserted
-        snapshot.cacheEvicted = cache.evicted
         snapshot.cacheStale = cache.stale
-        snapshot.cacheEntries = cache.entries
+        if settings.index == 0 {
+            // The shared cache's own totals, published once (the workers' snapshots are summed).
+            let totals = pipeline.cache.cache.totals
+            snapshot.cacheEvicted = totals.evicted
+            snapshot.cacheEntries = totals.entries
+        }
         snapshot.upstreamPorts = pool4.opened + (pool6?.opened ?? 0)
         snapshot.upstreamPortsReused = pool4.reused + (pool6?.reused ?? 0)
         if let sourceSockets {

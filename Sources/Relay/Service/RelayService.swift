@@ -145,10 +145,13 @@ public final class RelayService {
         let rings = listenerSets.map { _ in recorders.makeRings() }
         try recorders.start()
         self.recorders = recorders
+        // One answer cache for all workers (sharded; Pipeline/Cache/SharedAnswerCache).
+        let cache = SharedAnswerCache(settings: QueryPipeline.cacheSettings(configuration.cache), workers: listenerSets.count)
         workers = try listenerSets.enumerated().map {
-            // Each worker its own pipeline (its cache is its own); the rules and zones are shared.
+            // Each worker its own pipeline (its scratch space and counts); rules, zones and the
+            // cache are shared.
             let pipeline = QueryPipeline(configuration: configuration, rules: rules, zones: zones,
-                                         listeners: $0.element.udp.compactMap { try? $0.localEndpoint() })
+                                         listeners: $0.element.udp.compactMap { try? $0.localEndpoint() }, cache: cache)
             return try Worker(settings: settings($0.offset), pipeline: pipeline, udpListeners: $0.element.udp, tcpListeners: $0.element.tcp,
                               quicListeners: $0.element.quic, queryLog: rings[$0.offset].queryLog, dnstap: rings[$0.offset].dnstap,
                               logger: logger)
