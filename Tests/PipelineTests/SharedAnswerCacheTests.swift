@@ -56,7 +56,8 @@ import RelayCore
 
     @Test func theCapacityIsTheRelaysAndSpreadOverTheShards() {
         // Twice the workers in shards, up to 64, at least 64 entries each.
-        #expect(SharedAnswerCache(settings: .init(entries: 10_000), workers: 1).shardCount == 2)
+        #expect(SharedAnswerCache(settings: .init(entries: 10_000), workers: 1).shardCount == 1)
+        #expect(SharedAnswerCache(settings: .init(entries: 10_000), workers: 2).shardCount == 4)
         #expect(SharedAnswerCache(settings: .init(entries: 10_000), workers: 3).shardCount == 8)
         #expect(SharedAnswerCache(settings: .init(entries: 10_000), workers: 64).shardCount == 64)
         #expect(SharedAnswerCache(settings: .init(entries: 200), workers: 16).shardCount == 2)

@@ -2,7 +2,7 @@ import RelayCore
 import Synchronization
 
 /// The answer cache all workers share: shards (twice as many as the workers that use it, up to 64,
-/// and at least 64 entries each), each an `AnswerCache` behind its own lock, a key's shard chosen
+/// at least 64 entries each; one for a single worker), each an `AnswerCache` behind its own lock, a key's shard chosen
 /// by the top bits of its hash (the shard's buckets use the low bits). The shards hold `entries`
 /// between them.
 ///
@@ -34,7 +34,9 @@ public final class SharedAnswerCache: @unchecked Sendable {
     public init(settings: AnswerCache.Settings, workers: Int = 1) {
         self.settings = settings
         var bits = 0
-        while bits < Self.maxShardBits && 1 << bits < 2 * workers && settings.entries >> (bits + 1) >= 64 { bits += 1 }
+        // One worker alone takes its locks uncontended: one shard.
+        let wanted = workers > 1 ? 2 * workers : 1
+        while bits < Self.maxShardBits && 1 << bits < wanted && settings.entries >> (bits + 1) >= 64 { bits += 1 }
         shardBits = bits
         let count = 1 << bits
         shards = (0..<count).map { i in
