@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "tproxy-relay", targets: ["tproxy-relay"]),
         .executable(name: "rules-bench", targets: ["RulesBenchmark"]),
         .executable(name: "querylog-bench", targets: ["QueryLogBenchmark"]),
+        // Release-built check that the pipeline's hot paths allocate nothing (scripts/test.sh).
+        .executable(name: "alloc-check", targets: ["AllocationCheck"]),
         // scripts/fuzz.sh builds this with -sanitize=fuzzer,address (issue 13).
         .executable(name: "tproxy-relay-fuzz", targets: ["Fuzz"]),
     ],
@@ -22,6 +24,8 @@ let package = Package(
     targets: [
         // C shims and system libraries
         .target(name: "CLinuxShim"),
+        // alloc-check only: counts the calling thread's heap allocations (it stands in for malloc).
+        .target(name: "CAllocationCounter"),
         .systemLibrary(
             name: "CLDNS", pkgConfig: "ldns",
             providers: [.apt(["libldns-dev"])]),
@@ -87,6 +91,8 @@ let package = Package(
         // (Fuzz), and the saved corpora replayed by FuzzCorpusTests in the unit suite.
         .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore", "Configuration", "QueryLog", "HTTP", "Dnstap"]),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "AllocationCheck",
+                          dependencies: ["CAllocationCounter", "Pipeline", "Configuration", "DNS", "Rules", "Zones", "RelayCore"]),
 
         // Tests
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),

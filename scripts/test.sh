@@ -60,6 +60,12 @@ fi
 grep -E '^== built' "$log"
 deb=$(ls .build/package/tproxy-relay_*.deb)
 
+# No allocation on the pipeline's hot paths (blocked, forward, cache hit): a release-built check,
+# as only the optimized code says what the relay allocates (Sources/AllocationCheck).
+echo "== alloc-check (release): allocations per query on the hot paths"
+swift build -c release --product alloc-check 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Building|^Compiling|^Build of' || true
+.build/release/alloc-check
+
 echo "== end-to-end (namespace lab, real clients)"
 (cd tests/e2e && TPROXY_RELAY_BIN="$PWD/../../.build/debug/tproxy-relay" TPROXY_RELAY_DEB="$PWD/../../$deb" \
   python3 -m pytest -q -p no:cacheprovider "$@")
