@@ -89,7 +89,7 @@ public struct DnstapMessage {
         if let responseMessage { m.bytesField(14, responseMessage) }
         if let policy {
             m.messageField(15) { p in
-                p.bytesField(1, policy.type)
+                if !policy.type.isEmpty { p.bytesField(1, policy.type) }
                 if !policy.rule.isEmpty { p.bytesField(2, policy.rule) }
                 p.varintField(3, UInt64(policy.action.rawValue))
                 if policy.matchedName { p.varintField(4, 1) }  // match = QNAME

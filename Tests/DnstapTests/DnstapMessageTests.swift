@@ -75,6 +75,13 @@ import Testing
         #expect((0...(frame.count - start.count)).contains { Array(frame[$0..<($0 + start.count)]) == start })
     }
 
+    /// A policy with no type and no rule text: those fields are left out (the action stays).
+    @Test func aPolicyWithoutARuleCarriesItsActionOnly() throws {
+        let frame = Self.responseMessage(client: "10.53.1.2:1", asked: "10.53.2.53", policy: ("", "", .localData))
+        let tagged: [UInt8] = [0x7a, 4, 0x18, 6, 0x20, 1]
+        #expect((0...(frame.count - tagged.count)).contains { Array(frame[$0..<($0 + tagged.count)]) == tagged })
+    }
+
     @Test func aFrameThatDoesNotFitIsRefused() {
         let message = Self.query.withUnsafeBytes { q in
             DnstapMessage(kind: .clientQuery, transport: .udp, queryAddress: Endpoint(parsing: "10.53.1.2", defaultPort: 1)!,

@@ -22,8 +22,6 @@ struct DnstapEncoder {
     private var wallOffset: UInt64 = 0
 
     static let bypassType = Array(BuiltinRule.listName.utf8)
-    /// The policy type of an answer the relay made because it was overloaded (no rule).
-    static let overloadType = Array("overload".utf8)
 
     init(identity: [UInt8], version: [UInt8], lists: [String]) {
         self.identity = identity
@@ -86,7 +84,7 @@ struct DnstapEncoder {
             type = listNames[list]
             ruleTexts.append(list: list, line: event.ruleLine, to: &ruleText)
         } else {
-            type = Self.overloadType
+            type = []  // decided without a rule the lists hold (an alias's answer): no type, no rule
         }
         let room = 4 + 96 + identity.count + version.count + message.count + type.count + ruleText.count
         let frame = out.reserve(room)
