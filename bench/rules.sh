@@ -42,10 +42,10 @@ fi
 python3 - "$OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"\n{'list':42} {'rules':>9} {'load ms':>8} {'+RSS MB':>8} {'warm p50':>8} {'p99':>6} {'stream p50':>10} {'p99':>6} "
+print(f"\n{'list':42} {'rules':>9} {'names':>9} {'load ms':>8} {'+RSS MB':>8} {'warm p50':>8} {'p99':>6} {'stream p50':>10} {'p99':>6} "
       f"{'cold p50':>8} {'p99':>6} {'reload peak/(old+new)':>22}")
 for r in rows:
-    print(f"{r['lists'][0][:42]:42} {r['rules']:9d} {r['load_ms']:8.0f} {r['rss_added_mb']:8.1f} {r['lookup_p50_us']:8.2f} "
+    print(f"{r['lists'][0][:42]:42} {r['rules']:9d} {r.get('names', 0):9d} {r['load_ms']:8.0f} {r['rss_added_mb']:8.1f} {r['lookup_p50_us']:8.2f} "
           f"{r['lookup_p99_us']:6.2f} {r['stream_p50_us']:10.2f} {r['stream_p99_us']:6.2f} {r['cold_p50_us']:8.2f} {r['cold_p99_us']:6.2f} "
           f"{r['reload_peak_vs_old_plus_new']:22.3f}")
 print("(µs per lookup; warm: 20,000 names cycled; stream: every listed name once, shuffled; cold: caches flushed before each)")

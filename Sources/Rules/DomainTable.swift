@@ -1,107 +1,378 @@
-/// Names → chains of rule indices, built for millions of names in little memory: the names sit
-/// in one byte arena, the table is open addressing over 32-bit entry indices, and lookups take a
-/// byte slice (no String, no allocation).
-struct DomainTable {
-    private var arena: [UInt8] = []
-    private var offsets: [UInt32] = []
-    private var lengths: [UInt8] = []
-    /// First rule of each entry's chain.
-    private(set) var heads: [UInt32] = []
-    /// Open addressing: each slot holds an entry index (low 32 bits, all ones when empty) and
-    /// the upper 32 bits of the name's hash, so a probe that hits another name is told apart
-    /// without touching the arena (a cache miss saved per collision).
-    private var slots: [UInt64]
-    private var mask: Int
+import Glibc
 
-    init(capacity: Int = 1024, arenaBytes: Int = 0) {
-        var size = 16
-        while size < capacity * 2 { size <<= 1 }
-        slots = [UInt64](repeating: Self.empty, count: size)
-        mask = size - 1
-        arena.reserveCapacity(arenaBytes)
-        offsets.reserveCapacity(capacity)
-        lengths.reserveCapacity(capacity)
-        heads.reserveCapacity(capacity)
+/// Names → rules, as a tree of labels kept in one hash table: each entry is one label under its
+/// parent entry (`test`, then `example` under it, then `ads` under that), so a name's suffixes
+/// share their entries and a lookup walks the query's labels from the right, one probe each,
+/// stopping at the first label no rule goes below.
+///
+/// Built for millions of names in little memory and few cache misses: an entry is 16 bytes and
+/// holds its parent, its label's place in one byte arena, a hash tag, and the name's first rule
+/// inline (most names have exactly one), so a probe that finds its name has its rule in the same
+/// cache line. Names with more rules keep them in `overflow`, chained in load order. The entries
+/// sit in one anonymous mapping advised onto huge pages: a million-name table spans 20 MB, and
+/// with 4 KiB pages nearly every probe would also miss the TLB.
+///
+/// Built by one thread (`RuleSetBuilder`), then read-only: workers share it without locks.
+final class DomainTable: @unchecked Sendable {
+    /// One label of one name, 16 bytes.
+    struct Entry {
+        /// The entry of the label to the right, or `root`.
+        var parent: UInt32
+        /// Where the label sits in `arena`: offset << 6 | length (1…63). Zero: an empty slot.
+        var label: UInt32
+        /// The name's rule, a chain of them, or none (a name only longer names go through).
+        var rule: CompactRule
     }
 
-    var count: Int { offsets.count }
+    /// A rule in 8 bytes: line (or, for the few rules that carry more, the index of their
+    /// `Extras`, which hold the line), list, scope, action, `$important`.
+    struct CompactRule: Equatable {
+        /// The line, the `Extras` index (`hasExtra`) or, in a `chain` entry, the first overflow rule.
+        var payload: UInt32
+        var list: UInt16
+        /// scope (bits 0–1) | action (bits 2–4, `RuleSet.Code`, or `none`/`chain`) | important (5) | hasExtra (6).
+        var flags: UInt8
+        /// The entry's hash tag (8 bits of its hash): a probe that meets another name mostly
+        /// learns so here, without reading the arena. Unused in overflow rules.
+        var tag: UInt8
+
+        static let none: UInt8 = 6
+        static let chain: UInt8 = 7
+
+        init(payload: UInt32, list: UInt16, scope: DomainScope, action: UInt8, important: Bool, hasExtra: Bool) {
+            self.payload = payload
+            self.list = list
+            flags = scope.rawValue | action << 2 | (important ? 0x20 : 0) | (hasExtra ? 0x40 : 0)
+            tag = 0
+        }
+
+        init(kind: UInt8, payload: UInt32) {
+            self.payload = payload
+            list = 0
+            flags = kind << 2
+            tag = 0
+        }
+
+        @inline(__always) var action: UInt8 { (flags >> 2) & 7 }
+        @inline(__always) var scope: DomainScope { DomainScope(rawValue: flags & 3) ?? .exact }
+        @inline(__always) var important: Bool { flags & 0x20 != 0 }
+        @inline(__always) var hasExtra: Bool { flags & 0x40 != 0 }
+    }
+
+    /// A rule past an entry's first, or a regex rule.
+    struct OverflowRule {
+        var rule: CompactRule
+        /// The next rule for the same name, or .max.
+        var next: UInt32
+    }
+
+    /// The parent of a top-level label.
+    static let root = UInt32.max
+    /// Rule ids with this bit set are overflow rules; the others are entries (their inline rule).
+    static let overflowBit: UInt32 = 0x8000_0000
+    /// Labels' bytes are addressed with 26 bits.
+    static let maxArenaBytes = 1 << 26
+    /// What `insert` refuses past (`maxArenaBytes`; less in tests).
+    private let arenaLimit: Int
+
+    private(set) var entries: UnsafeMutableBufferPointer<Entry>
+    private var mappedBytes: Int
+    private(set) var arena: [UInt8] = []
+    private(set) var overflow: [OverflowRule] = []
+    /// Entries in use (names and the suffixes they pass through).
+    private(set) var count = 0
+    /// Rules held (inline and overflow, regex rules included).
+    private(set) var ruleCount = 0
+    /// Grow past this many entries (load factor 0.8: linear probing stays short with the tags).
+    private var limit: Int
+
+    /// A table for about `names` names whose labels take about `labelBytes` bytes.
+    init(names: Int = 16, labelBytes: Int = 0, arenaLimit: Int = DomainTable.maxArenaBytes) {
+        self.arenaLimit = min(arenaLimit, Self.maxArenaBytes)
+        let capacity = Self.capacity(for: names)
+        (entries, mappedBytes) = Self.map(capacity)
+        limit = capacity * 4 / 5
+        arena.reserveCapacity(labelBytes)
+    }
+
+    deinit { Self.unmap(entries, mappedBytes) }
+
+    /// Slots for `names` entries at a load factor of 0.75, plus the suffixes real lists share
+    /// (measured: a few percent more entries than names).
+    private static func capacity(for names: Int) -> Int { max(16, names + names / 3 + 64) }
+
+    /// Zero-filled entries (an empty slot is all zero) in an anonymous mapping, touched only as
+    /// they fill; huge pages where the kernel allows them (`madvise` mode: they must be asked for).
+    private static func map(_ capacity: Int) -> (UnsafeMutableBufferPointer<Entry>, Int) {
+        let bytes = (capacity * MemoryLayout<Entry>.stride + 4095) & ~4095
+        let address = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let address, address != MAP_FAILED else {
+            // Out of address space: nothing else would work either.
+            fatalError("DomainTable: cannot map \(bytes) bytes (errno \(errno))")
+        }
+        if bytes >= 2 << 20 { _ = madvise(address, bytes, MADV_HUGEPAGE) }
+        let pointer = address.bindMemory(to: Entry.self, capacity: capacity)
+        return (UnsafeMutableBufferPointer(start: pointer, count: capacity), bytes)
+    }
+
+    private static func unmap(_ entries: UnsafeMutableBufferPointer<Entry>, _ bytes: Int) {
+        if let base = entries.baseAddress { _ = munmap(UnsafeMutableRawPointer(base), bytes) }
+    }
 
     /// Bytes held (for memory reports).
-    var footprint: Int { arena.capacity + offsets.capacity * 4 + lengths.capacity + heads.capacity * 4 + slots.capacity * 8 }
-
-    static let empty = UInt64(UInt32.max)
-
-    @inline(__always)
-    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        return h ^ (h >> 29)
+    var footprint: Int {
+        count * MemoryLayout<Entry>.stride * 5 / 4 + arena.capacity + overflow.capacity * MemoryLayout<OverflowRule>.stride
     }
 
-    /// The entry for `name`, or nil.
+    // MARK: Lookups
+
+    /// Where `fetch` leaves what it read: a load whose value is unused may be dropped.
+    private var touched: UInt32 = 0
+
+    /// The hash of the name (suffix) whose parent hashes to `parent` and whose leftmost label is
+    /// `label`; the root's is `rootHash`. It follows from the name's text alone, so the slots of
+    /// every suffix of a name can be worked out (and fetched into the cache) before any of them is
+    /// read (`touch`).
     @inline(__always)
-    func find(_ name: UnsafeRawBufferPointer) -> Int? {
-        let h = Self.hash(name)
-        let tag = h & 0xffff_ffff_0000_0000
-        var i = Int(truncatingIfNeeded: h) & mask
-        return slots.withUnsafeBufferPointer { slots in
-            while true {
-                let slot = slots[i]
-                if slot == Self.empty { return nil }
-                if slot & 0xffff_ffff_0000_0000 == tag {
-                    let entry = Int(slot & 0xffff_ffff)
-                    if equals(entry, name) { return entry }
-                }
-                i = (i + 1) & mask
+    static func hash(parent: UInt64, _ label: UnsafeRawBufferPointer) -> UInt64 {
+        var h = parent ^ 0xcbf2_9ce4_8422_2325
+        for b in label { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        // Finalise (MurmurHash3's fmix64): the slot comes from the high bits, the tag from the low.
+        h ^= h >> 33
+        h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        h = h &* 0xc4ce_b9fe_1a85_ec53
+        return h ^ (h >> 33)
+    }
+
+    static let rootHash: UInt64 = 0x5bd1_e995_0000_0001
+
+    @inline(__always)
+    private func slot(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash.multipliedFullWidth(by: UInt64(entries.count)).high) }
+
+    /// The entry for `label` under `parent` (whose name hashes to `parentHash`), and the hash of
+    /// the name they spell; entry nil when there is none.
+    @inline(__always)
+    func child(of parent: UInt32, parentHash: UInt64, _ label: UnsafeRawBufferPointer) -> (entry: UInt32?, hash: UInt64) {
+        let h = Self.hash(parent: parentHash, label)
+        guard label.count > 0 && label.count < 64 else { return (nil, h) }
+        let tag = UInt8(truncatingIfNeeded: h)
+        let length = UInt32(label.count)
+        var i = slot(h)
+        while true {
+            let e = entries[i]
+            if e.label == 0 { return (nil, h) }
+            if e.rule.tag == tag && e.parent == parent && e.label & 63 == length && labelEquals(e.label, label) {
+                return (UInt32(i), h)
+            }
+            i += 1
+            if i == entries.count { i = 0 }
+        }
+    }
+
+    /// The slot where `name`'s own entry is looked for first: worked out from its text alone,
+    /// with no table read. `fetch` then loads a batch of them together.
+    @inline(__always)
+    func firstSlot(of name: UnsafeRawBufferPointer) -> Int {
+        var h = Self.rootHash
+        var end = name.count
+        while end > 0 {
+            var start = end
+            while start > 0 && name[start - 1] != UInt8(ascii: ".") { start -= 1 }
+            h = Self.hash(parent: h, UnsafeRawBufferPointer(rebasing: name[start..<end]))
+            end = start - 1
+        }
+        return slot(h)
+    }
+
+    /// Reads the given slots, so that a batch of names has its cache misses in flight together
+    /// before each is looked up in turn: the loads are independent and the loop is a few
+    /// instructions, so the processor issues them all at once. (Hashing each name between the
+    /// loads kept only one or two in flight, and was slower than no fetch at all.)
+    @inline(__always)
+    func fetch(_ slots: UnsafeBufferPointer<Int>) {
+        var sum: UInt32 = 0
+        for i in slots { sum &+= entries[i].label }
+        touched &+= sum
+    }
+
+    @inline(__always)
+    private func labelEquals(_ reference: UInt32, _ label: UnsafeRawBufferPointer) -> Bool {
+        let start = Int(reference >> 6)
+        return arena.withUnsafeBytes { a in memcmp(a.baseAddress! + start, label.baseAddress!, label.count) == 0 }
+    }
+
+    /// Calls `body` with each entry the name's suffixes have, longest suffix first, and where
+    /// that suffix starts in `name` (lower-case dotted, no trailing dot). No allocation.
+    @inline(__always)
+    func forEachSuffix(of name: UnsafeRawBufferPointer, _ body: (_ entry: UInt32, _ start: Int) -> Void) {
+        // At most 127 labels fit in 253 bytes; a longer text (explain's raw input) stops there.
+        withUnsafeTemporaryAllocation(of: (UInt32, Int32).self, capacity: 128) { buffer in
+            var depth = 0
+            var parent = Self.root
+            var parentHash = Self.rootHash
+            var end = name.count
+            while end > 0 && depth < 128 {
+                var start = end
+                while start > 0 && name[start - 1] != UInt8(ascii: ".") { start -= 1 }
+                let found = child(of: parent, parentHash: parentHash, UnsafeRawBufferPointer(rebasing: name[start..<end]))
+                guard let entry = found.entry else { break }
+                buffer[depth] = (entry, Int32(start))
+                depth += 1
+                parent = entry
+                parentHash = found.hash
+                end = start - 1
+            }
+            while depth > 0 {
+                depth -= 1
+                body(buffer[depth].0, Int(buffer[depth].1))
             }
         }
     }
 
+    /// The rule stored under `id` (an entry's inline rule or an overflow rule).
     @inline(__always)
-    private func equals(_ entry: Int, _ name: UnsafeRawBufferPointer) -> Bool {
-        guard Int(lengths[entry]) == name.count else { return false }
-        let start = Int(offsets[entry])
-        return arena.withUnsafeBufferPointer { a in
-            for i in 0..<name.count where a[start + i] != name[i] { return false }
-            return true
+    func rule(_ id: UInt32) -> CompactRule {
+        id & Self.overflowBit == 0 ? entries[Int(id)].rule : overflow[Int(id & ~Self.overflowBit)].rule
+    }
+
+    /// Calls `body` with the id and rule of each rule of `entry`, in load order.
+    @inline(__always)
+    func forEachRule(of entry: UInt32, _ body: (UInt32, CompactRule) -> Void) {
+        let first = entries[Int(entry)].rule
+        switch first.action {
+        case CompactRule.none: return
+        case CompactRule.chain:
+            var index = first.payload
+            while index != .max {
+                let o = overflow[Int(index)]
+                body(index | Self.overflowBit, o.rule)
+                index = o.next
+            }
+        default: body(entry, first)
         }
     }
 
-    /// The entry for `name`, created when missing; `head` is then its chain's first rule.
-    mutating func insert(_ name: UnsafeRawBufferPointer, head: UInt32) -> (entry: Int, isNew: Bool) {
-        if let existing = find(name) { return (existing, false) }
-        if (offsets.count + 1) * 2 > slots.count { grow() }
-        let entry = offsets.count
-        offsets.append(UInt32(arena.count))
-        lengths.append(UInt8(name.count))
-        arena.append(contentsOf: name)
-        heads.append(head)
-        place(entry, hash: Self.hash(name))
-        return (entry, true)
-    }
-
-    mutating func setHead(_ entry: Int, _ head: UInt32) { heads[entry] = head }
-
-    private mutating func place(_ entry: Int, hash: UInt64) {
-        var i = Int(truncatingIfNeeded: hash) & mask
-        while slots[i] != Self.empty { i = (i + 1) & mask }
-        slots[i] = (hash & 0xffff_ffff_0000_0000) | UInt64(entry)
-    }
-
-    private mutating func grow() {
-        let size = slots.count * 2
-        slots = [UInt64](repeating: Self.empty, count: size)
-        mask = size - 1
-        for entry in 0..<offsets.count {
-            let start = Int(offsets[entry])
-            let h = arena.withUnsafeBytes { Self.hash(UnsafeRawBufferPointer(rebasing: $0[start..<start + Int(lengths[entry])])) }
-            place(entry, hash: h)
+    /// The name an entry spells (for explain and tests).
+    func name(_ entry: UInt32) -> String {
+        var labels: [String] = []
+        var current = entry
+        while current != Self.root {
+            let e = entries[Int(current)]
+            let start = Int(e.label >> 6)
+            labels.append(String(decoding: arena[start..<start + Int(e.label & 63)], as: UTF8.self))
+            current = e.parent
         }
+        return labels.joined(separator: ".")
     }
 
-    /// The name of an entry (for explain and tests).
-    func name(_ entry: Int) -> String {
-        let start = Int(offsets[entry])
-        return String(decoding: arena[start..<start + Int(lengths[entry])], as: UTF8.self)
+    // MARK: Building
+
+
+    /// Adds `rule` for `name` (lower-case dotted, checked by the caller: labels of 1…63 bytes),
+    /// after the rules the name already has. False when the label arena is full.
+    func insert(_ name: UnsafeRawBufferPointer, rule: CompactRule) -> Bool {
+        var parent = Self.root
+        var parentHash = Self.rootHash
+        var end = name.count
+        while end > 0 {
+            var start = end
+            while start > 0 && name[start - 1] != UInt8(ascii: ".") { start -= 1 }
+            let label = UnsafeRawBufferPointer(rebasing: name[start..<end])
+            let found = child(of: parent, parentHash: parentHash, label)
+            if let entry = found.entry {
+                parent = entry
+            } else {
+                guard arena.count + label.count <= arenaLimit else { return false }
+                if count + 1 > limit {
+                    // Every entry moves: walk the name again from its last label.
+                    grow()
+                    return insert(name, rule: rule)
+                }
+                let reference = UInt32(arena.count) << 6 | UInt32(label.count)
+                arena.append(contentsOf: label)
+                parent = place(Entry(parent: parent, label: reference, rule: CompactRule(kind: CompactRule.none, payload: 0)), hash: found.hash)
+            }
+            parentHash = found.hash
+            end = start - 1
+        }
+        attach(rule, to: parent)
+        return true
+    }
+
+    /// A rule that no name holds (a regex rule); its id.
+    func addLoose(_ rule: CompactRule) -> UInt32 {
+        overflow.append(OverflowRule(rule: rule, next: .max))
+        ruleCount += 1
+        return UInt32(overflow.count - 1) | Self.overflowBit
+    }
+
+    private func attach(_ rule: CompactRule, to entry: UInt32) {
+        ruleCount += 1
+        var first = entries[Int(entry)].rule
+        let tag = first.tag
+        switch first.action {
+        case CompactRule.none:
+            first = rule
+        case CompactRule.chain:
+            var last = first.payload
+            while overflow[Int(last)].next != .max { last = overflow[Int(last)].next }
+            overflow.append(OverflowRule(rule: rule, next: .max))
+            overflow[Int(last)].next = UInt32(overflow.count - 1)
+        default:
+            // A second rule: both move to the overflow, the entry points at them.
+            overflow.append(OverflowRule(rule: first, next: UInt32(overflow.count + 1)))
+            overflow.append(OverflowRule(rule: rule, next: .max))
+            first = CompactRule(kind: CompactRule.chain, payload: UInt32(overflow.count - 2))
+        }
+        first.tag = tag
+        entries[Int(entry)].rule = first
+    }
+
+    @discardableResult
+    private func place(_ entry: Entry, hash: UInt64) -> UInt32 {
+        var i = slot(hash)
+        while entries[i].label != 0 {
+            i += 1
+            if i == entries.count { i = 0 }
+        }
+        var entry = entry
+        entry.rule.tag = UInt8(truncatingIfNeeded: hash)
+        entries[i] = entry
+        count += 1
+        return UInt32(i)
+    }
+
+    /// Half as many slots again. Slots follow from names alone, so each entry's hash is worked
+    /// out from its labels up to the root; parents are renumbered once all have moved. Rare: the
+    /// table is sized from the lists' line count before loading.
+    private func grow() {
+        let old = entries
+        let oldBytes = mappedBytes
+        let capacity = old.count + old.count / 2
+        (entries, mappedBytes) = Self.map(capacity)
+        limit = capacity * 4 / 5
+        count = 0
+        var moved = [UInt32](repeating: .max, count: old.count)
+        var chain: [UInt32] = []
+        for i in 0..<old.count where old[i].label != 0 {
+            chain.removeAll(keepingCapacity: true)
+            var current = UInt32(i)
+            while current != Self.root {
+                chain.append(current)
+                current = old[Int(current)].parent
+            }
+            var h = Self.rootHash
+            for entry in chain.reversed() {
+                let label = old[Int(entry)].label
+                let start = Int(label >> 6)
+                h = arena.withUnsafeBytes { Self.hash(parent: h, UnsafeRawBufferPointer(rebasing: $0[start..<start + Int(label & 63)])) }
+            }
+            moved[i] = place(old[i], hash: h)
+        }
+        for i in 0..<entries.count where entries[i].label != 0 && entries[i].parent != Self.root {
+            entries[i].parent = moved[Int(entries[i].parent)]
+        }
+        Self.unmap(old, oldBytes)
     }
 }

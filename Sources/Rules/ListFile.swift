@@ -43,18 +43,19 @@ struct ListFile {
             let end = carried + n
             var start = 0
             var i = carried
-            while i < end {
-                if buffer[i] == 0x0a {
-                    number += 1
-                    if overlong > 0 {
-                        body(.overlong(length: overlong + i - start, preview: preview), number)
-                        overlong = 0
-                    } else {
-                        body(.text(UnsafeRawBufferPointer(rebasing: buffer[start..<i])), number)
-                    }
-                    start = i + 1
+            let base = buffer.baseAddress!
+            // memchr finds the newlines (vectorised in glibc; a byte loop was a tenth of a load).
+            while i < end, let newline = memchr(base + i, 0x0a, end - i) {
+                i = newline - base
+                number += 1
+                if overlong > 0 {
+                    body(.overlong(length: overlong + i - start, preview: preview), number)
+                    overlong = 0
+                } else {
+                    body(.text(UnsafeRawBufferPointer(rebasing: buffer[start..<i])), number)
                 }
                 i += 1
+                start = i
             }
             if n == 0 {
                 // The last line may lack its newline.
@@ -92,34 +93,44 @@ struct ListFile {
         var bytes = 0
         var found = false
         let n0 = needle.utf8CodeUnitCount
-        let p = needle.utf8Start
-        var matched = 0  // bytes of needle matched so far, across chunk ends
+        // The needle may straddle two chunks: the last n0 - 1 bytes of one are kept before the next.
+        var kept = 0
+        let base = buffer.baseAddress!
         while true {
-            let n = read(fd, buffer.baseAddress!, Self.chunkSize)
+            let n = read(fd, base + kept, Self.chunkSize - kept)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw RuleLoadError(list: path, reason: "cannot be read (\(String(cString: strerror(errno))))")
             }
             if n == 0 { break }
             bytes += n
-            if memchr(buffer.baseAddress!, 0, n) != nil {
-                let offset = memchr(buffer.baseAddress!, 0, n)! - buffer.baseAddress!
-                for i in 0..<offset where buffer[i] == 0x0a { lines += 1 }
+            let chunk = base + kept
+            if let nul = memchr(chunk, 0, n) {
+                var p = chunk
+                while p < nul, let newline = memchr(p, 0x0a, nul - p) { lines += 1; p = newline + 1 }
                 return (lines, bytes, lines + 1, found)
             }
-            for i in 0..<n {
-                let c = buffer[i]
-                if c == 0x0a { lines += 1 }
-                if !found {
-                    if c == p[matched] {
-                        matched += 1
-                        if matched == n0 { found = true }
-                    } else {
-                        matched = c == p[0] ? 1 : 0
-                    }
-                }
-            }
+            var p = chunk
+            let end = chunk + n
+            while p < end, let newline = memchr(p, 0x0a, end - p) { lines += 1; p = newline + 1 }
+            if !found { found = Self.find(needle, in: UnsafeRawBufferPointer(start: base, count: kept + n)) }
+            kept = min(n0 - 1, kept + n)
+            memmove(base, end - kept, kept)
         }
         return (lines, bytes, nil, found)
+    }
+
+    /// Whether `needle` occurs in `bytes` (memchr for its first byte, then a comparison).
+    private static func find(_ needle: StaticString, in bytes: UnsafeRawBufferPointer) -> Bool {
+        let n = needle.utf8CodeUnitCount
+        guard n > 0, bytes.count >= n, let base = bytes.baseAddress else { return false }
+        let first = Int32(needle.utf8Start[0])
+        var p = base
+        let last = base + (bytes.count - n)
+        while p <= last, let hit = memchr(p, first, last - p + 1) {
+            if memcmp(hit, needle.utf8Start, n) == 0 { return true }
+            p = UnsafeRawPointer(hit) + 1
+        }
+        return false
     }
 }

@@ -4,8 +4,9 @@ import RelayCore
 /// Every rule of every list, compiled for lookups on the datapath.
 ///
 /// Immutable once built, so workers share it without locks; a reload builds a new one and swaps
-/// it in. A rule costs 16 bytes plus its name once in the table's arena; the line's text is not
-/// kept but read back from the list when `explain` shows it.
+/// it in. A name costs a 16-byte entry per label not shared with another name (its first rule
+/// inline, `DomainTable`), a further rule 12 bytes; the line's text is not kept but read back
+/// from the list when `explain` shows it.
 public final class RuleSet: @unchecked Sendable {
     /// Action codes of `CompactRule.action`.
     enum Code {
@@ -17,21 +18,12 @@ public final class RuleSet: @unchecked Sendable {
         static let forward: UInt8 = 5
     }
 
-    struct CompactRule {
-        var list: UInt16
-        var scope: DomainScope
-        /// One of `Code`.
-        var action: UInt8
-        var important: Bool
-        var line: UInt32
-        /// Index into `extras`, or .max.
-        var extra: UInt32
-        /// Next rule for the same name, or .max.
-        var next: UInt32
-    }
+    typealias CompactRule = DomainTable.CompactRule
 
-    /// What few rules carry beyond a name and an action.
+    /// What few rules carry beyond a name and an action (their line too: `CompactRule.payload`
+    /// then holds the index here).
     struct Extras {
+        var line: UInt32 = 0
         var rewrite: IPAddress?
         var conditions = RuleConditions()
         /// `$dnsrewrite` (what to answer) or its exception (which to cancel; nil: all).
@@ -44,17 +36,14 @@ public final class RuleSet: @unchecked Sendable {
     public let lists: [String]
     /// What loading each list found.
     public let reports: [ListReport]
-    var table: DomainTable
-    var rules: [CompactRule]
-    var extras: [Extras]
-    var regexes: [(regex: NameRegex, rule: UInt32)]
+    let table: DomainTable
+    let extras: [Extras]
+    let regexes: [(regex: NameRegex, rule: UInt32)]
 
-    init(lists: [String], reports: [ListReport], table: DomainTable, rules: [CompactRule], extras: [Extras],
-         regexes: [(regex: NameRegex, rule: UInt32)]) {
+    init(lists: [String], reports: [ListReport], table: DomainTable, extras: [Extras], regexes: [(regex: NameRegex, rule: UInt32)]) {
         self.lists = lists
         self.reports = reports
         self.table = table
-        self.rules = rules
         self.extras = extras
         self.regexes = regexes
         hasTypeConditions = extras.contains { !$0.conditions.types.isEmpty }
@@ -65,12 +54,14 @@ public final class RuleSet: @unchecked Sendable {
     public let hasTypeConditions: Bool
 
     /// An empty set: everything passes.
-    public static let empty = RuleSet(lists: [], reports: [], table: DomainTable(capacity: 1), rules: [], extras: [], regexes: [])
+    public static let empty = RuleSet(lists: [], reports: [], table: DomainTable(), extras: [], regexes: [])
 
-    public var ruleCount: Int { rules.count }
-    public var isEmpty: Bool { rules.isEmpty }
+    public var ruleCount: Int { table.ruleCount }
+    /// Names in the table: the rules' names and the suffixes between them and the root.
+    public var nameCount: Int { table.count }
+    public var isEmpty: Bool { table.ruleCount == 0 }
     /// Approximate bytes the compiled set holds.
-    public var footprint: Int { table.footprint + rules.capacity * MemoryLayout<CompactRule>.stride + extras.count * 64 }
+    public var footprint: Int { table.footprint + extras.count * MemoryLayout<Extras>.stride }
 
     /// The outcome of a lookup on the datapath: no allocation, rules as indices.
     public struct Match: Equatable, Sendable {
@@ -106,66 +97,84 @@ public final class RuleSet: @unchecked Sendable {
         return (r.important ? 4 : 0) + base + (r.action == Code.rewrite ? 1 : 0)
     }
 
+    /// Load order: list, then line (a rule's id says where it is stored, not when it was read).
+    @inline(__always)
+    private func order(_ r: CompactRule) -> UInt64 { UInt64(r.list) << 32 | UInt64(line(of: r)) }
+
+    @inline(__always)
+    private func line(of r: CompactRule) -> UInt32 { r.hasExtra ? extras[Int(r.payload)].line : r.payload }
+
+    @inline(__always)
+    private func extra(_ r: CompactRule) -> Extras? { r.hasExtra ? extras[Int(r.payload)] : nil }
+
     /// Decides for `name` (lower-case dotted, no trailing dot), query type `type`, asked by
     /// `client` (nil: rules limited by `$client` do not apply), with the lists in `lists`.
     @inline(__always)
     public func decide(name: UnsafeRawBufferPointer, type: UInt16, client: IPAddress? = nil, lists: ListMask = .all) -> Match {
-        if rules.isEmpty { return Match(verdict: .pass, rule: nil) }
+        if table.ruleCount == 0 { return Match(verdict: .pass, rule: nil) }
         var best: UInt32 = .max
         var bestRank = -1
-        var terminal: UInt32 = .max  // first CNAME or error-code $dnsrewrite
-        var record: UInt32 = .max  // first NOERROR $dnsrewrite
+        var bestOrder: UInt64 = .max
+        // The first (in load order) CNAME or error-code $dnsrewrite, and NOERROR one.
+        var terminal: (id: UInt32, order: UInt64) = (.max, .max)
+        var record: (id: UInt32, order: UInt64) = (.max, .max)
         var cancelAll = false
         var cancelSome = false
         var forward: UInt32 = .max
-        visit(name: name, type: type, client: client, lists: lists) { index in
-            let r = rules[Int(index)]
+        var forwardRule: CompactRule?
+        visit(name: name, type: type, client: client, lists: lists) { id, r in
             switch r.action {
             case Code.dnsRewrite:
-                if isTerminal(r) { terminal = min(terminal, index) } else { record = min(record, index) }
+                let o = order(r)
+                if isTerminal(r) { if o < terminal.order { terminal = (id, o) } } else if o < record.order { record = (id, o) }
             case Code.cancelDNSRewrite:
-                if extras[Int(r.extra)].dnsRewrite == nil { cancelAll = true } else { cancelSome = true }
+                if extras[Int(r.payload)].dnsRewrite == nil { cancelAll = true } else { cancelSome = true }
             case Code.forward:
-                if forward == .max { forward = index }  // the longest name comes first
+                if forward == .max { forward = id; forwardRule = r }  // the longest name comes first
             default:
                 let rk = rank(r)
-                if rk > bestRank || (rk == bestRank && index < best) {
-                    best = index
+                if rk > bestRank || (rk == bestRank && order(r) < bestOrder) {
+                    best = id
                     bestRank = rk
+                    bestOrder = order(r)
                 }
             }
         }
-        let upstream = forward == .max ? nil : extras[Int(rules[Int(forward)].extra)].forward
-        if !cancelAll && (terminal != .max || record != .max) {
+        let upstream = forwardRule.flatMap { extra($0)?.forward }
+        if !cancelAll && (terminal.id != .max || record.id != .max) {
             if cancelSome {
-                terminal = .max
-                record = .max
-                visit(name: name, type: type, client: client, lists: lists) { index in
-                    let r = rules[Int(index)]
+                terminal = (.max, .max)
+                record = (.max, .max)
+                visit(name: name, type: type, client: client, lists: lists) { id, r in
                     guard r.action == Code.dnsRewrite, !isCancelled(r, name: name, type: type, client: client, lists: lists) else { return }
-                    if isTerminal(r) { terminal = min(terminal, index) } else { record = min(record, index) }
+                    let o = order(r)
+                    if isTerminal(r) { if o < terminal.order { terminal = (id, o) } } else if o < record.order { record = (id, o) }
                 }
             }
-            let chosen = terminal != .max ? terminal : record
+            let chosen = terminal.id != .max ? terminal.id : record.id
             if chosen != .max {
-                return Match(verdict: .dnsRewrite(extras[Int(rules[Int(chosen)].extra)].dnsRewrite!), rule: chosen, upstream: upstream)
+                return Match(verdict: .dnsRewrite(extra(rule(chosen))!.dnsRewrite!), rule: chosen, upstream: upstream)
             }
         }
         guard best != .max else { return Match(verdict: .pass, rule: forward == .max ? nil : forward, upstream: upstream) }
-        switch rules[Int(best)].action {
+        let decided = rule(best)
+        switch decided.action {
         case Code.allow: return Match(verdict: .pass, rule: best, upstream: upstream)
-        case Code.rewrite: return Match(verdict: .rewrite(extras[Int(rules[Int(best)].extra)].rewrite!), rule: best)
+        case Code.rewrite: return Match(verdict: .rewrite(extra(decided)!.rewrite!), rule: best)
         default: return Match(verdict: .block, rule: best)
         }
     }
 
+    @inline(__always)
+    private func rule(_ id: UInt32) -> CompactRule { table.rule(id) }
+
     /// Calls `body` with the type and wire data of every active `$dnsrewrite` record of type
-    /// `type` for the name, in load order (the answer to a `.dnsRewrite(.record)` verdict).
+    /// `type` for the name, longest name first, each name's in load order (the answer to a
+    /// `.dnsRewrite(.record)` verdict).
     public func forEachRewriteRecord(name: UnsafeRawBufferPointer, type: UInt16, client: IPAddress? = nil, lists: ListMask = .all,
                                      _ body: (UInt16, [UInt8]) -> Void) {
-        visit(name: name, type: type, client: client, lists: lists) { index in
-            let r = rules[Int(index)]
-            guard r.action == Code.dnsRewrite, case .record(let recordType, let rdata, _)? = extras[Int(r.extra)].dnsRewrite,
+        visit(name: name, type: type, client: client, lists: lists) { _, r in
+            guard r.action == Code.dnsRewrite, case .record(let recordType, let rdata, _)? = extra(r)?.dnsRewrite,
                   recordType == type, !isCancelled(r, name: name, type: type, client: client, lists: lists) else { return }
             body(recordType, rdata)
         }
@@ -173,7 +182,7 @@ public final class RuleSet: @unchecked Sendable {
 
     @inline(__always)
     private func isTerminal(_ r: CompactRule) -> Bool {
-        switch extras[Int(r.extra)].dnsRewrite {
+        switch extra(r)?.dnsRewrite {
         case .cname?: return true
         case .rcode(let code)?: return code != 0
         default: return false
@@ -182,70 +191,61 @@ public final class RuleSet: @unchecked Sendable {
 
     /// Whether an `@@…$dnsrewrite` exception cancels rewrite rule `r` for this query.
     private func isCancelled(_ r: CompactRule, name: UnsafeRawBufferPointer, type: UInt16, client: IPAddress?, lists: ListMask) -> Bool {
-        let value = extras[Int(r.extra)].dnsRewrite
+        let value = extra(r)?.dnsRewrite
         var cancelled = false
-        visit(name: name, type: type, client: client, lists: lists) { index in
-            let e = rules[Int(index)]
+        visit(name: name, type: type, client: client, lists: lists) { _, e in
             if e.action == Code.cancelDNSRewrite {
-                let which = extras[Int(e.extra)].dnsRewrite
+                let which = extra(e)?.dnsRewrite
                 if which == nil || which == value { cancelled = true }
             }
         }
         return cancelled
     }
 
-    /// Calls `body` with every rule that applies to the query.
+    /// Calls `body` with the id and rule of every rule that applies to the query: the name's
+    /// own and its parents' (longest first, each name's in load order), then regex rules.
     @inline(__always)
-    func visit(name: UnsafeRawBufferPointer, type: UInt16, client: IPAddress?, lists: ListMask, _ body: (UInt32) -> Void) {
-        var start = 0
-        while start < name.count {
-            if let entry = table.find(UnsafeRawBufferPointer(rebasing: name[start...])) {
-                var index = table.heads[entry]
-                while index != .max {
-                    let r = rules[Int(index)]
-                    let scoped = r.scope == .subtree || (r.scope == .exact ? start == 0 : start > 0)
-                    if scoped && lists.contains(r.list) && applies(r, type: type, name: name, client: client) { body(index) }
-                    index = r.next
-                }
+    func visit(name: UnsafeRawBufferPointer, type: UInt16, client: IPAddress?, lists: ListMask, _ body: (UInt32, CompactRule) -> Void) {
+        table.forEachSuffix(of: name) { entry, start in
+            table.forEachRule(of: entry) { id, r in
+                let scoped = r.scope == .subtree || (r.scope == .exact ? start == 0 : start > 0)
+                if scoped && lists.contains(r.list) && applies(r, type: type, name: name, client: client) { body(id, r) }
             }
-            // Next suffix: after the next dot.
-            while start < name.count && name[start] != UInt8(ascii: ".") { start += 1 }
-            start += 1
         }
         if !regexes.isEmpty {
-            for (regex, index) in regexes where regex.matches(name) {
-                let r = rules[Int(index)]
-                if lists.contains(r.list) && applies(r, type: type, name: name, client: client) { body(index) }
+            for (regex, id) in regexes where regex.matches(name) {
+                let r = rule(id)
+                if lists.contains(r.list) && applies(r, type: type, name: name, client: client) { body(id, r) }
             }
         }
     }
 
     @inline(__always)
     private func applies(_ r: CompactRule, type: UInt16, name: UnsafeRawBufferPointer, client: IPAddress?) -> Bool {
-        guard r.extra != .max else { return true }
-        return extras[Int(r.extra)].conditions.allow(type: type, name: name, client: client)
+        guard r.hasExtra else { return true }
+        return extras[Int(r.payload)].conditions.allow(type: type, name: name, client: client)
     }
 
-    /// Where the rule at `index` was written: its list's index in `lists` and its line. For the
+    /// Where the rule `id` was written: its list's index in `lists` and its line. For the
     /// query log, which reads the text later, off the datapath (`RuleText`).
     @inline(__always)
-    public func origin(of index: UInt32) -> (list: UInt16, line: UInt32) {
-        let r = rules[Int(index)]
-        return (r.list, r.line)
+    public func origin(of id: UInt32) -> (list: UInt16, line: UInt32) {
+        let r = rule(id)
+        return (r.list, line(of: r))
     }
 
-    /// The target of the `$dnsrewrite` CNAME rule at `index`, or nil for any other rule.
-    public func aliasTarget(of index: UInt32) -> String? {
-        let r = rules[Int(index)]
-        guard r.action == Code.dnsRewrite, r.extra != .max, case .cname(let target)? = extras[Int(r.extra)].dnsRewrite else { return nil }
+    /// The target of the `$dnsrewrite` CNAME rule `id`, or nil for any other rule.
+    public func aliasTarget(of id: UInt32) -> String? {
+        let r = rule(id)
+        guard r.action == Code.dnsRewrite, case .cname(let target)? = extra(r)?.dnsRewrite else { return nil }
         return target
     }
 
-    /// The full rule at `index`, with its source line read back from its list.
-    public func rule(at index: UInt32) -> Rule {
-        let r = rules[Int(index)]
+    /// The full rule `id`, with its source line read back from its list.
+    public func rule(at id: UInt32) -> Rule {
+        let r = rule(id)
         let list = lists[Int(r.list)]
-        let x = r.extra == .max ? Extras() : extras[Int(r.extra)]
+        let x = extra(r) ?? Extras()
         let action: RuleAction
         switch r.action {
         case Code.allow: action = .allow
@@ -255,7 +255,8 @@ public final class RuleSet: @unchecked Sendable {
         case Code.forward: action = .forward(x.forward)
         default: action = .block
         }
-        var rule = Rule(action: action, source: RuleSource(list: list, line: Int(r.line), text: Self.line(Int(r.line), of: list) ?? ""))
+        let number = Int(line(of: r))
+        var rule = Rule(action: action, source: RuleSource(list: list, line: number, text: Self.line(number, of: list) ?? ""))
         rule.important = r.important
         rule.conditions = x.conditions
         return rule
@@ -268,19 +269,22 @@ public final class RuleSet: @unchecked Sendable {
         var bytes = Array(normalized.utf8)
         return bytes.withUnsafeMutableBytes { raw in
             let view = UnsafeRawBufferPointer(raw)
-            var found: [UInt32] = []
-            visit(name: view, type: type, client: client, lists: lists) { found.append($0) }
+            var found: [(id: UInt32, rule: CompactRule)] = []
+            visit(name: view, type: type, client: client, lists: lists) { found.append(($0, $1)) }
             let decision = decide(name: view, type: type, client: client, lists: lists)
-            func order(_ i: UInt32) -> Int {
-                if decision.rule == i { return 100 }
-                switch rules[Int(i)].action {
+            func strength(_ f: (id: UInt32, rule: CompactRule)) -> Int {
+                if decision.rule == f.id { return 100 }
+                switch f.rule.action {
                 case Code.dnsRewrite, Code.cancelDNSRewrite: return 50
                 case Code.forward: return -1
-                default: return rank(rules[Int(i)])
+                default: return rank(f.rule)
                 }
             }
-            let ordered = found.sorted { (order($0), -Int($0)) > (order($1), -Int($1)) }
-            return (decision, ordered.map { rule(at: $0) })
+            let ordered = found.sorted { a, b in
+                let (sa, sb) = (strength(a), strength(b))
+                return sa != sb ? sa > sb : order(a.rule) < order(b.rule)
+            }
+            return (decision, ordered.map { rule(at: $0.id) })
         }
     }
 

@@ -15,18 +15,24 @@ public struct RuleLoadError: Error, Equatable, CustomStringConvertible {
 public struct RuleSetBuilder {
     private var lists: [String] = []
     private var reports: [ListReport] = []
-    private var table = DomainTable(capacity: 1 << 16)
-    private var rules: [RuleSet.CompactRule] = []
+    private var table = DomainTable(names: 1 << 16)
     private var extras: [RuleSet.Extras] = []
     private var regexes: [(regex: NameRegex, rule: UInt32)] = []
     private var badfilterKeys: Set<String> = []
+    private var arenaLimit = DomainTable.maxArenaBytes
 
     public init() {}
 
     /// Loads every list; the first one that cannot be read fails the whole set. Files are read
     /// in chunks (`ListFile`), never whole.
     public static func load(paths: [String]) throws(RuleLoadError) -> RuleSet {
+        try load(paths: paths, arenaLimit: DomainTable.maxArenaBytes)
+    }
+
+    /// `load`, with the names' arena limited to `arenaLimit` bytes (tests fill it).
+    static func load(paths: [String], arenaLimit: Int) throws(RuleLoadError) -> RuleSet {
         var builder = RuleSetBuilder()
+        builder.arenaLimit = arenaLimit
         var lines = 0
         var bytes = 0
         var withBadfilter: [String] = []
@@ -57,12 +63,12 @@ public struct RuleSetBuilder {
     }
 
     mutating func reserve(lines: Int, bytes: Int) {
-        table = DomainTable(capacity: lines, arenaBytes: bytes)
-        rules.reserveCapacity(lines)
+        // Labels take less than the lines' bytes: a name's suffixes are stored once for all names.
+        table = DomainTable(names: lines, labelBytes: min(bytes / 2, arenaLimit), arenaLimit: arenaLimit)
     }
 
     public func build() -> RuleSet {
-        RuleSet(lists: lists, reports: reports, table: table, rules: rules, extras: extras, regexes: regexes)
+        RuleSet(lists: lists, reports: reports, table: table, extras: extras, regexes: regexes)
     }
 
     // MARK: Lines
@@ -80,23 +86,47 @@ public struct RuleSetBuilder {
         let listIndex = UInt16(lists.count)
         lists.append(path)
         var report = ListReport(list: path)
-        var scratch = [UInt8](repeating: 0, count: 256)
+        var batch = InsertBatch()
+        defer { batch.deallocate() }
         try ListFile(path: path).forEachLine(maxLine: Self.maxLineLength) { line, number in
             switch line {
             case .overlong(let length, let preview):
                 report.rejected.append((number, String(decoding: preview, as: UTF8.self) + "…",
                                         "the line is \(length) bytes long; a rule is at most \(Self.maxLineLength)"))
             case .text(let bytes):
-                if badfilterKeys.isEmpty, fastPath(bytes, list: listIndex, line: number, scratch: &scratch, report: &report) { return }
+                if badfilterKeys.isEmpty, fastPath(bytes, line: number, into: &batch) {
+                    if batch.isFull { insert(&batch, list: listIndex, report: &report) }
+                    return
+                }
+                // Rules keep load order: what the fast path holds goes in first.
+                insert(&batch, list: listIndex, report: &report)
                 slowPath(bytes, list: listIndex, line: number, report: &report)
             }
         }
+        insert(&batch, list: listIndex, report: &report)
         reports.append(report)
     }
 
-    /// The common shapes, straight into the table. False when the line needs the full parser.
-    private mutating func fastPath(_ line: UnsafeRawBufferPointer, list: UInt16, line number: Int,
-                                   scratch: inout [UInt8], report: inout ListReport) -> Bool {
+    /// Inserts the batch's names as plain block rules, their slots fetched first.
+    private mutating func insert(_ batch: inout InsertBatch, list: UInt16, report: inout ListReport) {
+        guard !batch.items.isEmpty else { return }
+        batch.withSlots { slots in
+            for i in batch.items.indices { slots[i] = table.firstSlot(of: batch.name(i)) }
+            table.fetch(UnsafeBufferPointer(rebasing: slots[0..<batch.items.count]))
+        }
+        for (i, item) in batch.items.enumerated() {
+            if insert(batch.name(i), scope: item.scope, action: RuleSet.Code.block, important: false, extra: nil, list: list, line: item.line) {
+                report.rules += 1
+            } else {
+                rejectFull(item.line, batch.name(i), report: &report)
+            }
+        }
+        batch.removeAll()
+    }
+
+    /// The common shapes: a comment or blank line is skipped, a name goes into `batch`. False
+    /// when the line needs the full parser.
+    private func fastPath(_ line: UnsafeRawBufferPointer, line number: Int, into batch: inout InsertBatch) -> Bool {
         var lo = 0
         var hi = line.count
         while lo < hi && (line[lo] == 0x20 || line[lo] == 0x09) { lo += 1 }
@@ -126,6 +156,7 @@ public struct RuleSetBuilder {
         // The name: letters, digits, '-', '_', '.', at most 253 bytes, labels 1...63.
         let length = hi - lo
         guard length > 0 && length <= 253 else { return false }
+        let scratch = batch.nextName
         var label = 0
         for i in 0..<length {
             var c = line[lo + i]
@@ -144,9 +175,7 @@ public struct RuleSetBuilder {
         if scope == .exact && (!memchr0(scratch, length) || Self.dottedSelfNames.contains { $0.count == length && $0.elementsEqual(scratch[0..<length]) }) {
             return false
         }
-        scratch.withUnsafeBytes { insert(UnsafeRawBufferPointer(rebasing: $0[0..<length]), scope: scope, action: 0,
-                                         important: false, extra: .max, list: list, line: number) }
-        report.rules += 1
+        batch.commit(length: length, scope: scope, line: number)
         return true
     }
 
@@ -167,7 +196,7 @@ public struct RuleSetBuilder {
     private static let unboundBlockingTypes: [[UInt8]] = ["always_null", "always_nxdomain", "always_refuse", "refuse", "static", "deny"].map { Array($0.utf8) }
 
     /// True when the name has a dot (single labels like `localhost` go to the full parser).
-    private func memchr0(_ bytes: [UInt8], _ length: Int) -> Bool {
+    private func memchr0(_ bytes: UnsafeMutableRawBufferPointer, _ length: Int) -> Bool {
         for i in 0..<length where bytes[i] == UInt8(ascii: ".") { return true }
         return false
     }
@@ -204,7 +233,10 @@ public struct RuleSetBuilder {
                     report.disabled += 1
                     continue
                 }
-                add(rule, list: list, line: number)
+                guard add(rule, list: list, line: number) else {
+                    rejectFull(number, line, report: &report)
+                    return
+                }
                 switch rule.action {
                 case .allow, .cancelDNSRewrite: report.exceptions += 1
                 default: report.rules += 1
@@ -213,8 +245,9 @@ public struct RuleSetBuilder {
         }
     }
 
-    private mutating func add(_ rule: ParsedRule, list: UInt16, line: Int) {
-        var x = RuleSet.Extras(conditions: rule.conditions)
+    /// Adds a parsed rule; false when the table's label space is full.
+    private mutating func add(_ rule: ParsedRule, list: UInt16, line: Int) -> Bool {
+        var x = RuleSet.Extras(line: UInt32(line), conditions: rule.conditions)
         let action: UInt8
         var needsExtra = !rule.conditions.isEmpty
         switch rule.action {
@@ -225,40 +258,44 @@ public struct RuleSetBuilder {
         case .cancelDNSRewrite(let which): action = RuleSet.Code.cancelDNSRewrite; x.dnsRewrite = which; needsExtra = true
         case .forward(let server): action = RuleSet.Code.forward; x.forward = server; needsExtra = true
         }
-        var extra = UInt32.max
-        if needsExtra {
-            extra = UInt32(extras.count)
-            extras.append(x)
-        }
         switch rule.pattern {
         case .domain(let name, let scope):
             var name = name
-            name.withUTF8 { insert(UnsafeRawBufferPointer($0), scope: scope, action: action, important: rule.important,
-                                   extra: extra, list: list, line: line) }
+            return name.withUTF8 { insert(UnsafeRawBufferPointer($0), scope: scope, action: action, important: rule.important,
+                                          extra: needsExtra ? x : nil, list: list, line: line) }
         case .regex(let source):
-            guard let regex = try? NameRegex(source) else { return }
-            regexes.append((regex, UInt32(rules.count)))
-            rules.append(RuleSet.CompactRule(list: list, scope: .subtree, action: action, important: rule.important,
-                                             line: UInt32(line), extra: extra, next: .max))
+            guard let regex = try? NameRegex(source) else { return true }
+            let compact = compactRule(scope: .subtree, action: action, important: rule.important, extra: needsExtra ? x : nil, list: list, line: line)
+            regexes.append((regex, table.addLoose(compact)))
+            return true
         }
     }
 
-    private mutating func insert(_ name: UnsafeRawBufferPointer, scope: DomainScope, action: UInt8, important: Bool,
-                                 extra: UInt32, list: UInt16, line: Int) {
-        let index = UInt32(rules.count)
-        let (entry, isNew) = table.insert(name, head: index)
-        var rule = RuleSet.CompactRule(list: list, scope: scope, action: action, important: important,
-                                       line: UInt32(line), extra: extra, next: .max)
-        if !isNew {
-            // Keep load order in the chain: walk to its end (chains are short: one name, few rules).
-            var last = table.heads[entry]
-            while rules[Int(last)].next != .max { last = rules[Int(last)].next }
-            rules.append(rule)
-            rules[Int(last)].next = index
-            return
+    private mutating func compactRule(scope: DomainScope, action: UInt8, important: Bool, extra: RuleSet.Extras?,
+                                      list: UInt16, line: Int) -> RuleSet.CompactRule {
+        var payload = UInt32(truncatingIfNeeded: line)
+        if let extra {
+            payload = UInt32(extras.count)
+            extras.append(extra)
         }
-        rule.next = .max
-        rules.append(rule)
+        return RuleSet.CompactRule(payload: payload, list: list, scope: scope, action: action, important: important, hasExtra: extra != nil)
+    }
+
+    private mutating func insert(_ name: UnsafeRawBufferPointer, scope: DomainScope, action: UInt8, important: Bool,
+                                 extra: RuleSet.Extras?, list: UInt16, line: Int) -> Bool {
+        let rule = compactRule(scope: scope, action: action, important: important, extra: extra, list: list, line: line)
+        guard table.insert(name, rule: rule) else {
+            if extra != nil { extras.removeLast() }
+            return false
+        }
+        return true
+    }
+
+    /// The table's label arena (64 MiB of distinct labels, several million names) is full: the
+    /// line is reported, the rules already read stay.
+    private func rejectFull(_ number: Int, _ line: UnsafeRawBufferPointer, report: inout ListReport) {
+        report.rejected.append((number, String(decoding: line.prefix(60), as: UTF8.self),
+                                "the rule table is full (\(DomainTable.maxArenaBytes >> 20) MiB of distinct labels): the line is not read"))
     }
 
     private static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: StaticString) -> Bool {

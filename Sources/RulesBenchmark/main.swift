@@ -1,6 +1,7 @@
 // rules-bench: what a compiled rule set costs, measured in one process.
 //
 //   rules-bench generate N FILE      write N distinct `||name^` rules (deterministic names)
+//   rules-bench load FILE...         load the lists five times: the fastest and the median load, in ms
 //   rules-bench measure FILE...      load the lists, then print one JSON line: load time, resident
 //                                    memory added, lookup latency percentiles (qname, qtype,
 //                                    client, list mask, as the datapath asks), and the peak
@@ -66,6 +67,7 @@ func measure(paths: [String]) throws {
     let loadNanoseconds = now() - started
     let loaded = memory()
     let rules = set!.ruleCount
+    let names = set!.nameCount
     let added = loaded.rss - before.rss
 
     // A reload, measured first, while the heap holds nothing else: the old set stays while the
@@ -114,6 +116,7 @@ func measure(paths: [String]) throws {
     let result: [String: Any] = [
         "lists": paths.map { ($0 as NSString).lastPathComponent },
         "rules": rules,
+        "names": names,
         "load_ms": Double(loadNanoseconds) / 1e6,
         "rss_before_mb": Double(before.rss) / 1e6,
         "rss_added_mb": Double(added) / 1e6,
@@ -223,10 +226,22 @@ do {
     case "generate" where arguments.count == 4:
         guard let count = Int(arguments[2]), count > 0 else { throw RelayError(.invalidConfiguration, "N must be a positive number") }
         try generate(count: count, path: arguments[3])
+    case "load" where arguments.count >= 3:
+        var times: [Double] = []
+        var first = 0.0
+        for _ in 0..<5 {
+            let started = now()
+            let set = try RuleSetBuilder.load(paths: Array(arguments.dropFirst(2)))
+            times.append(Double(now() - started) / 1e6)
+            if times.count == 1 { first = times[0] }
+            _ = set.ruleCount
+        }
+        times.sort()
+        print("{\"load_first_ms\":\(first),\"load_min_ms\":\(times[0]),\"load_median_ms\":\(times[2])}")
     case "measure" where arguments.count >= 3:
         try measure(paths: Array(arguments.dropFirst(2)))
     default:
-        FileHandle.standardError.write("usage: rules-bench generate N FILE | rules-bench measure FILE...\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: rules-bench generate N FILE | rules-bench load FILE... | rules-bench measure FILE...\n".data(using: .utf8)!)
         exit(2)
     }
 } catch {

@@ -209,7 +209,7 @@ import RelayCore
                                     "||multi.test^$dnsrewrite=fd53::1", "||multi.test^$dnsrewrite=NOERROR;TXT;hello",
                                     "@@||multi.test^$dnsrewrite=10.53.9.2"])
         var seen: [[UInt8]] = []
-        var name = Array("multi.test".utf8)
+        let name = Array("multi.test".utf8)
         name.withUnsafeBytes { set.forEachRewriteRecord(name: $0, type: 1) { _, rdata in seen.append(rdata) } }
         #expect(seen == [[10, 53, 9, 1]])
         seen = []
