@@ -137,7 +137,13 @@ final class DomainTable: @unchecked Sendable {
     static func hash(parent: UInt64, _ label: UnsafeRawBufferPointer) -> UInt64 {
         var h = parent ^ 0xcbf2_9ce4_8422_2325
         for b in label { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        // Finalise (MurmurHash3's fmix64): the slot comes from the high bits, the tag from the low.
+        return finish(h)
+    }
+
+    /// MurmurHash3's fmix64: the slot comes from the high bits, the tag from the low.
+    @inline(__always)
+    private static func finish(_ value: UInt64) -> UInt64 {
+        var h = value
         h ^= h >> 33
         h = h &* 0xff51_afd7_ed55_8ccd
         h ^= h >> 33
@@ -188,12 +194,66 @@ final class DomainTable: @unchecked Sendable {
     /// Reads the given slots, so that a batch of names has its cache misses in flight together
     /// before each is looked up in turn: the loads are independent and the loop is a few
     /// instructions, so the processor issues them all at once. (Hashing each name between the
-    /// loads kept only one or two in flight, and was slower than no fetch at all.)
+    /// loads kept only one or two in flight, and was slower than no fetch at all.) With
+    /// `withLabels`, a second loop reads the first byte of each found entry's label.
     @inline(__always)
-    func fetch(_ slots: UnsafeBufferPointer<Int>) {
+    func fetch(_ slots: UnsafeBufferPointer<Int>, withLabels: Bool = false) {
         var sum: UInt32 = 0
         for i in slots { sum &+= entries[i].label }
+        if withLabels {
+            arena.withUnsafeBufferPointer { a in
+                for i in slots {
+                    let label = entries[i].label
+                    if label != 0 { sum &+= UInt32(a[Int(label >> 6)]) }
+                }
+            }
+        }
         touched &+= sum
+    }
+
+    /// Writes the first slot of each suffix of the question name of `message` (DNS wire form,
+    /// the name at offset 12), the shortest first, into `out`; returns how many (0 for a
+    /// malformed or compressed name). The hashes match those of the lower-case text.
+    @inline(__always)
+    func slots(ofQuestionIn message: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<Int>) -> Int {
+        guard message.count > 12 else { return 0 }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { starts in
+            // Label offsets (each < 256 + 12, so a byte past 12 fits), left to right.
+            var labels = 0
+            var offset = 12
+            while true {
+                guard offset < message.count, offset - 12 <= 255 else { return 0 }
+                let length = Int(message[offset])
+                if length == 0 { break }
+                guard length <= 63, offset + 1 + length <= message.count, labels < 128 else { return 0 }
+                starts[labels] = UInt8(offset - 12)
+                labels += 1
+                offset += 1 + length
+            }
+            var h = Self.rootHash
+            var written = 0
+            var index = labels - 1
+            while index >= 0 && written < out.count {
+                let start = 12 + Int(starts[index])
+                let length = Int(message[start])
+                h = Self.hash(parent: h, lowercasing: UnsafeRawBufferPointer(rebasing: message[start + 1..<start + 1 + length]))
+                out[written] = slot(h)
+                written += 1
+                index -= 1
+            }
+            return written
+        }
+    }
+
+    /// `hash(parent:_:)` of the label's lower-case form.
+    @inline(__always)
+    static func hash(parent: UInt64, lowercasing label: UnsafeRawBufferPointer) -> UInt64 {
+        var h = parent ^ 0xcbf2_9ce4_8422_2325
+        for var b in label {
+            if b >= 0x41 && b <= 0x5a { b |= 0x20 }
+            h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3
+        }
+        return finish(h)
     }
 
     @inline(__always)

@@ -134,3 +134,62 @@ import Testing
         #expect(set.ruleCount == 44)
     }
 }
+
+/// `RulePrefetch` works out slots from a query's wire bytes: they must be the slots the lookup
+/// of its lower-case text probes first, and hostile names must give none, never a trap.
+@Suite struct RulePrefetchTests {
+    static func wire(_ labels: [[UInt8]], header: [UInt8] = Array(repeating: 0, count: 12)) -> [UInt8] {
+        var out = header
+        for label in labels { out.append(UInt8(label.count)); out += label }
+        out.append(0)
+        return out + [0, 1, 0, 1]
+    }
+
+    @Test func wireSlotsAreTheTextLookupsFirstSlots() {
+        let table = DomainTable(names: 1000)
+        #expect(DomainTableTests.insert(table, "ads.example.test", line: 1))
+        let message = Self.wire([Array("WWW".utf8), Array("Ads".utf8), Array("EXAMPLE".utf8), Array("test".utf8)])
+        var slots = [Int](repeating: -1, count: 8)
+        let n = message.withUnsafeBytes { m in slots.withUnsafeMutableBufferPointer { table.slots(ofQuestionIn: m, into: $0) } }
+        #expect(n == 4)
+        // Shortest suffix first, each the slot `firstSlot(of:)` gives its lower-case text.
+        for (i, suffix) in ["test", "example.test", "ads.example.test", "www.ads.example.test"].enumerated() {
+            #expect(slots[i] == Array(suffix.utf8).withUnsafeBytes { table.firstSlot(of: $0) }, "\(suffix)")
+        }
+        // The entries that exist sit in those slots (the table is nearly empty: no collisions).
+        let found = DomainTableTests.lookup(table, "www.ads.example.test")
+        #expect(found.map(\.1) == [1])
+    }
+
+    @Test(arguments: [
+        [UInt8](repeating: 0, count: 12),  // no question
+        [UInt8](repeating: 0, count: 12) + [0xc0, 0x0c],  // a compression pointer
+        [UInt8](repeating: 0, count: 12) + [64] + [UInt8](repeating: 0x61, count: 64) + [0],  // a 64-byte label
+        [UInt8](repeating: 0, count: 12) + [5, 0x61, 0x61],  // cut short
+        [UInt8](repeating: 0, count: 12) + Array(repeating: [1, 0x61] as [UInt8], count: 140).flatMap { $0 } + [0],  // 280 bytes
+    ])
+    func hostileNamesGiveNoSlots(_ message: [UInt8]) {
+        let table = DomainTable()
+        var slots = [Int](repeating: -1, count: 8)
+        let n = message.withUnsafeBytes { m in slots.withUnsafeMutableBufferPointer { table.slots(ofQuestionIn: m, into: $0) } }
+        #expect(n == 0)
+    }
+
+    @Test func aDeepNameGivesItsDeepestEightAndABatchStopsAtItsSize() throws {
+        let table = DomainTable()
+        let message = Self.wire(Array(repeating: Array("a".utf8), count: 20))
+        var slots = [Int](repeating: -1, count: 8)
+        let n = message.withUnsafeBytes { m in slots.withUnsafeMutableBufferPointer { table.slots(ofQuestionIn: m, into: $0) } }
+        #expect(n == 8)
+        // RulePrefetch over more messages than its batch: the rest are skipped, nothing traps.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prefetch-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("l.txt").path
+        try "||a^\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let set = try RuleSetBuilder.load(paths: [path])
+        let prefetch = RulePrefetch(batch: 2)
+        message.withUnsafeBytes { m in prefetch.fetch(set, count: 5) { _ in m } }
+        #expect(Array("a.a".utf8).withUnsafeBytes { set.decide(name: $0, type: 1).verdict } == .block)
+    }
+}

@@ -20,6 +20,7 @@ extension Worker {
             if n == 0 { return }
             let now = SystemInfo.monotonicNanoseconds()
             pickBatchSockets()
+            rulePrefetch.fetch(pipeline.rules.rules, count: n) { UnsafeRawBufferPointer(queryReceiver.payload($0)) }
             for i in 0..<n { handleDatagram(i, now: now) }
             upstreamBatchSent(now: now)
             clientSender.flush()

@@ -68,6 +68,8 @@ final class Worker {
     private(set) var udpListeners: [Socket]
     let queryReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxQueryLength)
     let answerReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxAnswerLength)
+    /// Warms the rule table for each batch of queries before they are decided (`RulePrefetch`).
+    let rulePrefetch = RulePrefetch(batch: Worker.batchSize)
     let clientSender = BatchSender(capacity: Worker.batchSize * 2)
     let upstreamSender = BatchSender(capacity: Worker.batchSize * 2)
     let inFlight: InFlightTable
