@@ -37,6 +37,11 @@ public final class AnswerCache {
     static let slotSize = 1_232
     /// Records per answer whose TTLs are tracked; answers with more are not kept.
     static let maxRecords = 24
+    /// Per record: where its TTL sits in the answer (2 bytes) and its TTL when stored (4).
+    static let ttlEntrySize = 6
+    /// An entry's bytes: the answer, then its records' TTL entries right after it, so that a
+    /// hit reads one run of cache lines (they were two arrays of their own: two more misses).
+    static let slotStride = slotSize + maxRecords * ttlEntrySize
     static let staleTTL: UInt32 = 30
 
     struct Entry {
@@ -68,8 +73,6 @@ public final class AnswerCache {
     private var buckets: [Int32]
     private let bucketMask: Int
     private let answers: UnsafeMutableRawBufferPointer
-    private var ttlOffsets: [UInt16]
-    private var ttls: [UInt32]
     private var hand = 0
     /// Where `insert` collects TTLs before it knows the answer is worth keeping.
     private var scratchOffsets = [UInt16](repeating: 0, count: AnswerCache.maxRecords)
@@ -92,9 +95,7 @@ public final class AnswerCache {
         while size < capacity * 2 { size <<= 1 }
         buckets = [Int32](repeating: -1, count: size)
         bucketMask = size - 1
-        answers = .allocate(byteCount: capacity * Self.slotSize, alignment: 16)
-        ttlOffsets = [UInt16](repeating: 0, count: capacity * Self.maxRecords)
-        ttls = [UInt32](repeating: 0, count: capacity * Self.maxRecords)
+        answers = .allocate(byteCount: capacity * Self.slotStride, alignment: 16)
     }
 
     deinit { answers.deallocate() }
@@ -134,7 +135,7 @@ public final class AnswerCache {
 
     @inline(__always)
     private func slot(_ index: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(rebasing: answers[(index * Self.slotSize)..<((index + 1) * Self.slotSize)])
+        UnsafeMutableRawBufferPointer(rebasing: answers[(index * Self.slotStride)..<((index + 1) * Self.slotStride)])
     }
 
     @inline(__always)
@@ -202,14 +203,16 @@ public final class AnswerCache {
                          ttl: (UInt32) -> UInt32) -> Int {
         let length = Int(entries[index].length)
         let base = out.baseAddress!
-        base.copyMemory(from: slot(index).baseAddress!, byteCount: length)
+        let stored = slot(index).baseAddress!
+        base.copyMemory(from: stored, byteCount: length)
         // The client's ID and question bytes (its letter case).
         base.copyMemory(from: query.baseAddress!, byteCount: 2)
         (base + DNSHeader.size).copyMemory(from: query.baseAddress! + DNSHeader.size, byteCount: end - DNSHeader.size)
-        let first = index * Self.maxRecords
-        for r in 0..<Int(entries[index].recordCount) {
-            let stored = ttls[first + r]
-            RecordWalker.setU32(out, Int(ttlOffsets[first + r]), ttl(stored))
+        var entry = stored + length
+        for _ in 0..<Int(entries[index].recordCount) {
+            let offset = entry.loadUnaligned(as: UInt16.self)
+            RecordWalker.setU32(out, Int(offset), ttl(entry.loadUnaligned(fromByteOffset: 2, as: UInt32.self)))
+            entry += Self.ttlEntrySize
         }
         return length
     }
@@ -277,11 +280,13 @@ public final class AnswerCache {
         entries[index].storedAt = now
         entries[index].ttl = lifetime
         entries[index].recordCount = UInt8(offsets.count)
-        slot(index).baseAddress!.copyMemory(from: p, byteCount: answer.count)
-        let first = index * Self.maxRecords
+        let stored = slot(index).baseAddress!
+        stored.copyMemory(from: p, byteCount: answer.count)
+        var entry = stored + answer.count
         for i in 0..<offsets.count {
-            ttlOffsets[first + i] = scratchOffsets[i]
-            ttls[first + i] = scratchTTLs[i]
+            entry.storeBytes(of: scratchOffsets[i], as: UInt16.self)
+            entry.storeBytes(of: scratchTTLs[i], toByteOffset: 2, as: UInt32.self)
+            entry += Self.ttlEntrySize
         }
         inserted += 1
     }
