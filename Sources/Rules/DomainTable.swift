@@ -237,11 +237,30 @@ final class DomainTable: @unchecked Sendable {
                 let start = 12 + Int(starts[index])
                 let length = Int(message[start])
                 h = Self.hash(parent: h, lowercasing: UnsafeRawBufferPointer(rebasing: message[start + 1..<start + 1 + length]))
+                // A top-level label no rule goes through (a LAN's own suffix, most of the
+                // internet's TLDs) ends the lookup at once: nothing deeper is worth a load. Those
+                // entries are few and stay cached, so asking costs no miss.
+                if written == 0 && !mayHaveTopLevel(hash: h, length: length) { return 0 }
                 out[written] = slot(h)
                 written += 1
                 index -= 1
             }
             return written
+        }
+    }
+
+    /// Whether a top-level entry of this hash and label length may exist (tag, parent and
+    /// length match; the bytes are not compared: a wrong yes costs only a wasted prefetch).
+    @inline(__always)
+    private func mayHaveTopLevel(hash: UInt64, length: Int) -> Bool {
+        let tag = UInt8(truncatingIfNeeded: hash)
+        var i = slot(hash)
+        while true {
+            let e = entries[i]
+            if e.label == 0 { return false }
+            if e.rule.tag == tag && e.parent == Self.root && Int(e.label & 63) == length { return true }
+            i += 1
+            if i == entries.count { i = 0 }
         }
     }
 

@@ -161,6 +161,15 @@ import Testing
         #expect(found.map(\.1) == [1])
     }
 
+    @Test func aTopLevelLabelNoRuleGoesThroughGivesNoSlots() {
+        let table = DomainTable(names: 1000)
+        #expect(DomainTableTests.insert(table, "ads.example.test", line: 1))
+        var slots = [Int](repeating: -1, count: 8)
+        let message = Self.wire([Array("ads".utf8), Array("example".utf8), Array("lan".utf8)])
+        let n = message.withUnsafeBytes { m in slots.withUnsafeMutableBufferPointer { table.slots(ofQuestionIn: m, into: $0) } }
+        #expect(n == 0)
+    }
+
     @Test(arguments: [
         [UInt8](repeating: 0, count: 12),  // no question
         [UInt8](repeating: 0, count: 12) + [0xc0, 0x0c],  // a compression pointer
@@ -177,6 +186,7 @@ import Testing
 
     @Test func aDeepNameGivesItsDeepestEightAndABatchStopsAtItsSize() throws {
         let table = DomainTable()
+        #expect(DomainTableTests.insert(table, "a", line: 1))
         let message = Self.wire(Array(repeating: Array("a".utf8), count: 20))
         var slots = [Int](repeating: -1, count: 8)
         let n = message.withUnsafeBytes { m in slots.withUnsafeMutableBufferPointer { table.slots(ofQuestionIn: m, into: $0) } }
