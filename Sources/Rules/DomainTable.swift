@@ -194,26 +194,50 @@ final class DomainTable: @unchecked Sendable {
     /// Reads the given slots, so that a batch of names has its cache misses in flight together
     /// before each is looked up in turn: the loads are independent and the loop is a few
     /// instructions, so the processor issues them all at once. (Hashing each name between the
-    /// loads kept only one or two in flight, and was slower than no fetch at all.) With
-    /// `withLabels`, a second loop reads the first byte of each found entry's label.
+    /// loads kept only one or two in flight, and was slower than no fetch at all.)
     @inline(__always)
-    func fetch(_ slots: UnsafeBufferPointer<Int>, withLabels: Bool = false) {
+    func fetch(_ slots: UnsafeBufferPointer<Int>) {
         var sum: UInt32 = 0
         for i in slots { sum &+= entries[i].label }
-        if withLabels {
-            arena.withUnsafeBufferPointer { a in
-                for i in slots {
-                    let label = entries[i].label
-                    if label != 0 { sum &+= UInt32(a[Int(label >> 6)]) }
+        touched &+= sum
+    }
+
+    /// A probe to prefetch: the first slot, and the label length and tag that tell its entry
+    /// apart from the others in the run (`slots(ofQuestionIn:into:)` writes them).
+    @inline(__always)
+    static func probe(slot: Int, length: Int, tag: UInt8) -> Int { slot << 14 | length << 8 | Int(tag) }
+
+    /// `fetch`, for probes: every first slot, then, in a second loop over entries now cached,
+    /// the label bytes of the entry in each run whose length and tag match (what the lookup's
+    /// comparison will read).
+    @inline(__always)
+    func fetch(probes: UnsafeBufferPointer<Int>) {
+        var sum: UInt32 = 0
+        for p in probes { sum &+= entries[p >> 14].label }
+        arena.withUnsafeBufferPointer { a in
+            for p in probes {
+                var i = p >> 14
+                let length = UInt32(p >> 8 & 63)
+                let tag = UInt8(truncatingIfNeeded: p)
+                for _ in 0..<8 {
+                    let e = entries[i]
+                    if e.label == 0 { break }
+                    if e.rule.tag == tag && e.label & 63 == length {
+                        sum &+= UInt32(a[Int(e.label >> 6)])
+                        break
+                    }
+                    i += 1
+                    if i == entries.count { i = 0 }
                 }
             }
         }
         touched &+= sum
     }
 
-    /// Writes the first slot of each suffix of the question name of `message` (DNS wire form,
-    /// the name at offset 12), the shortest first, into `out`; returns how many (0 for a
-    /// malformed or compressed name). The hashes match those of the lower-case text.
+    /// Writes the probe (`probe(slot:length:tag:)`) of each suffix of the question name of
+    /// `message` (DNS wire form, the name at offset 12), the shortest first, into `out`; returns
+    /// how many (0 for a malformed or compressed name, or one under a top-level label no rule
+    /// goes through). The hashes match those of the lower-case text.
     @inline(__always)
     func slots(ofQuestionIn message: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<Int>) -> Int {
         guard message.count > 12 else { return 0 }
@@ -241,7 +265,7 @@ final class DomainTable: @unchecked Sendable {
                 // internet's TLDs) ends the lookup at once: nothing deeper is worth a load. Those
                 // entries are few and stay cached, so asking costs no miss.
                 if written == 0 && !mayHaveTopLevel(hash: h, length: length) { return 0 }
-                out[written] = slot(h)
+                out[written] = Self.probe(slot: slot(h), length: length, tag: UInt8(truncatingIfNeeded: h))
                 written += 1
                 index -= 1
             }

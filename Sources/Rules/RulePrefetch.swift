@@ -8,7 +8,7 @@
 /// time per blocked query. Here every name's slots are worked out from its text alone (the
 /// table's hashes follow from the labels, `DomainTable.hash`), then all are read in one tight
 /// loop, so that the misses of the whole batch are in flight together; a second loop does the
-/// same for the label bytes the entries found point at. The lookup itself is unchanged: this
+/// same for the label bytes of the entries that match each probe's label length and hash tag. The lookup itself is unchanged: this
 /// only warms what it will read, and a slot it guessed wrong (the name sits a slot further on,
 /// or is not in the table) costs one wasted load.
 ///
@@ -38,6 +38,6 @@ public final class RulePrefetch {
             noted += rules.table.slots(ofQuestionIn: message(i), into: UnsafeMutableBufferPointer(rebasing: slots[noted..<noted + Self.levelsPerName]))
         }
         // Every slot, then the label bytes the entries found there point at.
-        if noted > 0 { rules.table.fetch(UnsafeBufferPointer(rebasing: slots[0..<noted]), withLabels: true) }
+        if noted > 0 { rules.table.fetch(probes: UnsafeBufferPointer(rebasing: slots[0..<noted])) }
     }
 }
