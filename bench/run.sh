@@ -24,6 +24,10 @@
 #   RATE_CAP=50000               an extra miss run of tproxy-relay capped at this offered rate
 #                                (dnsperf -Q), to check for loss below saturation; 0 skips it
 #   SECONDS_PER_RUN=10           length of each dnsperf run
+#   LATENCY_QPS=20000            per repetition, scenario and SUT (the relay, with and without
+#                                the log, dnsdist, the floor, the baseline): one more run of
+#                                LATENCY_SECONDS=5 s at this offered rate with every answer timed
+#                                (dnsperf -v): p50/p99/p99.9 in the summary; 0 skips them
 #   LAB=own                      own (bench/lab) or reference: the harness in ../shared/bench (or
 #                                $BENCH), kept as a cross-check of this lab's figures
 #   OUT=/tmp/tproxy-relay-bench/results/<stamp>
@@ -42,6 +46,8 @@ REPS=${1:-3}
 SCENARIOS=${SCENARIOS:-miss hot}
 SUTS=${SUTS:-direct dnsdist floor tproxy-relay}
 RATE_CAP=${RATE_CAP:-50000}
+LATENCY_QPS=${LATENCY_QPS:-20000}
+LATENCY_SECONDS=${LATENCY_SECONDS:-5}
 PROTO=${PROTO:-udp}
 MODE_FLAGS=""
 if [ "$PROTO" = tcp ]; then
@@ -184,6 +190,17 @@ for rep in $(seq "$REPS"); do
   if [ "$RATE_CAP" != 0 ] && [[ " $SUTS " == *" tproxy-relay "* ]]; then
     line=$(run_one miss tproxy-relay "-Q $RATE_CAP" | grep '^RESULT' || true)
     echo "rep=$rep capped=$RATE_CAP $line" | tee -a "$OUT/runs.txt"
+  fi
+  if [ "$LATENCY_QPS" != 0 ]; then
+    # Latency below saturation (at saturation it is the queue's length, whoever serves it):
+    # every answer timed by dnsperf -v, at the same offered rate for every SUT.
+    for scen in $SCENARIOS; do
+      for sut in $SUTS; do
+        case "$sut" in tproxy-relay|tproxy-relay-log|dnsdist|floor|baseline) ;; *) continue ;; esac
+        line=$(SECONDS_PER_RUN=$LATENCY_SECONDS run_one "$scen" "$sut" "-v -Q $LATENCY_QPS" | grep '^RESULT' || true)
+        echo "rep=$rep latency=$LATENCY_QPS $line" | tee -a "$OUT/runs.txt"
+      done
+    done
   fi
 done
 

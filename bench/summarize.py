@@ -30,9 +30,10 @@ def main():
     table = defaultdict(list)
     by_rep = defaultdict(dict)
     for r in runs:
-        key = (r.get("scenario"), r.get("sut") + (f" (capped {r['capped']})" if "capped" in r else ""))
+        tag = f" (capped {r['capped']})" if "capped" in r else f" (latency at {r['latency']} qps)" if "latency" in r else ""
+        key = (r.get("scenario"), r.get("sut") + tag)
         table[key].append(r)
-        if "capped" not in r:
+        if "capped" not in r and "latency" not in r:
             by_rep[(r.get("rep"), r.get("scenario"))][r.get("sut")] = r
     print("| scenario | SUT | reps | qps (median) | lost (median) | p99 ms | SUT µs/query | CPU-1 µs/query |")
     print("|---|---|---|---|---|---|---|---|")
@@ -87,6 +88,22 @@ def main():
             print(f"{title} on vs off, same repetition (median over reps):")
             for scen, c in sorted(cost.items()):
                 print(f"- {scen}: throughput ratio {statistics.median(c['qps']):.3f}, added CPU {statistics.median(c['us']):+.2f} µs/query (n={len(c['qps'])})")
+    # Latency below saturation: every answer timed at the same offered rate, per SUT.
+    timed = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in runs:
+        if "latency" in r:
+            for k in ("p50_ms", "p99_ms", "p999_ms"):
+                if num(r.get(k)) is not None:
+                    timed[(r.get("scenario"), r["latency"])][r.get("sut")][k].append(num(r[k]))
+    if timed:
+        print()
+        print("Latency at a fixed offered rate, every answer timed (median over reps), ms p50 / p99 / p99.9:")
+        for (scen, rate), suts in sorted(timed.items()):
+            parts = []
+            for sut, v in sorted(suts.items()):
+                parts.append(f"{sut} {statistics.median(v['p50_ms']):.3f} / {statistics.median(v['p99_ms']):.3f} / "
+                             f"{statistics.median(v['p999_ms']):.3f}")
+            print(f"- {scen} at {rate} qps: " + "; ".join(parts))
 
 
 if __name__ == "__main__":

@@ -111,5 +111,13 @@ sut_us=$(awk -v t=$((g1 - g0)) -v hz="$TICKS" -v q="${completed:-0}" 'BEGIN {if 
 core_us=$(awk -v t=$((busy1 - busy0)) -v hz="$TICKS" -v q="${completed:-0}" 'BEGIN {if (q > 0) printf "%.2f", t / hz * 1e6 / q; else print "NA"}')
 cpu_sut=$(awk -v t=$((g1 - g0)) -v hz="$TICKS" -v e="$elapsed" 'BEGIN {printf "%d%%", t / hz / e * 100}')
 core_idle=$(awk -v b=$((busy1 - busy0)) -v i=$((idle1 - idle0)) 'BEGIN {if (b + i > 0) printf "%d%%", i * 100 / (b + i); else print "NA"}')
-line="RESULT scenario=$SCENARIO sut=$SUT qps=${qps:-NA} avg_ms=$(awk -v a="${avg:-0}" 'BEGIN {printf "%.3f", a * 1000}') max_ms=$(awk -v a="${max:-0}" 'BEGIN {printf "%.1f", a * 1000}') sent=${sent:-NA} completed=${completed:-NA} lost=${lost:-NA} rcodes=${rcodes:-NA} upstream_q=$((u1 - u0)) upstream_direct=$((d1 - d0)) cpu_sut=$cpu_sut sut_core_idle=$core_idle sut_us_q=$sut_us core_us_q=$core_us raw=$out"
+# With dnsperf -v (bench/run.sh's latency runs), every answer is a line "> RCODE NAME TYPE SECONDS":
+# their percentiles, then those lines are dropped from the raw file (a run holds 100,000).
+latency=""
+if grep -q '^> ' "$out"; then
+	latency=$(grep '^> ' "$out" | awk '$NF ~ /^[0-9.]+$/ {print $NF * 1000}' | sort -n | awk '
+		{v[NR] = $1} END {if (NR > 0) printf " answers_timed=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f", NR, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1]}')
+	sed -i '/^> /d' "$out"
+fi
+line="RESULT scenario=$SCENARIO sut=$SUT qps=${qps:-NA} avg_ms=$(awk -v a="${avg:-0}" 'BEGIN {printf "%.3f", a * 1000}') max_ms=$(awk -v a="${max:-0}" 'BEGIN {printf "%.1f", a * 1000}') sent=${sent:-NA} completed=${completed:-NA} lost=${lost:-NA} rcodes=${rcodes:-NA} upstream_q=$((u1 - u0)) upstream_direct=$((d1 - d0)) cpu_sut=$cpu_sut sut_core_idle=$core_idle sut_us_q=$sut_us core_us_q=$core_us$latency raw=$out"
 echo "$line" | tee -a "$out"
