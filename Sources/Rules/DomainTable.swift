@@ -90,33 +90,45 @@ final class DomainTable: @unchecked Sendable {
     init(names: Int = 16, labelBytes: Int = 0, arenaLimit: Int = DomainTable.maxArenaBytes) {
         self.arenaLimit = min(arenaLimit, Self.maxArenaBytes)
         let capacity = Self.capacity(for: names)
-        (entries, mappedBytes) = Self.map(capacity)
-        limit = capacity * 4 / 5
+        if let mapped = Self.map(capacity) {
+            (entries, mappedBytes) = mapped
+        } else {
+            // No room for that many: a small table that refuses names once full (the builder
+            // reports each line it could not take, and a reload keeps the rules in force).
+            (entries, mappedBytes) = Self.map(16) ?? Self.allocate(16)
+        }
+        limit = entries.count * 4 / 5
         arena.reserveCapacity(labelBytes)
     }
 
     deinit { Self.unmap(entries, mappedBytes) }
 
-    /// Slots for `names` entries at a load factor of 0.75, plus the suffixes real lists share
-    /// (measured: a few percent more entries than names).
+    /// Slots for `names` entries at a load factor of 0.75. Real lists' names also pass through
+    /// parents no rule names (measured: 1.3–1.5 entries per rule); such a table grows once.
     private static func capacity(for names: Int) -> Int { max(16, names + names / 3 + 64) }
 
     /// Zero-filled entries (an empty slot is all zero) in an anonymous mapping, touched only as
     /// they fill; huge pages where the kernel allows them (`madvise` mode: they must be asked for).
-    private static func map(_ capacity: Int) -> (UnsafeMutableBufferPointer<Entry>, Int) {
+    /// Nil when the kernel refuses the memory.
+    private static func map(_ capacity: Int) -> (UnsafeMutableBufferPointer<Entry>, Int)? {
         let bytes = (capacity * MemoryLayout<Entry>.stride + 4095) & ~4095
         let address = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let address, address != MAP_FAILED else {
-            // Out of address space: nothing else would work either.
-            fatalError("DomainTable: cannot map \(bytes) bytes (errno \(errno))")
-        }
+        guard let address, address != MAP_FAILED else { return nil }
         if bytes >= 2 << 20 { _ = madvise(address, bytes, MADV_HUGEPAGE) }
         let pointer = address.bindMemory(to: Entry.self, capacity: capacity)
         return (UnsafeMutableBufferPointer(start: pointer, count: capacity), bytes)
     }
 
+    /// From the heap (mapped bytes 0), when not even a small mapping is given.
+    private static func allocate(_ capacity: Int) -> (UnsafeMutableBufferPointer<Entry>, Int) {
+        let entries = UnsafeMutableBufferPointer<Entry>.allocate(capacity: capacity)
+        UnsafeMutableRawBufferPointer(entries).initializeMemory(as: UInt8.self, repeating: 0)
+        return (entries, 0)
+    }
+
     private static func unmap(_ entries: UnsafeMutableBufferPointer<Entry>, _ bytes: Int) {
-        if let base = entries.baseAddress { _ = munmap(UnsafeMutableRawPointer(base), bytes) }
+        guard let base = entries.baseAddress else { return }
+        if bytes == 0 { entries.deallocate() } else { _ = munmap(UnsafeMutableRawPointer(base), bytes) }
     }
 
     /// Bytes held (for memory reports).
@@ -389,7 +401,7 @@ final class DomainTable: @unchecked Sendable {
                 guard arena.count + label.count <= arenaLimit else { return false }
                 if count + 1 > limit {
                     // Every entry moves: walk the name again from its last label.
-                    grow()
+                    guard grow() else { return false }
                     return insert(name, rule: rule)
                 }
                 let reference = UInt32(arena.count) << 6 | UInt32(label.count)
@@ -449,11 +461,13 @@ final class DomainTable: @unchecked Sendable {
     /// Half as many slots again. Slots follow from names alone, so each entry's hash is worked
     /// out from its labels up to the root; parents are renumbered once all have moved. Rare: the
     /// table is sized from the lists' line count before loading.
-    private func grow() {
+    /// False when the memory is refused: the table stays as it is, full.
+    private func grow() -> Bool {
         let old = entries
         let oldBytes = mappedBytes
-        let capacity = old.count + old.count / 2
-        (entries, mappedBytes) = Self.map(capacity)
+        let capacity = max(16, old.count + old.count / 2)
+        guard let mapped = Self.map(capacity) else { return false }
+        (entries, mappedBytes) = mapped
         limit = capacity * 4 / 5
         count = 0
         var moved = [UInt32](repeating: .max, count: old.count)
@@ -477,5 +491,6 @@ final class DomainTable: @unchecked Sendable {
             entries[i].parent = moved[Int(entries[i].parent)]
         }
         Self.unmap(old, oldBytes)
+        return true
     }
 }

@@ -295,7 +295,7 @@ public struct RuleSetBuilder {
     /// line is reported, the rules already read stay.
     private func rejectFull(_ number: Int, _ line: UnsafeRawBufferPointer, report: inout ListReport) {
         report.rejected.append((number, String(decoding: line.prefix(60), as: UTF8.self),
-                                "the rule table is full (\(DomainTable.maxArenaBytes >> 20) MiB of distinct labels): the line is not read"))
+                                "the rule table is full (\(DomainTable.maxArenaBytes >> 20) MiB of distinct labels, or no memory for more names): the line is not read"))
     }
 
     private static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: StaticString) -> Bool {
