@@ -26,6 +26,21 @@ import Testing
         #expect(Self.allowed(limiter, "10.53.1.3", count: 20, at: 100_000) == 5)
     }
 
+    /// Workers stamp one client's bucket with their own batch's clock: a worker whose batch began
+    /// a few ms before another's must see no time passed, not a refill (the clock difference
+    /// read unsigned had been ~49 days: a full bucket for every such race).
+    @Test func aClockAFewMillisecondsBehindRefillsNothing() {
+        let limiter = Self.limiter(qps: 10, burst: 5)
+        #expect(Self.allowed(limiter, "10.53.1.2", count: 20, at: 10_000) == 5)
+        #expect(Self.allowed(limiter, "10.53.1.2", count: 20, at: 9_997) == 0)
+        #expect(Self.allowed(limiter, "10.53.1.2", count: 20, at: 9_000) == 0)
+        // The later stamp stays: 100 ms after it, one token.
+        #expect(Self.allowed(limiter, "10.53.1.2", count: 20, at: 10_100) == 1)
+        // A stamp over a minute ahead of the clock is the 32-bit milliseconds having wrapped
+        // (49.7 days on, less 100 s here): a full bucket.
+        #expect(Self.allowed(limiter, "10.53.1.2", count: 20, at: (1 << 32) + 10_100 - 100_000) == 5)
+    }
+
     @Test func overTenSecondsTheRateHolds() {
         let limiter = Self.limiter(qps: 100, burst: 100)
         var admitted = 0

@@ -73,7 +73,15 @@ final class ClientRateLimiter: @unchecked Sendable {
         // (another worker took a token of the same client meanwhile), then let through.
         for _ in 0..<4 {
             let old = words[bucket + 1].load(ordering: .relaxed)
-            let elapsed = UInt64(now &- UInt32(truncatingIfNeeded: old >> 32))
+            let stamp = UInt32(truncatingIfNeeded: old >> 32)
+            // Signed: another worker whose batch began a few ms later may have stamped the bucket
+            // first. Read unsigned, that small step back was ~49 days and refilled the bucket
+            // whole (the e2e flood test saw 25 % more answers than the rate). A step back of up to
+            // a minute is no time passed; a longer one is the 32-bit clock wrapping (or ~25 days
+            // of quiet): full.
+            let delta = Int64(Int32(bitPattern: now &- stamp))
+            let elapsed: UInt64 = delta >= 0 ? UInt64(delta) : delta > -60_000 ? 0 : 1 << 22
+            let stampNow = delta >= 0 || delta <= -60_000
             var tokens = min(maxTokens, (old & 0xFFFF_FFFF) + min(elapsed, 1 << 22) * refillPerMillisecond)
             let verdict: Verdict
             if tokens >= 1000 {
@@ -82,7 +90,7 @@ final class ClientRateLimiter: @unchecked Sendable {
             } else {
                 verdict = .limit
             }
-            let new = UInt64(now) << 32 | tokens
+            let new = UInt64(stampNow ? now : stamp) << 32 | tokens
             if words[bucket + 1].compareExchange(expected: old, desired: new, ordering: .relaxed).exchanged { return verdict }
         }
         return .allow
