@@ -27,7 +27,9 @@
 #   LATENCY_QPS=20000            per repetition, scenario and SUT (the relay, with and without
 #                                the log, dnsdist, the floor, the baseline): one more run of
 #                                LATENCY_SECONDS=5 s at this offered rate with every answer timed
-#                                (dnsperf -v): p50/p99/p99.9 in the summary; 0 skips them
+#                                (dnsperf -v -T 1): p50/p99/p99.9 in the summary; 0 skips them
+#   RESIDENCE=1                  in those runs, also each query's time inside rtr from a tcpdump
+#                                of lan0 (arrival to answer): p50/p99/p99.9 µs; 0 skips it
 #   LAB=own                      own (bench/lab) or reference: the harness in ../shared/bench (or
 #                                $BENCH), kept as a cross-check of this lab's figures
 #   OUT=/tmp/tproxy-relay-bench/results/<stamp>
@@ -48,6 +50,7 @@ SUTS=${SUTS:-direct dnsdist floor tproxy-relay}
 RATE_CAP=${RATE_CAP:-50000}
 LATENCY_QPS=${LATENCY_QPS:-20000}
 LATENCY_SECONDS=${LATENCY_SECONDS:-5}
+RESIDENCE=${RESIDENCE:-1}
 PROTO=${PROTO:-udp}
 MODE_FLAGS=""
 if [ "$PROTO" = tcp ]; then
@@ -193,11 +196,15 @@ for rep in $(seq "$REPS"); do
   fi
   if [ "$LATENCY_QPS" != 0 ]; then
     # Latency below saturation (at saturation it is the queue's length, whoever serves it):
-    # every answer timed by dnsperf -v, at the same offered rate for every SUT.
+    # every answer timed by dnsperf -v, at the same offered rate for every SUT. One dnsperf
+    # thread (-T 1): at -T 2 its four threads on one core delayed each other by 1-6 ms (perf
+    # sched), which landed in every SUT's percentiles. And the time each query spent in rtr,
+    # stamped by the kernel on lan0 (RESIDENCE, bench/lab/residence.py): what the SUT alone
+    # answers for, free of the load generator's scheduling.
     for scen in $SCENARIOS; do
       for sut in $SUTS; do
         case "$sut" in tproxy-relay|tproxy-relay-log|dnsdist|floor|baseline) ;; *) continue ;; esac
-        line=$(SECONDS_PER_RUN=$LATENCY_SECONDS run_one "$scen" "$sut" "-v -Q $LATENCY_QPS" | grep '^RESULT' || true)
+        line=$(RESIDENCE=$RESIDENCE SECONDS_PER_RUN=$LATENCY_SECONDS run_one "$scen" "$sut" "-v -T 1 -Q $LATENCY_QPS" | grep '^RESULT' || true)
         echo "rep=$rep latency=$LATENCY_QPS $line" | tee -a "$OUT/runs.txt"
       done
     done

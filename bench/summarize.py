@@ -92,7 +92,7 @@ def main():
     timed = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in runs:
         if "latency" in r:
-            for k in ("p50_ms", "p99_ms", "p999_ms"):
+            for k in ("p50_ms", "p99_ms", "p999_ms", "res_p50_us", "res_p99_us", "res_p999_us"):
                 if num(r.get(k)) is not None:
                     timed[(r.get("scenario"), r["latency"])][r.get("sut")][k].append(num(r[k]))
     if timed:
@@ -104,6 +104,14 @@ def main():
                 parts.append(f"{sut} {statistics.median(v['p50_ms']):.3f} / {statistics.median(v['p99_ms']):.3f} / "
                              f"{statistics.median(v['p999_ms']):.3f}")
             print(f"- {scen} at {rate} qps: " + "; ".join(parts))
+        resident = [(key, suts) for key, suts in sorted(timed.items()) if any(v["res_p99_us"] for v in suts.values())]
+        if resident:
+            print()
+            print("Time in rtr, query in on lan0 to answer out (kernel timestamps, median over reps), µs p50 / p99 / p99.9:")
+            for (scen, rate), suts in resident:
+                parts = [f"{sut} {statistics.median(v['res_p50_us']):.0f} / {statistics.median(v['res_p99_us']):.0f} / "
+                         f"{statistics.median(v['res_p999_us']):.0f}" for sut, v in sorted(suts.items()) if v["res_p99_us"]]
+                print(f"- {scen} at {rate} qps: " + "; ".join(parts))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ packages=(
   pkg-config libldns-dev libnftnl-dev libmnl-dev
   # lab and tests: namespaces, nft (to inspect the relay's table), a real DNS server, real clients
   iproute2 nftables knot knot-dnsutils bind9-dnsutils util-linux procps python3 python3-pip
-  # benchmark (bench/run.sh): load generator, the dnsdist yardstick, a C compiler for the floor
-  dnsperf iperf3 dnsdist gcc libc6-dev
+  # benchmark (bench/run.sh): load generator, the dnsdist yardstick, a C compiler for the floor,
+  # tcpdump for the time each query spends in the router namespace (bench/lab/residence.py)
+  dnsperf iperf3 dnsdist gcc libc6-dev tcpdump
   # service (issue 18): a real Prometheus and promtool for the metrics tests; lintian for the package
   prometheus lintian dpkg-dev binutils adduser
   # dnstap (issue 20): a Frame Streams receiver and a decoder, the reference the tests check against

@@ -86,6 +86,9 @@ if [ "${SKIP_BENCH_SMOKE:-0}" != 1 ]; then
     # The latency run: every answer timed, percentiles in the line.
     grep -q "^rep=1 latency=5000 RESULT scenario=blocked sut=$sut .* p99_ms=[0-9]" "$log" \
       || { tail -n 30 "$log"; echo "bench smoke: no latency percentiles for $sut" >&2; exit 1; }
+    # ... and the time in rtr from the capture of lan0 (most of the 10,000 queries paired).
+    grep "^rep=1 latency=5000 RESULT scenario=blocked sut=$sut " "$log" | grep -Eq " res_pairs=[0-9]{4,} .* res_p99_us=[0-9]" \
+      || { tail -n 30 "$log"; echo "bench smoke: no residence percentiles for $sut" >&2; exit 1; }
   done
   grep '^rep=' "$log" | sed 's/ raw=.*//'
 fi

@@ -12,6 +12,10 @@
 # routed). A SUT whose name ends in -source sends upstream from the client's own address on
 # purpose (upstream.client_identity: source): for it, interception is told by its nft table. CPU: the SUT's process group (utime+stime of every process in it, from /proc) and the
 # whole of CPU $PIN_SUT (/proc/stat), over the dnsperf run; per answered query in µs.
+# With RESIDENCE=1, tcpdump (pinned to the load's CPU) records lan0 inside rtr over the run and
+# bench/lab/residence.py adds each query's time in rtr (arrival to answer, kernel timestamps):
+# res_p50_us, res_p99_us, res_p999_us, and the frames tcpdump lost (res_capture_dropped);
+# KEEP_PCAP=1 keeps the capture beside the raw output.
 # Env: BENCH_ID (lab), PIN_LOAD=0, PIN_SUT=1, SECONDS_PER_RUN=10, DNSPERF_EXTRA (e.g. "-Q 50000").
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -57,8 +61,9 @@ probe() { # 3 answered probes in a row, from 10.53.2.53, none seen by up from th
 	esac
 }
 
-PGID=""
+PGID="" CAPTURE=""
 stop_sut() {
+	if [ -n "$CAPTURE" ]; then kill "$CAPTURE" 2>/dev/null || true; CAPTURE=""; fi
 	[ -n "$PGID" ] || return 0
 	kill -TERM -- "-$PGID" 2>/dev/null || true
 	for _ in $(seq 50); do kill -0 -- "-$PGID" 2>/dev/null || break; sleep 0.1; done
@@ -85,6 +90,12 @@ if [ "$SUT" != direct ]; then
 	fi
 fi
 
+if [ "${RESIDENCE:-0}" = 1 ]; then
+	ip netns exec "$RTR" taskset -c "$PIN_LOAD" tcpdump -i lan0 -n -p -s 96 -B 65536 --time-stamp-precision=nano -w "$out.pcap" udp port 53 \
+		>"$out.tcpdump" 2>&1 &
+	CAPTURE=$!
+	for _ in $(seq 50); do grep -q "listening on" "$out.tcpdump" 2>/dev/null && break; sleep 0.1; done
+fi
 u0=$(counter queries) d0=$(counter direct)
 g0=$([ -n "$PGID" ] && group_ticks || echo 0)
 read -r busy0 idle0 < <(core_ticks)
@@ -95,6 +106,14 @@ t1=$(date +%s.%N)
 g1=$([ -n "$PGID" ] && group_ticks || echo 0)
 read -r busy1 idle1 < <(core_ticks)
 u1=$(counter queries) d1=$(counter direct)
+residence=""
+if [ -n "$CAPTURE" ]; then
+	kill -INT "$CAPTURE" 2>/dev/null || true
+	wait "$CAPTURE" 2>/dev/null || true
+	residence="$(python3 "$HERE/residence.py" "$out.pcap") res_capture_dropped=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$out.tcpdump")"
+	[ -n "${KEEP_PCAP:-}" ] || rm -f "$out.pcap"
+	CAPTURE=""
+fi
 stop_sut
 trap - EXIT
 
@@ -119,5 +138,5 @@ if grep -q '^> ' "$out"; then
 		{v[NR] = $1} END {if (NR > 0) printf " answers_timed=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f", NR, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1]}')
 	sed -i '/^> /d' "$out"
 fi
-line="RESULT scenario=$SCENARIO sut=$SUT qps=${qps:-NA} avg_ms=$(awk -v a="${avg:-0}" 'BEGIN {printf "%.3f", a * 1000}') max_ms=$(awk -v a="${max:-0}" 'BEGIN {printf "%.1f", a * 1000}') sent=${sent:-NA} completed=${completed:-NA} lost=${lost:-NA} rcodes=${rcodes:-NA} upstream_q=$((u1 - u0)) upstream_direct=$((d1 - d0)) cpu_sut=$cpu_sut sut_core_idle=$core_idle sut_us_q=$sut_us core_us_q=$core_us$latency raw=$out"
+line="RESULT scenario=$SCENARIO sut=$SUT qps=${qps:-NA} avg_ms=$(awk -v a="${avg:-0}" 'BEGIN {printf "%.3f", a * 1000}') max_ms=$(awk -v a="${max:-0}" 'BEGIN {printf "%.1f", a * 1000}') sent=${sent:-NA} completed=${completed:-NA} lost=${lost:-NA} rcodes=${rcodes:-NA} upstream_q=$((u1 - u0)) upstream_direct=$((d1 - d0)) cpu_sut=$cpu_sut sut_core_idle=$core_idle sut_us_q=$sut_us core_us_q=$core_us$latency$residence raw=$out"
 echo "$line" | tee -a "$out"
