@@ -61,6 +61,20 @@ let package = Package(
         .target(
             name: "QueryLog",
             dependencies: ["RelayCore", "LinuxNet", "DNS", "QUIC", "Rules", .product(name: "Logging", package: "swift-log")]),
+        // The web dashboard (docs/WEB.md): pages and JSON API over HTTP, sessions, the password
+        // hash, the live feed and the overview; what it shows comes from a DashboardBackend (the
+        // relay's service). The pages, script and style are embedded in the binary.
+        .target(
+            name: "Web",
+            dependencies: [
+                "RelayCore", "LinuxNet", "HTTP", "QueryLog",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            resources: [
+                .embedInCode("Assets/index.html"), .embedInCode("Assets/login.html"), .embedInCode("Assets/app.js"),
+                .embedInCode("Assets/login.js"), .embedInCode("Assets/style.css"), .embedInCode("Assets/icon.svg"),
+            ]),
         // What happens to one query: loop guard, local zones, rules, cache, upstream choice, as
         // one ordered chain of stages with no sockets (used by the datapath and by `explain`).
         .target(name: "Pipeline", dependencies: ["RelayCore", "DNS", "Rules", "Zones", "Configuration"]),
@@ -69,14 +83,14 @@ let package = Package(
             name: "Relay",
             dependencies: [
                 "RelayCore", "LinuxNet", "DNS", "Interception", "Rules", "Zones", "QUIC",
-                "Configuration", "QueryLog", "Pipeline", "HTTP", "Dnstap",
+                "Configuration", "QueryLog", "Pipeline", "HTTP", "Dnstap", "Web",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "Lab", dependencies: ["RelayCore"]),
         .executableTarget(
             name: "tproxy-relay",
             dependencies: [
-                "Relay", "Lab", "Rules", "Zones", "Configuration", "QueryLog", "Pipeline", "DNS", "RelayCore",
+                "Relay", "Lab", "Rules", "Zones", "Configuration", "QueryLog", "Pipeline", "DNS", "RelayCore", "Web",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -99,6 +113,7 @@ let package = Package(
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "RelayCore"]),
         .testTarget(name: "DnstapTests", dependencies: ["Dnstap", "RelayCore"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "LinuxNet", "RelayCore"]),
+        .testTarget(name: "WebTests", dependencies: ["Web", "HTTP", "LinuxNet", "RelayCore"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "RelayCore"]),
         .testTarget(name: "InterceptionTests", dependencies: ["Interception", "RelayCore"]),
         // Fixtures/: list files read from the source tree (#filePath), not bundled.

@@ -156,6 +156,10 @@ def http_seeds():
     save("fstrm-control", "huge", pieces(struct.pack("!II", 0, 0xFFFFFFF0)))
     save("fstrm-control", "field-past-end", pieces(struct.pack("!IIIII", 0, 12, 1, 1, 256)))
     save("http-head", "long-line", pieces(b"GET /" + b"b" * 3000 + b" HTTP/1.1\r\n\r\n"))
+    # The dashboard's requests: cookies, a CSRF field, a form body (a broken escape at its end).
+    dashboard = (b"POST /api/pause?x=%41 HTTP/1.1\r\nHost: relay\r\nCookie: a=1; tproxy_relay_session=" + b"0" * 32
+                 + b"\r\nX-CSRF-Token: ff\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 14\r\n\r\nseconds=30&a=%")
+    save("http-head", "dashboard-post", pieces(dashboard[:40], dashboard[40:]))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@
 #                                tproxy-relay-metrics, the relay with metrics.listen, scraped every second;
 #                                tproxy-relay-limited, the relay with limits.client_qps set above the load
 #                                (every query goes through the shared buckets, none is limited);
+#                                tproxy-relay-web, the relay with the query log and the dashboard on,
+#                                one admin watching it (Live streaming, status and overview polled:
+#                                bench/lab/web-viewer.py), against tproxy-relay-log;
 #                                tproxy-relay-dnstap, the relay streaming dnstap (client_response) to
 #                                fstrm_capture writing a file (bench/lab/dnstap-collector.sh);
 #                                DNSTAP_MESSAGES and DNSTAP_QUEUE set its dnstap.messages and queue;
@@ -102,6 +105,12 @@ printf 'metrics:\n  listen: 127.0.0.1:9153\n' >>"$CONFIG_METRICS"
 CONFIG_LIMITED="$OUT/relay-limited.yaml"
 cp "$CONFIG" "$CONFIG_LIMITED"
 printf 'limits:\n  client_qps: 1000000\n' >>"$CONFIG_LIMITED"
+# The relay with the query log and the web dashboard on, and an admin watching (SUT
+# tproxy-relay-web): what an open dashboard costs, against tproxy-relay-log in the same repetition.
+CONFIG_WEB="$OUT/relay-web.yaml"
+cp "$CONFIG_LOG" "$CONFIG_WEB"
+echo "bench-dashboard" | "$BIN" passwd --file "$OUT/web-password" --password-stdin >/dev/null
+printf 'web:\n  listen: 127.0.0.1:8053\n  password_file: %s\n' "$OUT/web-password" >>"$CONFIG_WEB"
 # The relay streaming dnstap to a collector (SUT tproxy-relay-dnstap): the worker's copy into its
 # ring plus the writer's encoding, against tproxy-relay in the same repetition.
 CONFIG_DNSTAP="$OUT/relay-dnstap.yaml"
@@ -138,6 +147,7 @@ sut_env() {
     # sh's $$ is the relay's PID after exec; the scraper has its own session (its CPU is not the SUT's).
     tproxy-relay-metrics) echo "cmd tproxy-relay-metrics setsid python3 $HERE/lab/scrape.py \$\$ http://127.0.0.1:9153/metrics & exec $BIN run --config $CONFIG_METRICS" ;;
     # The collector first (the relay's first connection then succeeds), in its own session.
+    tproxy-relay-web) echo "cmd tproxy-relay-web setsid taskset -c ${PIN_LOAD:-0} python3 $HERE/lab/web-viewer.py \$\$ 127.0.0.1:8053 bench-dashboard & exec $BIN run --config $CONFIG_WEB" ;;
     tproxy-relay-dnstap) echo "cmd tproxy-relay-dnstap setsid sh $HERE/lab/dnstap-collector.sh \$\$ $OUT/dnstap.sock $OUT/dnstap.fstrm & while [ ! -S $OUT/dnstap.sock ]; do sleep 0.05; done; exec $BIN run --config $CONFIG_DNSTAP" ;;
     baseline) echo "cmd baseline ${BASELINE_BIN:?BASELINE_BIN names the build to compare with} run --config $CONFIG" ;;
   esac

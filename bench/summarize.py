@@ -72,22 +72,27 @@ def main():
             ratio = f", CPU ratio {statistics.median(v['ratio']):.3f}" if v["ratio"] else ""
             print(f"- {scen}: {statistics.median(v['us']):+.2f} µs/query{ratio} (n={len(v['us'])})")
     # What a feature costs: the relay with it on beside the relay without, same repetition.
-    for variant, title in (("tproxy-relay-log", "Query log"), ("tproxy-relay-dnstap", "dnstap"),
-                           ("tproxy-relay-metrics", "Metrics (scraped every second)"), ("tproxy-relay-limited", "Rate limiting")):
-        cost = defaultdict(lambda: {"qps": [], "us": []})
+    for variant, title, base in (("tproxy-relay-log", "Query log", "tproxy-relay"), ("tproxy-relay-dnstap", "dnstap", "tproxy-relay"),
+                                 ("tproxy-relay-metrics", "Metrics (scraped every second)", "tproxy-relay"),
+                                 ("tproxy-relay-limited", "Rate limiting", "tproxy-relay"),
+                                 ("tproxy-relay-web", "Dashboard watched (both with the query log)", "tproxy-relay-log")):
+        cost = defaultdict(lambda: {"qps": [], "us": [], "ratio": []})
         for (rep, scen), suts in by_rep.items():
-            on, off = suts.get(variant), suts.get("tproxy-relay")
+            on, off = suts.get(variant), suts.get(base)
             if not on or not off:
                 continue
             if num(on.get("qps")) and num(off.get("qps")):
                 cost[scen]["qps"].append(num(on["qps"]) / num(off["qps"]))
             if num(on.get("sut_us_q")) is not None and num(off.get("sut_us_q")) is not None:
                 cost[scen]["us"].append(num(on["sut_us_q"]) - num(off["sut_us_q"]))
+                if num(off["sut_us_q"]):
+                    cost[scen]["ratio"].append(num(on["sut_us_q"]) / num(off["sut_us_q"]))
         if cost:
             print()
             print(f"{title} on vs off, same repetition (median over reps):")
             for scen, c in sorted(cost.items()):
-                print(f"- {scen}: throughput ratio {statistics.median(c['qps']):.3f}, added CPU {statistics.median(c['us']):+.2f} µs/query (n={len(c['qps'])})")
+                share = f" ({(statistics.median(c['ratio']) - 1) * 100:+.1f} %)" if c["ratio"] else ""
+                print(f"- {scen}: throughput ratio {statistics.median(c['qps']):.3f}, added CPU {statistics.median(c['us']):+.2f} µs/query{share} (n={len(c['qps'])})")
     # Latency below saturation: every answer timed at the same offered rate, per SUT.
     timed = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in runs:

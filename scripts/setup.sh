@@ -20,6 +20,8 @@ packages=(
   prometheus lintian dpkg-dev binutils adduser
   # dnstap (issue 20): a Frame Streams receiver and a decoder, the reference the tests check against
   fstrm-bin dnstap-ldns golang-github-dnstap-golang-dnstap-cli
+  # web dashboard (issue 22): a real browser and its WebDriver for the browser test
+  chromium chromium-driver
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -43,11 +45,11 @@ fi
 
 # Python packages for the end-to-end tests, for the python3 that is first on PATH.
 # aioquic: the HTTP/3 client and server of the QUIC tests (it brings cryptography, which
-# makes their certificates).
-if ! python3 -c 'import dns.message, pytest, aioquic' 2>/dev/null; then
-  echo "== pip install dnspython pytest aioquic"
-  python3 -m pip install -q dnspython pytest aioquic 2>/dev/null \
-    || python3 -m pip install -q --break-system-packages dnspython pytest aioquic
+# makes their certificates). selenium: drives chromium in the dashboard's browser test.
+if ! python3 -c 'import dns.message, pytest, aioquic, selenium' 2>/dev/null; then
+  echo "== pip install dnspython pytest aioquic selenium"
+  python3 -m pip install -q dnspython pytest aioquic selenium 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages dnspython pytest aioquic selenium
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

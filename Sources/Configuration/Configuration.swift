@@ -251,6 +251,19 @@ public struct Configuration: Equatable, Sendable {
         public static let defaultPort: UInt16 = 9153
     }
 
+    /// The web dashboard (docs/WEB.md).
+    public struct Web: Equatable, Sendable {
+        public init() {}
+
+        /// Where it listens; empty: off.
+        public var listen: [Endpoint] = []
+        /// The password's hash, written by `tproxy-relay passwd`; the dashboard does not start without it.
+        public var passwordFile = "/var/lib/tproxy-relay/web-password"
+        /// How long a login lasts without use.
+        public var sessionSeconds = 12 * 3600
+        public static let defaultPort: UInt16 = 8053
+    }
+
     /// The known ways around the filter (docs/BYPASS.md): each answer on by default.
     public struct Bypass: Equatable, Sendable {
         public init() {}
@@ -273,6 +286,7 @@ public struct Configuration: Equatable, Sendable {
     public var intercept = Intercept()
     public var bypass = Bypass()
     public var metrics = Metrics()
+    public var web = Web()
     public var dnstap = Dnstap()
     public var quic = QUIC()
     public var limits = Limits()

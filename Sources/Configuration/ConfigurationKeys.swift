@@ -37,6 +37,7 @@ extension ConfigurationParser {
         Key("quic") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "quic", keys: quic, into: &c.quic) },
         Key("limits") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "limits", keys: limits, into: &c.limits) },
         Key("metrics") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "metrics", keys: metrics, into: &c.metrics) },
+        Key("web") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "web", keys: web, into: &c.web) },
         Key("dnstap") { p, v, _, c throws(ConfigurationError) in
             try p.readSection(v, name: "dnstap", keys: dnstap, into: &c.dnstap)
             if c.dnstap.target == nil { throw p.error(v, "dnstap", "no target: name socket (unix:PATH or tcp:ADDRESS:PORT) or file") }
@@ -268,20 +269,36 @@ extension ConfigurationParser {
 
     static let metrics: [Key<Configuration.Metrics>] = [
         // One address or a list of them; the port defaults to 9153 (CoreDNS's).
-        Key("listen") { p, v, k, s throws(ConfigurationError) in
-            let texts: [String]
-            if case .sequence = v { texts = try p.strings(v, key: k) } else { texts = [try p.scalar(v, key: k)] }
-            var endpoints: [Endpoint] = []
-            for text in texts {
-                guard let endpoint = Endpoint(parsing: text, defaultPort: Configuration.Metrics.defaultPort), endpoint.port != 0 else {
-                    throw p.error(v, k, "'\(text)' is not an address to listen on (127.0.0.1:9153, [::1]:9153)")
-                }
-                guard !endpoints.contains(endpoint) else { throw p.error(v, k, "\(endpoint) is named twice") }
-                endpoints.append(endpoint)
-            }
-            s.listen = endpoints
+        Key("listen") { p, v, k, s throws(ConfigurationError) in s.listen = try listenEndpoints(p, v, k, defaultPort: Configuration.Metrics.defaultPort) },
+    ]
+
+    static let web: [Key<Configuration.Web>] = [
+        // One address or a list of them; the port defaults to 8053.
+        Key("listen") { p, v, k, s throws(ConfigurationError) in s.listen = try listenEndpoints(p, v, k, defaultPort: Configuration.Web.defaultPort) },
+        Key("password_file") { p, v, k, s throws(ConfigurationError) in
+            let path = try p.scalar(v, key: k)
+            guard path.hasPrefix("/") else { throw p.error(v, k, "expected an absolute path, got '\(path)'") }
+            s.passwordFile = path
+        },
+        Key("session") { p, v, k, s throws(ConfigurationError) in
+            s.sessionSeconds = try p.duration(v, key: k, in: 60_000...(30 * 86_400_000)) / 1000
         },
     ]
+
+    /// Addresses to listen on (one or a list), each with a port (`defaultPort` when none is given), none twice.
+    static func listenEndpoints(_ p: ConfigurationParser, _ v: Node, _ k: String, defaultPort: UInt16) throws(ConfigurationError) -> [Endpoint] {
+        let texts: [String]
+        if case .sequence = v { texts = try p.strings(v, key: k) } else { texts = [try p.scalar(v, key: k)] }
+        var endpoints: [Endpoint] = []
+        for text in texts {
+            guard let endpoint = Endpoint(parsing: text, defaultPort: defaultPort), endpoint.port != 0 else {
+                throw p.error(v, k, "'\(text)' is not an address to listen on (127.0.0.1:\(defaultPort), [::1]:\(defaultPort))")
+            }
+            guard !endpoints.contains(endpoint) else { throw p.error(v, k, "\(endpoint) is named twice") }
+            endpoints.append(endpoint)
+        }
+        return endpoints
+    }
 
     static let limits: [Key<Configuration.Limits>] = [
         Key("max_quic_flows") { p, v, k, s throws(ConfigurationError) in s.maxQUICFlows = try p.integer(v, key: k, in: 1...1_000_000) },

@@ -1,8 +1,9 @@
 import HTTP
 
-/// An HTTP request arriving in pieces (the reads), parsed after each one as the metrics
-/// responder does: the verdict on any prefix must be incomplete, a request, or a refusal, and
-/// a request once seen must stay the same request as more bytes arrive.
+/// An HTTP request arriving in pieces (the reads), parsed after each one as the responder does:
+/// the verdict on any prefix must be incomplete, a request, or a refusal, and a request once
+/// seen must stay the same request as more bytes arrive. What the dashboard then reads of a
+/// request (cookies, the query string, a form body) is read too.
 enum HTTPHeadTarget {
     @Sendable static func run(_ data: UnsafeRawBufferPointer) {
         var received: [UInt8] = []
@@ -12,6 +13,10 @@ enum HTTPHeadTarget {
             let verdict = received.withUnsafeBytes { HTTPRequestHead.parse($0) }
             if case .request(let head) = verdict {
                 precondition(head.path.hasPrefix("/") && head.path.utf8.count <= HTTPRequestHead.maxLineLength)
+                precondition(head.fields.count <= HTTPRequestHead.maxFields && head.length <= received.count)
+                _ = head.cookie("tproxy_relay_session")
+                _ = head.queryItem("name")
+                _ = HTTPForm.decode(String(decoding: received[head.length...], as: UTF8.self))
             }
             if let first, first != .incomplete {
                 precondition(verdict == first, "a decided head changed with more bytes")

@@ -3,24 +3,39 @@ import LinuxNet
 import RelayCore
 import Synchronization
 
-/// A small HTTP/1.1 server on its own thread, for endpoints that answer GET and HEAD with one
-/// short response (Prometheus `/metrics`, `/healthz`). Never on a worker: the datapath does not
-/// notice a scrape, a slow client or a flood of connections here.
+/// A small HTTP/1.1 server on its own thread: one request per connection, answered with one
+/// response or a stream (Server-Sent Events). Serves Prometheus `/metrics` and `/healthz` (GET
+/// and HEAD only) and the web dashboard (POST with small bodies, streams). Never on a worker:
+/// the datapath does not notice a scrape, a slow client or a flood of connections here.
 ///
 /// Bounded in every direction, because the port may be reachable from a LAN: a request head is
-/// at most 8 KiB (`HTTPRequestHead`), each connection gets `requestTimeout` from accept to its
-/// last byte written (a slowloris is closed at that deadline), at most `maxConnections` are
-/// open (a new one displaces the oldest, so a flood of idle connections cannot lock a scraper
-/// out), and every connection closes after its one response.
+/// at most 8 KiB (`HTTPRequestHead`), a body at most `maxBodyBytes`, each connection gets
+/// `requestTimeout` from accept to its last byte written (a slowloris is closed at that
+/// deadline), at most `maxConnections` are open (a new one displaces the oldest that is not a
+/// stream, so a flood of idle connections cannot lock a scraper or an admin out), at most
+/// `maxStreams` of them streams, and a stream whose reader falls `maxStreamBacklog` bytes behind
+/// is closed.
 public final class HTTPResponder: @unchecked Sendable {
     public struct Limits: Sendable {
         public var maxConnections = 64
         public var requestTimeoutMilliseconds = 5_000
+        /// Largest request body read (larger: 413); 0 with `acceptsPost` false: GET and HEAD only.
+        public var maxBodyBytes = 0
+        /// Whether POST reaches the handler (otherwise 405, as for any other method).
+        public var acceptsPost = false
+        /// Open streams at most (a further one is answered 503).
+        public var maxStreams = 0
+        /// Bytes a stream may have waiting for its reader before it is closed.
+        public var maxStreamBacklog = 1 << 20
         public init() {}
     }
 
-    /// Makes the response to one request; runs on the responder's thread.
-    public typealias Handler = @Sendable (HTTPRequestHead) -> HTTPResponse
+    /// Makes the reply to one request; runs on the responder's thread.
+    public typealias Handler = @Sendable (HTTPRequest) -> HTTPReply
+
+    /// Called on the responder's thread at every turn of its loop (at least once a second), with
+    /// the monotonic clock; set before `start()`.
+    public var onTurn: (@Sendable (UInt64) -> Void)?
 
     private let name: String
     private let limits: Limits
@@ -40,6 +55,9 @@ public final class HTTPResponder: @unchecked Sendable {
         public var displaced = 0
         public var timedOut = 0
         public var refused = 0
+        /// Streams opened, and those closed because their reader fell behind.
+        public var streams = 0
+        public var streamsBehind = 0
         /// Times accepting stopped for a moment because accept failed (out of descriptors).
         public var acceptPaused = 0
     }
@@ -79,7 +97,11 @@ public final class HTTPResponder: @unchecked Sendable {
             throw RelayError(.invalidConfiguration, "\(name): \(error)")
         }
         connections = Array(repeating: nil, count: max(1, limits.maxConnections))
+        bufferSize = HTTPRequestHead.maxHeadLength + limits.maxBodyBytes
     }
+
+    /// Bytes each connection can hold of its request: the longest head and the largest body.
+    private let bufferSize: Int
 
     /// Starts the thread.
     public func start() throws(Errno) {
@@ -103,17 +125,22 @@ public final class HTTPResponder: @unchecked Sendable {
 
     private final class Connection {
         let socket: Socket
-        let deadline: UInt64
+        let peer: String
+        var deadline: UInt64
         let opened: UInt64
-        let received = UnsafeMutableRawBufferPointer.allocate(byteCount: HTTPRequestHead.maxHeadLength, alignment: 1)
+        let received: UnsafeMutableRawBufferPointer
         var count = 0
         var output: [UInt8]?
         var written = 0
+        /// Set once the request is answered with a stream: its output is never done.
+        var stream: HTTPStream?
 
-        init(socket: Socket, now: UInt64, timeout: UInt64) {
+        init(socket: Socket, peer: String, now: UInt64, timeout: UInt64, bufferSize: Int) {
             self.socket = socket
+            self.peer = peer
             opened = now
             deadline = now + timeout
+            received = .allocate(byteCount: bufferSize, alignment: 1)
         }
 
         deinit {
@@ -130,7 +157,11 @@ public final class HTTPResponder: @unchecked Sendable {
                 if now >= pausedUntil { resumeAccepting() } else { timeout = Int32((pausedUntil - now) / 1_000_000 + 1) }
             }
             for case let connection? in connections {
-                timeout = min(timeout, connection.deadline <= now ? 0 : Int32((connection.deadline - now) / 1_000_000 + 1))
+                if connection.stream != nil {
+                    timeout = min(timeout, Self.streamTurnMilliseconds)
+                } else {
+                    timeout = min(timeout, connection.deadline <= now ? 0 : Int32((connection.deadline - now) / 1_000_000 + 1))
+                }
             }
             _ = try? epoll.wait(timeoutMilliseconds: timeout) { token, events in
                 switch token & Self.kindMask {
@@ -140,7 +171,10 @@ public final class HTTPResponder: @unchecked Sendable {
                 default: break
                 }
             }
-            closeExpired(now: SystemInfo.monotonicNanoseconds())
+            let after = SystemInfo.monotonicNanoseconds()
+            feedStreams(now: after)
+            closeExpired(now: after)
+            onTurn?(after)
         }
         for index in connections.indices { close(index) }
         for listener in listeners { listener.close() }
@@ -168,18 +202,25 @@ public final class HTTPResponder: @unchecked Sendable {
                 counters.withLock { $0.acceptPaused += 1 }
                 return
             }
-            guard let (socket, _) = accepted else { return }
+            guard let (socket, peer) = accepted else { return }
             let now = SystemInfo.monotonicNanoseconds()
             let slot: Int
             if let free = connections.firstIndex(where: { $0 == nil }) {
                 slot = free
-            } else {
-                // Full: the oldest connection gives way (an honest client finishes in milliseconds).
-                slot = connections.indices.min { connections[$0]!.opened < connections[$1]!.opened }!
+            } else if let oldest = connections.indices.filter({ connections[$0]!.stream == nil })
+                        .min(by: { connections[$0]!.opened < connections[$1]!.opened }) {
+                // Full: the oldest connection that is not a stream gives way (an honest client
+                // finishes in milliseconds; a stream is someone watching).
+                slot = oldest
                 counters.withLock { $0.displaced += 1 }
                 close(slot)
+            } else {
+                socket.close()
+                counters.withLock { $0.displaced += 1 }
+                continue
             }
-            let connection = Connection(socket: socket, now: now, timeout: UInt64(limits.requestTimeoutMilliseconds) * 1_000_000)
+            let connection = Connection(socket: socket, peer: peer.address.description, now: now,
+                                        timeout: UInt64(limits.requestTimeoutMilliseconds) * 1_000_000, bufferSize: bufferSize)
             guard (try? epoll.add(socket.fd, token: Self.connectionToken | UInt64(slot))) != nil else { continue }
             connections[slot] = connection
             counters.withLock { $0.accepted += 1 }
@@ -188,11 +229,28 @@ public final class HTTPResponder: @unchecked Sendable {
 
     private func service(_ slot: Int, events: Epoll.Events) {
         guard let connection = connections[slot] else { return }
+        if connection.stream != nil {
+            // A stream reads nothing more: readable means the peer closed (or sent junk).
+            if events.contains(.readable) || events.contains(.closed) {
+                var sink = [UInt8](repeating: 0, count: 512)
+                let result = sink.withUnsafeMutableBytes { connection.socket.read(into: $0) }
+                if case .wouldBlock = result {} else {
+                    close(slot)
+                    return
+                }
+            }
+            if events.contains(.writable) { flush(slot) }
+            return
+        }
         if connection.output != nil {
             flush(slot)
             return
         }
         let room = UnsafeMutableRawBufferPointer(rebasing: connection.received[connection.count...])
+        guard !room.isEmpty else {
+            close(slot)  // cannot happen within the bounds above; never spin on a full buffer
+            return
+        }
         switch connection.socket.read(into: room) {
         case .bytes(let n):
             connection.count += n
@@ -202,42 +260,107 @@ public final class HTTPResponder: @unchecked Sendable {
             close(slot)
             return
         }
-        let response: HTTPResponse
         var headOnly = false
+        let reply: HTTPReply
         switch HTTPRequestHead.parse(UnsafeRawBufferPointer(rebasing: connection.received[0..<connection.count])) {
         case .incomplete:
             return
         case .request(let head):
             headOnly = head.method == .head
-            response = handler(head)
+            if head.method == .post && !limits.acceptsPost {
+                reply = .response(.refusal(.methodNotAllowed))
+            } else if head.contentLength > limits.maxBodyBytes {
+                reply = .response(.refusal(.payloadTooLarge))
+            } else if connection.count < head.length + head.contentLength {
+                return  // the body is still coming
+            } else {
+                let body = Array(connection.received[head.length..<(head.length + head.contentLength)])
+                reply = handler(HTTPRequest(head: head, body: body, peer: connection.peer))
+            }
         case .refuse(let status):
             counters.withLock { $0.refused += 1 }
-            response = .refusal(status)
+            reply = .response(.refusal(status))
         }
-        connection.output = response.serialized(headOnly: headOnly)
+        switch reply {
+        case .response(let response):
+            connection.output = response.serialized(headOnly: headOnly)
+        case .stream(let stream):
+            let open = connections.reduce(0) { $0 + ($1?.stream != nil ? 1 : 0) }
+            if open >= limits.maxStreams {
+                connection.output = HTTPResponse.refusal(.serviceUnavailable).serialized()
+            } else {
+                connection.stream = stream
+                connection.output = stream.head
+                counters.withLock { $0.streams += 1 }
+            }
+        }
         epoll.modify(connection.socket.fd, token: Self.connectionToken | UInt64(slot), events: .writable)
         flush(slot)
     }
 
-    /// Writes what the socket takes; closes once the response is out.
+    /// How often open streams are asked for more (the loop's longest sleep while one is open).
+    private static let streamTurnMilliseconds: Int32 = 250
+
+    /// Asks each stream with nothing waiting for its next bytes; closes finished streams and
+    /// those whose reader fell too far behind.
+    private func feedStreams(now: UInt64) {
+        for slot in connections.indices {
+            guard let connection = connections[slot], let stream = connection.stream else { continue }
+            let waiting = (connection.output?.count ?? 0) - connection.written
+            if waiting > limits.maxStreamBacklog {
+                counters.withLock { $0.streamsBehind += 1 }
+                close(slot, abort: true)
+                continue
+            }
+            switch stream.next(now) {
+            case .idle:
+                continue
+            case .finished:
+                close(slot)
+            case .bytes(let bytes):
+                if var output = connection.output {
+                    output.removeFirst(connection.written)
+                    output += bytes
+                    connection.output = output
+                } else {
+                    connection.output = bytes
+                }
+                connection.written = 0
+                flush(slot)
+            }
+        }
+    }
+
+    /// Writes what the socket takes; closes once a response is out. A stream stays open, and
+    /// waits for writability only while it has bytes waiting.
     private func flush(_ slot: Int) {
         guard let connection = connections[slot], let output = connection.output else { return }
         while connection.written < output.count {
             let result = output.withUnsafeBytes { connection.socket.write(UnsafeRawBufferPointer(rebasing: $0[connection.written...])) }
             switch result {
             case .bytes(let n): connection.written += n
-            case .wouldBlock: return
+            case .wouldBlock:
+                if connection.stream != nil {
+                    epoll.modify(connection.socket.fd, token: Self.connectionToken | UInt64(slot), events: [.readable, .writable])
+                }
+                return
             case .closed, .failed:
                 close(slot)
                 return
             }
         }
-        close(slot)
+        guard connection.stream != nil else {
+            close(slot)
+            return
+        }
+        connection.output = nil
+        connection.written = 0
+        epoll.modify(connection.socket.fd, token: Self.connectionToken | UInt64(slot), events: .readable)
     }
 
     private func closeExpired(now: UInt64) {
         for index in connections.indices {
-            guard let connection = connections[index], connection.deadline <= now else { continue }
+            guard let connection = connections[index], connection.stream == nil, connection.deadline <= now else { continue }
             // Counted before the close: a peer that sees the close may read the counters at once.
             counters.withLock { $0.timedOut += 1 }
             close(index, abort: true)

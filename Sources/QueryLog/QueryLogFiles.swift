@@ -189,6 +189,45 @@ public final class QueryLogFollower {
         return lines
     }
 
+    /// The complete lines appended since the last call, as bytes, but never more than the last
+    /// `maxBytes` of the live file: when the log grew faster than that, the reader jumps ahead
+    /// (to a line start) and says how many bytes it passed over. For a live view, whose cost
+    /// must stay flat however busy the relay is; `poll()` is for readers that want every line.
+    public func recentLines(maxBytes: Int) -> (lines: [ArraySlice<UInt8>], skipped: Int) {
+        if let current = FileCalls.inode(of: path), current != inode || fd < 0 { open() }
+        guard fd >= 0, let size = try? FileCalls.status(fd).size else { return ([], 0) }
+        let position = Int(lseek(fd, 0, SEEK_CUR))
+        var skipped = 0
+        var dropPartial = false
+        if position >= 0 && size - position > maxBytes {
+            skipped = size - maxBytes - position + pending.count
+            pending = []
+            lseek(fd, off_t(size - maxBytes), SEEK_SET)
+            dropPartial = true
+        }
+        var bytes = pending
+        pending = []
+        while bytes.count < maxBytes + (1 << 16) {
+            let n = chunk.withUnsafeMutableBytes { (try? FileCalls.read(fd, into: $0)) ?? 0 }
+            guard n > 0 else { break }
+            bytes += chunk[0..<n]
+        }
+        var start = 0
+        if dropPartial, let first = bytes.firstIndex(of: 0x0a) {
+            skipped += first + 1
+            start = first + 1
+        }
+        var lines: [ArraySlice<UInt8>] = []
+        var i = start
+        while let newline = bytes[i...].firstIndex(of: 0x0a) {
+            lines.append(bytes[start..<newline])
+            start = newline + 1
+            i = start
+        }
+        if start < bytes.count { pending = Array(bytes[start...]) }
+        return (lines, skipped)
+    }
+
     /// k such that path.k is the file with this inode (k ≤ 1000).
     private func rotatedIndex(of inode: UInt64) -> Int? {
         var k = 1

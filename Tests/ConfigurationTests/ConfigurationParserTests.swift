@@ -96,6 +96,14 @@ import Rules
         #expect(Configuration().metrics.listen.isEmpty)
     }
 
+    @Test func webListenPasswordFileAndSession() throws {
+        let defaults = Configuration().web
+        #expect(defaults.listen.isEmpty && defaults.passwordFile == "/var/lib/tproxy-relay/web-password" && defaults.sessionSeconds == 43_200)
+        let web = try parse("web:\n  listen: [10.53.1.1, \"[::1]:8080\"]\n  password_file: /etc/tproxy-relay/web.hash\n  session: 30m\n").web
+        #expect(web.listen == [Endpoint(address: IPAddress("10.53.1.1")!, port: 8053), Endpoint(address: IPAddress("::1")!, port: 8080)])
+        #expect(web.passwordFile == "/etc/tproxy-relay/web.hash" && web.sessionSeconds == 1800)
+    }
+
     @Test func dnstapTargetsAndMessages() throws {
         #expect(Configuration().dnstap.target == nil && Configuration().dnstap.messages == [.clientResponse])
         #expect(try parse("dnstap:\n  socket: unix:/run/tproxy-relay/dnstap.sock\n").dnstap.target == .unix("/run/tproxy-relay/dnstap.sock"))
@@ -159,6 +167,11 @@ import Rules
         ("metrics:\n  listen: [\"127.0.0.1:0\"]\n", "relay.yaml:2: metrics.listen: '127.0.0.1:0' is not an address to listen on (127.0.0.1:9153, [::1]:9153)"),
         ("metrics:\n  listen: [127.0.0.1, \"127.0.0.1:9153\"]\n", "relay.yaml:2: metrics.listen: 127.0.0.1:9153 is named twice"),
         ("metrics:\n  listen: {a: 1}\n", "relay.yaml:2: metrics.listen: expected a single value"),
+        ("web:\n  listen: dashboard:8053\n", "relay.yaml:2: web.listen: 'dashboard:8053' is not an address to listen on (127.0.0.1:8053, [::1]:8053)"),
+        ("web:\n  listen: [10.53.1.1, \"10.53.1.1:8053\"]\n", "relay.yaml:2: web.listen: 10.53.1.1:8053 is named twice"),
+        ("web:\n  password_file: web-password\n", "relay.yaml:2: web.password_file: expected an absolute path, got 'web-password'"),
+        ("web:\n  session: 10s\n", "relay.yaml:2: web.session: 10s is out of range (60000ms...2592000s)"),
+        ("web:\n  port: 80\n", "relay.yaml:2: web.port: unknown key (expected one of listen, password_file, session)"),
         ("bypass:\n  ddr: refused\n", "relay.yaml:2: bypass.ddr: expected nodata, nxdomain or off, got 'refused'"),
         ("bypass:\n  firefox_canary: nodata\n", "relay.yaml:2: bypass.firefox_canary: expected nxdomain or off, got 'nodata'"),
         ("bypass:\n  private_relay: [a]\n", "relay.yaml:2: bypass.private_relay: expected a single value"),
@@ -203,7 +216,7 @@ import Rules
         ("filters:\n  clients:\n    - match: 10.53.1.7\n      lists: []\n      colour: red\n", "relay.yaml:5: filters.clients.colour: unknown key (expected one of match, lists)"),
         ("filters:\n  lists: [a.txt]\n  clients:\n    - match: 10.53.1.7\n      lists: [b.txt]\n", "relay.yaml:4: filters.clients.lists: 'b.txt' is not one of filters.lists (name it there first)"),
         ("filters:\n  watch: sometimes\n", "relay.yaml:2: filters.watch: expected true or false"),
-        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits, metrics, dnstap, bypass)"),
+        ("colour: red\n", "relay.yaml:1: colour: unknown key (expected one of intercept, listen, workers, upstream, tcp, filters, cache, zones, querylog, quic, limits, metrics, web, dnstap, bypass)"),
         ("quic:\n  sniff: sometimes\n", "relay.yaml:2: quic.sniff: expected true or false"),
         ("quic:\n  idle_timeout: forever\n", "relay.yaml:2: quic.idle_timeout: expected a duration such as 2s or 500ms, got 'forever'"),
         ("quic:\n  idle_timeout: 10ms\n", "relay.yaml:2: quic.idle_timeout: 10ms is out of range (100ms...3600s)"),

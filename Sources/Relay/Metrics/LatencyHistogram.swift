@@ -35,3 +35,19 @@ struct LatencyHistogram: Sendable {
         return c
     }
 }
+
+extension LatencyHistogram {
+    /// The upper bound (ms) of the bucket where quantile `q` falls (an upper estimate, as
+    /// Prometheus' histogram_quantile is within a bucket), or nil before any observation; past
+    /// the last bound, that bound.
+    func quantileMilliseconds(_ q: Double) -> Double? {
+        guard count > 0 else { return nil }
+        let rank = Int((Double(count) * q).rounded(.up))
+        var seen = 0
+        for i in 0..<Self.bucketCount {
+            seen += buckets[i]
+            if seen >= rank { return Double(Self.bounds[min(i, Self.bounds.count - 1)]) / 1_000_000 }
+        }
+        return Double(Self.bounds[Self.bounds.count - 1]) / 1_000_000
+    }
+}

@@ -29,9 +29,9 @@ final class MetricsEndpoint {
     init(endpoints: [Endpoint]) throws(RelayError) {
         let sources = SourcesBox()
         self.sources = sources
-        responder = try HTTPResponder(name: "metrics", endpoints: endpoints) { head in
-            guard let current = sources.value.withLock({ $0 }) else { return .refusal(.serviceUnavailable) }
-            return Self.respond(to: head, from: current)
+        responder = try HTTPResponder(name: "metrics", endpoints: endpoints) { request in
+            guard let current = sources.value.withLock({ $0 }) else { return .response(.refusal(.serviceUnavailable)) }
+            return .response(Self.respond(to: request.head, from: current))
         }
     }
 

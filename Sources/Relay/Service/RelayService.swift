@@ -7,6 +7,7 @@ import Pipeline
 import QueryLog
 import RelayCore
 import Rules
+import Web
 import Zones
 
 /// The relay as a service with an explicit state: `start()` does the privileged set-up (sockets,
@@ -26,17 +27,17 @@ public final class RelayService {
     private var watcher: ListWatcher?
     /// The query log and dnstap writers.
     private var recorders: Recorders?
-    /// The zones in service (kept to carry good zones across a reload where one file fails).
-    private var zones: LocalZones = .empty
-    /// Reloads come from SIGHUP and from the watcher; one at a time.
-    private let reloading = NSLock()
+    /// The lists, zones and blocked addresses in service, their reloads and the pause.
+    private let sources: FilterSources
+    /// `web.listen`: the dashboard, and what it is shown.
+    private var dashboard: Dashboard?
+    private var dashboardBackend: RelayDashboardBackend?
     /// Whether IPv6 is relayed (false when the host has no usable IPv6 listener address).
     public private(set) var ipv6Enabled = false
     /// The service manager (systemd's notify socket), when there is one.
     private let notifier: ServiceNotifier
     /// `metrics.listen`: /metrics and /healthz, and what they report beyond the workers.
     private var metrics: MetricsEndpoint?
-    private let loadStatus = LoadStatus()
     private let health = ServiceHealth()
 
     /// Where /metrics and /healthz are served (the kernel's port when 0 was configured).
@@ -46,6 +47,7 @@ public final class RelayService {
         self.configuration = configuration
         self.logger = logger
         notifier = ServiceNotifier(logger: logger)
+        sources = FilterSources(configuration: configuration, logger: logger)
     }
 
     deinit {
@@ -71,22 +73,17 @@ public final class RelayService {
             throw RelayError(.noSuchInterface, "interface \(name) (intercept.interfaces) does not exist in this network namespace")
         }
         warnAboutSourceValidMark()
-        // Lists and zones load before anything is installed: one that cannot be read stops start-up.
-        let rules = try loadRules()
-        if let directory = configuration.zones {
-            let outcome = ZoneLoader.load(directory: directory)
-            if let first = outcome.errors.first {
-                throw RelayError(.invalidConfiguration, "zone \(first)" + (outcome.errors.count > 1 ? " (and \(outcome.errors.count - 1) more)" : ""))
-            }
-            zones = outcome.zones
-            recordZones(outcome)
-            logZones()
-        }
-        // The blocked-address files, like the lists: one that cannot be read stops start-up.
-        let blocked = configuration.bypass.blockAddresses.isEmpty ? nil
-            : try BlockedAddresses.load(configuration.bypass.blockAddresses, logger: logger)
-        // The metrics port is bound before anything is installed: a taken port stops start-up.
+        // Lists, zones and blocked-address files load before anything is installed: one that
+        // cannot be read stops start-up.
+        let blocked = try sources.loadAtStart()
+        let rules = sources.rules, zones = sources.zones
+        // The metrics and web ports are bound before anything is installed: a taken port, or a
+        // dashboard without a password, stops start-up.
         let metrics = configuration.metrics.listen.isEmpty ? nil : try MetricsEndpoint(endpoints: configuration.metrics.listen)
+        let backend = RelayDashboardBackend(configuration: configuration, sources: sources, logger: logger)
+        let dashboard = configuration.web.listen.isEmpty ? nil
+            : try Dashboard(settings: .init(listen: configuration.web.listen, passwordFile: configuration.web.passwordFile,
+                                            sessionSeconds: configuration.web.sessionSeconds), backend: backend)
 
         // The owned, still empty, nft table is the instance lock: take it before touching anything
         // a running instance depends on (its SO_REUSEPORT group, its policy routes).
@@ -136,7 +133,7 @@ public final class RelayService {
                             sourceSockets: budget.sourceSocketsPerWorker,
                             keepClientSubnet: self.configuration.upstream.keepClientSubnet,
                             localAddresses: intercept.local ? SystemInfo.localAddresses() : [],
-                            metrics: metrics != nil,
+                            metrics: metrics != nil || dashboard != nil,
                             rateLimiter: rateLimiter, rateLimitAction: self.configuration.limits.action)
         }
         // The query log's and dnstap's writers and one ring each per worker; files are opened now
@@ -171,6 +168,7 @@ public final class RelayService {
         }
         self.routing = routing
         self.table = table
+        sources.attach(workers: workers, table: table)
         health.setInterceptionInstalled(true)
         for (index, worker) in workers.enumerated() {
             do {
@@ -183,11 +181,11 @@ public final class RelayService {
             let watcher = ListWatcher(paths: configuration.filters.lists + configuration.bypass.blockAddresses, zonesDirectory: configuration.zones, logger: logger) { [weak self] kinds in
                 if kinds.contains(.lists) {
                     self?.logger.info("a list changed on disk: reloading")
-                    self?.reloadRules()
+                    self?.sources.reloadRules()
                 }
                 if kinds.contains(.zones) {
                     self?.logger.info("a zone file changed on disk: reloading zones")
-                    self?.reloadZones()
+                    self?.sources.reloadZones()
                 }
             }
             watcher.start()
@@ -196,13 +194,24 @@ public final class RelayService {
         if let metrics {
             do {
                 let plan = interceptionPlan(ipv6: ipv6Enabled)
-                try metrics.start(serving: .init(workers: workers, limits: limits, loadStatus: loadStatus, recorders: recorders,
+                try metrics.start(serving: .init(workers: workers, limits: limits, loadStatus: sources.loadStatus, recorders: recorders,
                                                  health: health, startTime: SystemInfo.wallClockSeconds(),
                                                  kernelCounters: { BlockedAddresses.counters(NftablesTable.counters(table: plan.tableName, names: plan.bypassCounters)) }))
                 self.metrics = metrics
                 logger.info("metrics: http://\(metrics.endpoints.map(\.description).joined(separator: ", http://"))/metrics and /healthz")
             } catch {
                 logger.error("metrics: cannot start the responder thread (\(error)); relaying without metrics")
+            }
+        }
+        if let dashboard {
+            backend.attach(workers: workers, recorders: recorders, kernelCounters: { [weak self] in self?.kernelCounters() ?? Counters() })
+            do {
+                try dashboard.start()
+                self.dashboard = dashboard
+                self.dashboardBackend = backend
+                logger.info("web dashboard: http://\(dashboard.endpoints.map(\.description).joined(separator: ", http://"))/")
+            } catch {
+                logger.error("web: cannot start the dashboard's thread (\(error)); relaying without it")
             }
         }
         state = .running
@@ -272,81 +281,14 @@ public final class RelayService {
                 logger.info("counters: \(counters.summary)")
             case SIGHUP:
                 notifier.reloading()
-                reloadRules()
-                reloadZones()
+                sources.reloadRules()
+                sources.reloadZones()
                 notifier.ready(status: "reloaded")
             default:
                 logger.info("signal \(signal): stopping")
                 stop()
             }
         }
-    }
-
-    /// Loads the configured lists and logs what each held; rejected lines are logged with file:line.
-    private func loadRules() throws -> RuleSet {
-        let lists = configuration.filters.lists
-        guard !lists.isEmpty else { return .empty }
-        let started = SystemInfo.monotonicNanoseconds()
-        let rules: RuleSet
-        do {
-            rules = try RuleSetBuilder.load(paths: lists)
-        } catch {
-            loadStatus.listFailed(error.list)
-            throw RelayError(.invalidConfiguration, "rule list \(error)")
-        }
-        let now = SystemInfo.wallClockSeconds()
-        for report in rules.reports { loadStatus.listLoaded(report.list, rules: report.rules + report.exceptions, at: now) }
-        let ms = (SystemInfo.monotonicNanoseconds() - started) / 1_000_000
-        for report in rules.reports {
-            logger.info("list \(report.list): \(report.rules) rules, \(report.exceptions) exceptions, \(report.ignored) ignored, \(report.rejected.count) rejected")
-            for bad in report.rejected.prefix(20) {
-                logger.warning("\(report.list):\(bad.line): rejected: \(bad.reason): \(bad.text)")
-            }
-        }
-        logger.info("rules loaded: \(rules.ruleCount) in \(ms) ms")
-        return rules
-    }
-
-    /// SIGHUP or a list changed on disk: builds a new rule set off the datapath and hands it to every worker; a list that
-    /// fails to load keeps the previous set in force.
-    private func reloadRules() {
-        reloading.lock()
-        defer { reloading.unlock() }
-        do {
-            let rules = try loadRules()
-            for worker in workers { worker.install(rules) }
-            logger.info("reloaded: \(rules.ruleCount) rules in force")
-        } catch {
-            logger.error("reload failed, the previous rules stay in force: \(error)")
-        }
-        guard !configuration.bypass.blockAddresses.isEmpty, let table else { return }
-        do {
-            try table.replaceBlockedAddresses(try BlockedAddresses.load(configuration.bypass.blockAddresses, logger: logger))
-        } catch {
-            logger.error("bypass.block_addresses: reload failed, the previous addresses stay blocked: \(error)")
-        }
-    }
-
-    /// Reloads the zones directory; a file that fails keeps its previous version in service.
-    private func reloadZones() {
-        guard let directory = configuration.zones else { return }
-        reloading.lock()
-        defer { reloading.unlock() }
-        let outcome = ZoneLoader.load(directory: directory, previous: zones)
-        for error in outcome.errors { logger.error("zone reload: \(error); the version in service stays") }
-        zones = outcome.zones
-        recordZones(outcome)
-        for worker in workers { worker.install(outcome.zones) }
-        logZones()
-    }
-
-    private func recordZones(_ outcome: ZoneLoader.Outcome) {
-        loadStatus.zonesLoaded(outcome.zones.zones.map { ($0.file, $0.recordCount) }, failed: outcome.errors.map(\.file),
-                               at: SystemInfo.wallClockSeconds())
-    }
-
-    private func logZones() {
-        logger.info("zones in service: \(zones.zones.map { "\($0.origin) (\($0.recordCount) records)" }.joined(separator: ", "))")
     }
 
     /// What the kernel counted in the table's named counters (bypass rules), as counters.
@@ -363,6 +305,7 @@ public final class RelayService {
         health.setInterceptionInstalled(false)
         state = .draining
         table = nil  // closes the owning netlink socket: the kernel drops the table now
+        sources.detach()
         watcher?.stop()
         watcher = nil
         for worker in workers { worker.requestStop() }
@@ -373,6 +316,8 @@ public final class RelayService {
         recorders = nil
         routing?.remove()
         routing = nil
+        dashboard?.stop()
+        dashboard = nil
         metrics?.stop()  // last: /healthz says 503 while the rest drains
         metrics = nil
         state = .stopped
