@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <string.h>
 #include "CLinuxShim.h"
 
 #include <sched.h>
@@ -30,6 +31,10 @@ size_t tr_cmsg_len(size_t payload) { return CMSG_LEN(payload); }
 
 int tr_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
     return accept4(fd, address, length, flags);
+}
+
+void *tr_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
+    return memmem(haystack, haystack_length, needle, needle_length);
 }
 
 int tr_available_cpus(void) {

@@ -218,11 +218,13 @@ public final class QueryLogFollower {
             start = first + 1
         }
         var lines: [ArraySlice<UInt8>] = []
-        var i = start
-        while let newline = bytes[i...].firstIndex(of: 0x0a) {
-            lines.append(bytes[start..<newline])
-            start = newline + 1
-            i = start
+        bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            while start < raw.count, let newline = memchr(base + start, 0x0a, raw.count - start) {
+                let end = UnsafeRawPointer(newline) - base
+                lines.append(bytes[start..<end])
+                start = end + 1
+            }
         }
         if start < bytes.count { pending = Array(bytes[start...]) }
         return (lines, skipped)

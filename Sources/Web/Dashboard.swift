@@ -32,10 +32,14 @@ public final class Dashboard: @unchecked Sendable {
     public var endpoints: [Endpoint] { responder.endpoints }
     public var counters: HTTPResponder.Counters { responder.counters.withLock { $0 } }
 
+    /// Where the dashboard says what the relay's log should show.
+    let report: @Sendable (String) -> Void
+
     /// Checks the password file and binds the listeners.
-    public init(settings: Settings, backend: DashboardBackend) throws(RelayError) {
+    public init(settings: Settings, backend: DashboardBackend, report: @escaping @Sendable (String) -> Void = { _ in }) throws(RelayError) {
         self.settings = settings
         self.backend = backend
+        self.report = report
         if case .failure(let error) = PasswordHash.load(path: settings.passwordFile) {
             throw RelayError(.invalidConfiguration, "web: \(error.reason); the dashboard does not start without one")
         }
@@ -59,10 +63,27 @@ public final class Dashboard: @unchecked Sendable {
 
     public func stop() { responder.stop() }
 
-    /// Every turn of the web thread (at least once a second): the overview's sampling.
+    /// Every turn of the web thread (at least once a second): the overview's sampling, and a
+    /// line in the relay's log when the chart's backfill from the old log is done (what it cost).
     private func turn(now: UInt64) {
-        let status = backend.status()
-        overview.turn(now: Date().timeIntervalSince1970, queries: status.queries, blocked: status.blocked)
+        let totals = backend.turn()
+        let wasBackfilling = overview.backfilling
+        let started = Self.threadCPUNanoseconds()
+        overview.turn(now: Date().timeIntervalSince1970, queries: totals.queries, blocked: totals.blocked)
+        if wasBackfilling {
+            backfillCPU += Self.threadCPUNanoseconds() &- started
+            if !overview.backfilling {
+                report("web: the chart read \(overview.backfilledBytes >> 20) MiB of the query log's past in \(backfillCPU / 1_000_000) ms of CPU")
+            }
+        }
+    }
+
+    private var backfillCPU: UInt64 = 0
+
+    static func threadCPUNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
     // MARK: Helpers for the routes

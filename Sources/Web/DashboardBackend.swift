@@ -4,6 +4,10 @@
 public protocol DashboardBackend: AnyObject, Sendable {
     /// Counters, the pause and the upstreams, as of now.
     func status() -> DashboardStatus
+    /// Called at every turn of the web thread (at least once a second), so it must be cheap:
+    /// ends a pause whose time is up, and returns the queries and blocked answered so far (for
+    /// the per-minute chart).
+    func turn() -> (queries: Int, blocked: Int)
     /// Every list and zone file in service, with what its last load said.
     func sources() -> DashboardSources
     /// Reads the lists and zones again, as SIGHUP does; returns at once.

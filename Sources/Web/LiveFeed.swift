@@ -6,8 +6,9 @@ import RelayCore
 /// The Live page's stream (Server-Sent Events): the query log's new lines that pass the
 /// filters, each as one `data:` event holding the line's JSON as the relay wrote it. Its cost
 /// stays flat however busy the relay is: each turn reads at most `maxBytesPerTurn` of new log
-/// (jumping ahead when the log grew more) and sends at most `maxLinesPerTurn` lines; what it
-/// passed over is announced in a `skipped` event, so the page can say it is sampling.
+/// (jumping ahead when the log grew more) and sends at most `maxLinesPerTurn` lines, the newest
+/// that match; what it passed over (`lines` looked past, `bytes` not read) is announced in a
+/// `skipped` event, so the page can say it is sampling.
 /// Filters are checked on the lines' bytes (`RawLogFields`), never by parsing JSON.
 final class LiveFeed {
     struct Filter: Equatable {
@@ -85,7 +86,7 @@ final class LiveFeed {
     let maxLinesPerTurn: Int
     static let heartbeatNanoseconds: UInt64 = 15_000_000_000
 
-    init(path: String, filter: Filter, maxBytesPerTurn: Int = 1 << 20, maxLinesPerTurn: Int = 50) {
+    init(path: String, filter: Filter, maxBytesPerTurn: Int = 256 << 10, maxLinesPerTurn: Int = 50) {
         self.filter = filter
         follower = QueryLogFollower(path: path)
         self.maxBytesPerTurn = maxBytesPerTurn
@@ -97,15 +98,18 @@ final class LiveFeed {
     /// lines were passed over, and a comment every 15 s so that a dead reader is noticed.
     func next(now: UInt64) -> HTTPStream.Step {
         let (lines, skippedBytes) = follower.recentLines(maxBytes: maxBytesPerTurn)
+        // Newest first, until the turn's share is found: on a busy log the older lines of the
+        // window are passed over unread (counted, not filtered).
         var matching: [ArraySlice<UInt8>] = []
         var passed = 0
-        for line in lines where filter.matches(line) {
-            matching.append(line)
+        for (k, line) in lines.enumerated().reversed() {
+            if matching.count == maxLinesPerTurn {
+                passed = k + 1
+                break
+            }
+            if filter.matches(line) { matching.append(line) }
         }
-        if matching.count > maxLinesPerTurn {
-            passed = matching.count - maxLinesPerTurn
-            matching.removeFirst(passed)
-        }
+        matching.reverse()
         var out: [UInt8] = []
         if !started {
             out += Array("retry: 2000\n\n".utf8)

@@ -2,8 +2,8 @@ import Foundation
 import QueryLog
 
 /// The Overview page's figures. Queries and blocked per minute over the last 24 hours: read once
-/// from the query log files (a few MiB per turn of the web thread, so that a long log never
-/// stalls it), then from the relay's own counters, sampled every turn. The top lists (names,
+/// from the query log files, newest first (4 MiB per turn of the web thread, so that a long log
+/// never stalls it; 32 MiB at most), then from the relay's own counters, sampled every turn. The top lists (names,
 /// blocked names, clients, the servers clients addressed, QUIC names) come from the most recent
 /// `recentBytes` of the log, read again at most every `refreshSeconds`: on a busy relay that is
 /// the last few minutes, on a quiet one most of a day; the page says how many entries they cover.
@@ -19,10 +19,16 @@ final class OverviewTracker {
     /// Per minute of the last 24 hours, by `start / 60 % minutes`.
     private var series: [Minute]
     private let logPath: String?
-    /// The log files still to read for the past (oldest first) and where in the current one.
+    /// The log files still to read for the past (newest first) and where in the current one.
     private var backfill: [String] = []
     private var backfillOffset = 0
     private var backfillEnd = Int.max
+    /// The newest minute seen in the file being read (a file that ends over a day ago ends the backfill).
+    private var lastMinuteInFile = 0
+    /// Bytes of old log read at most for the chart (a busy relay's 24 hours can be gigabytes;
+    /// this is about 90,000 entries: a day of a household, minutes of a busy relay).
+    let backfillBudget: Int
+    private var backfillRead = 0
     /// The counters last sampled (nil until the first sample).
     private var lastCounts: (queries: Int, blocked: Int)?
     private var top: TopLists?
@@ -30,15 +36,17 @@ final class OverviewTracker {
     let recentBytes: Int
     let refreshSeconds: Double
 
-    init(logPath: String?, recentBytes: Int = 16 << 20, refreshSeconds: Double = 30) {
+    init(logPath: String?, recentBytes: Int = 16 << 20, refreshSeconds: Double = 30, backfillBudget: Int = 32 << 20) {
         self.logPath = logPath
+        self.backfillBudget = backfillBudget
         self.recentBytes = recentBytes
         self.refreshSeconds = refreshSeconds
         series = Array(repeating: Minute(start: 0, queries: 0, blocked: 0), count: Self.minutes)
         if let logPath {
-            // Rotated files oldest first, then the live one up to its size now (the counters
-            // take over from there).
-            backfill = QueryLogFiles.files(logPath).filter { FileManager.default.fileExists(atPath: $0) }
+            // The live file up to its size now (the counters take over from there), then the
+            // rotated ones, newest first, until a file ends more than a day ago or
+            // `backfillBudget` bytes have been read.
+            backfill = QueryLogFiles.files(logPath).reversed().filter { FileManager.default.fileExists(atPath: $0) }
             backfillEnd = (try? FileManager.default.attributesOfItem(atPath: logPath)[.size] as? Int) ?? 0
         }
     }
@@ -66,6 +74,9 @@ final class OverviewTracker {
 
     var backfilling: Bool { !backfill.isEmpty }
 
+    /// Bytes of old log read for the chart so far.
+    var backfilledBytes: Int { backfillRead }
+
     private func add(minute start: Int, queries: Int, blocked: Int, now: Double) {
         guard start > Int(now) - Self.minutes * 60, start <= Int(now) + 60 else { return }
         let slot = (start / 60) % Self.minutes
@@ -77,41 +88,53 @@ final class OverviewTracker {
     private func readBackfill(budget: Int, now: Double) {
         var left = budget
         while left > 0, let file = backfill.first {
-            let isLive = backfill.count == 1 && file == logPath
+            guard backfillRead < backfillBudget else {
+                backfill.removeAll()
+                return
+            }
+            let isLive = file == logPath
             guard let handle = FileHandle(forReadingAtPath: file) else {
-                backfill.removeFirst()
-                backfillOffset = 0
+                nextBackfillFile(now: now)
                 continue
             }
             defer { try? handle.close() }
             try? handle.seek(toOffset: UInt64(backfillOffset))
             let want = isLive ? min(left, max(0, backfillEnd - backfillOffset)) : left
-            let data = want > 0 ? ((try? handle.read(upToCount: want)) ?? Data()) : Data()
-            let bytes = [UInt8](data)
+            let bytes = want > 0 ? [UInt8]((try? handle.read(upToCount: want)) ?? Data()) : []
             // Whole lines only: the rest is read again next turn.
             let usable = bytes.lastIndex(of: 0x0a).map { $0 + 1 } ?? 0
             var start = 0
-            for i in 0..<usable where bytes[i] == 0x0a {
-                count(bytes[start..<i], now: now)
-                start = i + 1
+            bytes.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return }
+                while start < usable, let newline = memchr(base + start, 0x0a, usable - start) {
+                    let end = UnsafeRawPointer(newline) - base
+                    count(bytes[start..<end], now: now)
+                    start = end + 1
+                }
             }
             backfillOffset += usable
+            backfillRead += usable
             left -= max(usable, 1)
-            if usable == 0 || bytes.count < want || (isLive && backfillOffset >= backfillEnd) {
-                if bytes.count >= want && usable == 0 && !isLive && want > 0 {
-                    // A line longer than the whole budget: not a log line; skip past it.
-                    backfillOffset += bytes.count
-                    continue
-                }
-                backfill.removeFirst()
-                backfillOffset = 0
+            if bytes.count < want || want == 0 || (isLive && backfillOffset >= backfillEnd) {
+                nextBackfillFile(now: now)
+            } else if usable == 0 {
+                backfillOffset += bytes.count  // a "line" longer than a whole turn's budget: not a log line
             }
         }
+    }
+
+    /// The current file is done: the next (older) one, unless this one ended over a day ago.
+    private func nextBackfillFile(now: Double) {
+        backfill.removeFirst()
+        backfillOffset = 0
+        if lastMinuteInFile != 0 && lastMinuteInFile <= Int(now) - Self.minutes * 60 { backfill.removeAll() }
+        lastMinuteInFile = 0
     }
 
     private func count(_ line: ArraySlice<UInt8>, now: Double) {
         guard let time = RawLogFields.string(line, RawLogFields.time), let minute = RawLogFields.minute(time),
               let action = RawLogFields.string(line, RawLogFields.action) else { return }
+        lastMinuteInFile = max(lastMinuteInFile, minute)
         // A QUIC flow's end line repeats its decision: counted once, at the decision.
         if RawLogFields.string(line, RawLogFields.event).map({ $0.elementsEqual("end".utf8) }) == true { return }
         add(minute: minute, queries: 1, blocked: action.elementsEqual("blocked".utf8) ? 1 : 0, now: now)

@@ -1,3 +1,5 @@
+import LinuxNet
+
 /// Field values read straight from the bytes of a query log line, without a JSON parser: the
 /// relay writes every line itself, keys in a fixed order and string values escaped, so the text
 /// after `"key":"` up to the next unescaped quote is the (escaped) value. For the dashboard's
@@ -18,19 +20,13 @@ enum RawLogFields {
         return nil
     }
 
-    /// Where `needle` starts in `line`, or nil.
+    /// Where `needle` starts in `line`, or nil (glibc's memmem: a log line has a quote every few
+    /// bytes, so a first-byte scan would stop everywhere).
     static func find(_ needle: [UInt8], in line: ArraySlice<UInt8>) -> Int? {
-        guard let first = needle.first, needle.count <= line.count else { return nil }
-        var i = line.startIndex
-        let last = line.endIndex - needle.count
-        while i <= last {
-            guard let hit = line[i...last].firstIndex(of: first) else { return nil }
-            var j = 1
-            while j < needle.count && line[hit + j] == needle[j] { j += 1 }
-            if j == needle.count { return hit }
-            i = hit + 1
+        guard !needle.isEmpty, needle.count <= line.count else { return nil }
+        return line.withUnsafeBytes { haystack in
+            needle.withUnsafeBytes { pattern in ByteSearch.find(pattern, in: haystack).map { line.startIndex + $0 } }
         }
-        return nil
     }
 
     static let time = Array("\"time\":\"".utf8)

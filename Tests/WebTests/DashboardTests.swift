@@ -19,6 +19,7 @@ import Testing
             DashboardStatus(version: "test", startTime: 0, workers: 1, queries: 7, blocked: 2, cached: 1, forwarded: 4, local: 0, rewritten: 0,
                             rules: 3, pause: nil, upstreams: [], ownAddresses: ["10.53.1.1"], queryLog: logPath != nil)
         }
+        func turn() -> (queries: Int, blocked: Int) { (7, 2) }
         func sources() -> DashboardSources { DashboardSources(lists: [], zones: [], lastReload: nil, lastReloadResult: nil) }
         func requestReload(by who: String) { calls.withLock { $0.append("reload") } }
         func pause(seconds: Int?, by who: String) -> DashboardStatus.Pause? {
@@ -47,7 +48,7 @@ import Testing
         let passwordFile = directory.appendingPathComponent("web-password").path
         try PasswordHash.make("open-sesame-1", n: 1024).store(path: passwordFile)
         let log = directory.appendingPathComponent("queries.jsonl").path
-        FileManager.default.createFile(atPath: log, contents: nil)
+        #expect(FileManager.default.createFile(atPath: log, contents: nil))
         let backend = FakeBackend(logPath: log)
         let dashboard = try Dashboard(settings: .init(listen: [Endpoint(address: IPAddress("127.0.0.1")!, port: 0)], passwordFile: passwordFile,
                                                       sessionSeconds: 600), backend: backend)

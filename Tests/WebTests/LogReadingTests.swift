@@ -107,7 +107,7 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("queries.jsonl").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
         let feed = LiveFeed(path: path, filter: try LiveFeed.Filter.parse(["action": "blocked"]).get(), maxBytesPerTurn: 64 << 10, maxLinesPerTurn: 5)
         guard case .bytes(let opening) = feed.next(now: 1) else { Issue.record("no opening"); return }
         #expect(String(decoding: opening, as: UTF8.self) == "retry: 2000\n\n")
@@ -119,12 +119,13 @@ import Testing
         handle.write(Data(lines.utf8))
         guard case .bytes(let batch) = feed.next(now: 3) else { Issue.record("nothing sent"); return }
         let sent = String(decoding: batch, as: UTF8.self)
-        #expect(sent.hasPrefix("event: skipped\ndata: {\"lines\":5,\"bytes\":0}\n\n"))
+        // Newest first: the five newest blocked lines found, the ten older lines never looked at.
+        #expect(sent.hasPrefix("event: skipped\ndata: {\"lines\":10,\"bytes\":0}\n\n"))
         #expect(sent.components(separatedBy: "data: {\"time\"").count - 1 == 5)
         #expect(sent.contains("n18.example.test") && !sent.contains("n1.example.test") && !sent.contains("n8.example.test"))
         // Far more than a turn's bytes: it jumps ahead and says so.
         var big = ""
-        while big.utf8.count < 200 << 10 { big += Self.line(qname: "bulk.example.test") + "\n" }
+        while big.utf8.count < 200 << 10 { big += Self.line(qname: "bulk.example.test") + "\n" }  // over the test's 64 KiB a turn
         handle.write(Data(big.utf8))
         guard case .bytes(let after) = feed.next(now: 4) else { Issue.record("nothing sent"); return }
         let text = String(decoding: after, as: UTF8.self)

@@ -36,6 +36,9 @@ size_t tr_cmsg_len(size_t payload);
 /// accept4(2) (also behind _GNU_SOURCE).
 int tr_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 
+/// memmem(3) (behind _GNU_SOURCE too): glibc's vectorised substring search.
+void *tr_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
+
 /// Number of CPUs this process may run on (sched_getaffinity), at least 1.
 int tr_available_cpus(void);
 

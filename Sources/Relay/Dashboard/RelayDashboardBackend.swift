@@ -35,6 +35,18 @@ final class RelayDashboardBackend: DashboardBackend, @unchecked Sendable {
 
     var queryLogPath: String? { configuration.querylog.isOn ? configuration.querylog.path : nil }
 
+    func turn() -> (queries: Int, blocked: Int) {
+        _ = filters.pause  // ends it when its time is up
+        let workers = attached.withLock { $0.workers }
+        var queries = 0, blocked = 0
+        for worker in workers {
+            let counters = worker.published.withLock { $0.counters }
+            queries += counters.received + counters.tcpQueries
+            blocked += counters.blocked
+        }
+        return (queries, blocked)
+    }
+
     func status() -> DashboardStatus {
         let (workers, kernel) = attached.withLock { ($0.workers, $0.kernelCounters) }
         var counters = kernel()

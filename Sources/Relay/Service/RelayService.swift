@@ -83,7 +83,8 @@ public final class RelayService {
         let backend = RelayDashboardBackend(configuration: configuration, sources: sources, logger: logger)
         let dashboard = configuration.web.listen.isEmpty ? nil
             : try Dashboard(settings: .init(listen: configuration.web.listen, passwordFile: configuration.web.passwordFile,
-                                            sessionSeconds: configuration.web.sessionSeconds), backend: backend)
+                                            sessionSeconds: configuration.web.sessionSeconds), backend: backend,
+                                  report: { [logger] in logger.info("\($0)") })
 
         // The owned, still empty, nft table is the instance lock: take it before touching anything
         // a running instance depends on (its SO_REUSEPORT group, its policy routes).
