@@ -215,8 +215,9 @@ public final class HTTPResponder: @unchecked Sendable {
                 counters.withLock { $0.displaced += 1 }
                 close(slot)
             } else {
+                // Every slot is a stream: the newcomer is the one turned away.
                 socket.close()
-                counters.withLock { $0.displaced += 1 }
+                counters.withLock { $0.refused += 1 }
                 continue
             }
             let connection = Connection(socket: socket, peer: peer.address.description, now: now,
