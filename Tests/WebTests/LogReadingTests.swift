@@ -75,7 +75,7 @@ import Testing
         let now = 1_796_185_400.0  // 04:23:20 on 2026-12-02
         var text = Self.line(time: "2026-12-02T04:21:05Z", action: "blocked") + "\n"
         text += Self.line(time: "2026-12-02T04:21:59Z", qname: "ok.example.test", action: "allowed") + "\n"
-        text += Self.line(time: "2026-12-02T04:22:00Z", client: "10.53.1.3:1", server: "8.8.8.8:53", qname: "ok.example.test", action: "allowed") + "\n"
+        text += Self.line(time: "2026-12-02T04:22:00Z", client: "10.53.1.3:1", server: "10.53.3.53:53", qname: "ok.example.test", action: "allowed") + "\n"
         text += Self.line(time: "2026-12-01T04:00:00Z", action: "allowed") + "\n"  // older than 24 h: left out
         text += "not a log line\n{\"time\":\"2026-12-02T04:22:10Z\"}\n"
         try (Self.line(time: "2026-12-02T04:20:00Z") + "\n").write(toFile: path + ".1", atomically: true, encoding: .utf8)
@@ -99,7 +99,7 @@ import Testing
         #expect(top.entries == 5 && top.since == "2026-12-02T04:20:00Z")  // the day-old line too: the top lists go by bytes, not age
         #expect(top.domains.first?.0 == "ads.example.test" && top.blocked.map(\.0) == ["ads.example.test"])
         #expect(top.clients.first! == ("10.53.1.2", 4))
-        #expect(top.servers.contains { $0.server == "8.8.8.8" && $0.queries == 1 && $0.clients == 1 })
+        #expect(top.servers.contains { $0.server == "10.53.3.53" && $0.queries == 1 && $0.clients == 1 })
     }
 
     @Test func theLiveFeedSendsAtMostItsShareAndSaysWhatItLeftOut() throws {
