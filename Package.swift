@@ -30,6 +30,9 @@ let package = Package(
             name: "CLDNS", pkgConfig: "ldns",
             providers: [.apt(["libldns-dev"])]),
         .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
             name: "CNetfilter", pkgConfig: "libnftnl",
             providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
 
@@ -44,6 +47,9 @@ let package = Package(
         // A small bounded HTTP/1.1 responder on its own thread (the metrics endpoint).
         .target(name: "HTTP", dependencies: ["RelayCore", "LinuxNet"]),
         .target(name: "Zones", dependencies: ["DNS"]),
+        .target(
+            name: "ListDownload",
+            dependencies: ["RelayCore", "LinuxNet", "CCurl", "Rules", .product(name: "Crypto", package: "swift-crypto")]),
         // QUIC Initial packets: keys, header protection, decryption, CRYPTO reassembly, SNI. No I/O.
         .target(
             name: "QUIC",
@@ -83,14 +89,14 @@ let package = Package(
             name: "Relay",
             dependencies: [
                 "RelayCore", "LinuxNet", "DNS", "Interception", "Rules", "Zones", "QUIC",
-                "Configuration", "QueryLog", "Pipeline", "HTTP", "Dnstap", "Web",
+                "Configuration", "QueryLog", "Pipeline", "HTTP", "Dnstap", "Web", "ListDownload",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "Lab", dependencies: ["RelayCore"]),
         .executableTarget(
             name: "tproxy-relay",
             dependencies: [
-                "Relay", "Lab", "Rules", "Zones", "Configuration", "QueryLog", "Pipeline", "DNS", "RelayCore", "Web",
+                "Relay", "Lab", "Rules", "Zones", "Configuration", "QueryLog", "Pipeline", "DNS", "RelayCore", "Web", "ListDownload", "LinuxNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -113,6 +119,7 @@ let package = Package(
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "RelayCore"]),
         .testTarget(name: "DnstapTests", dependencies: ["Dnstap", "RelayCore"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "LinuxNet", "RelayCore"]),
+        .testTarget(name: "ListDownloadTests", dependencies: ["ListDownload", "HTTP", "LinuxNet", "RelayCore"]),
         .testTarget(name: "WebTests", dependencies: ["Web", "HTTP", "LinuxNet", "RelayCore"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "RelayCore"]),
         .testTarget(name: "InterceptionTests", dependencies: ["Interception", "RelayCore"]),

@@ -45,7 +45,7 @@ let configuration = try ConfigurationParser(file: directory + "/relay.yaml").par
     cache:
       entries: 1000
     """)
-let rules = try RuleSetBuilder.load(paths: configuration.filters.lists)
+let rules = try configuration.filters.loadRuleSet()
 let pipeline = QueryPipeline(configuration: configuration, rules: rules, zones: .empty,
                              listeners: [Endpoint(address: IPAddress("127.0.0.1")!, port: 15353)])
 let asked = Endpoint(address: IPAddress("10.53.2.53")!, port: 53)

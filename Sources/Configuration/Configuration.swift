@@ -148,8 +148,21 @@ public struct Configuration: Equatable, Sendable {
     public struct Filters: Equatable, Sendable {
         public init() {}
 
-        /// Rule files, in order (relative paths are relative to the configuration file).
+        /// Rule files and URLs, in order (relative paths are relative to the configuration file;
+        /// a URL is read from its cached copy, `listFiles`).
         public var lists: [String] = []
+        /// The URL entries of `lists`, with their settings.
+        public var subscriptions: [ListSubscription] = []
+        /// Seconds between downloads of URL lists (each download is jittered by up to a tenth).
+        public var refreshSeconds = 86_400
+        /// A CA bundle trusted for list downloads besides the system's.
+        public var caFile: String?
+        /// Where downloaded lists are kept (the copy in service survives restarts and failed downloads).
+        public var cacheDirectory = "/var/lib/tproxy-relay/lists"
+        /// A download larger than this is refused (and the copy in service kept).
+        public var maxDownloadBytes = 64 << 20
+        /// A download that takes longer than this is abandoned.
+        public var downloadTimeoutSeconds = 120
         public var blockWith: BlockResponse = .nxdomain
         /// TTL of answers the relay makes up (blocks and rewrites), in seconds.
         public var ttl: UInt32 = 10
@@ -170,6 +183,8 @@ public struct Configuration: Equatable, Sendable {
     /// One `filters.clients` entry: these clients get these lists (none: no filtering at all).
     public struct ClientLists: Equatable, Sendable {
         public var match: [IPPrefix]
+        /// Client names (`clients.names`) matched besides the prefixes, lowercase.
+        public var names: [String] = []
         /// Paths, resolved as `filters.lists` are.
         public var lists: [String]
         /// Where it was written, for errors found later.
@@ -313,6 +328,7 @@ public struct Configuration: Equatable, Sendable {
 
     public var querylog = QueryLog()
     public var filters = Filters()
+    public var clients = Clients()
     public var tcp = TCP()
     public var listen = Listen()
     /// Worker threads; nil means one per available CPU.

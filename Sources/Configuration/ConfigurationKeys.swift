@@ -43,6 +43,23 @@ extension ConfigurationParser {
             if c.dnstap.target == nil { throw p.error(v, "dnstap", "no target: name socket (unix:PATH or tcp:ADDRESS:PORT) or file") }
         },
         Key("bypass") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "bypass", keys: bypass, into: &c.bypass) },
+        Key("clients") { p, v, _, c throws(ConfigurationError) in try p.readSection(v, name: "clients", keys: clients, into: &c.clients) },
+    ]
+
+    static let clients: [Key<Configuration.Clients>] = [
+        Key("names") { p, v, k, s throws(ConfigurationError) in try p.readSection(v, name: k, keys: nameSources, into: &s.names) },
+    ]
+
+    static let nameSources: [Key<Configuration.NameSources>] = [
+        Key("hosts") { p, v, k, s throws(ConfigurationError) in s.hosts = try p.strings(v, key: k).map(p.resolve) },
+        Key("leases") { p, v, k, s throws(ConfigurationError) in s.leases = try p.strings(v, key: k).map(p.resolve) },
+        Key("ptr") { p, v, k, s throws(ConfigurationError) in
+            let text = try p.scalar(v, key: k)
+            s.ptr = text.isEmpty ? nil : try serverAddress(p, v, k)
+        },
+        Key("ptr_qps") { p, v, k, s throws(ConfigurationError) in s.ptrQueriesPerSecond = try p.integer(v, key: k, in: 1...1000) },
+        Key("ptr_ttl") { p, v, k, s throws(ConfigurationError) in s.ptrTTL = Int(try p.seconds(v, key: k, in: 60...(7 * 86_400))) },
+        Key("ptr_negative_ttl") { p, v, k, s throws(ConfigurationError) in s.ptrNegativeTTL = Int(try p.seconds(v, key: k, in: 10...86_400)) },
     ]
 
     static let intercept: [Key<Configuration.Intercept>] = [
@@ -159,7 +176,46 @@ extension ConfigurationParser {
     }
 
     static let filters: [Key<Configuration.Filters>] = [
-        Key("lists") { p, v, k, s throws(ConfigurationError) in s.lists = try p.strings(v, key: k).map(p.resolve) },
+        Key("lists") { p, v, k, s throws(ConfigurationError) in
+            guard case .sequence(let items) = v else { throw p.error(v, k, "expected a list of files and URLs, such as [rules/ads.txt]") }
+            for item in items {
+                var subscription: Configuration.ListSubscription?
+                if case .mapping = item {
+                    var entry = SubscriptionEntry()
+                    try p.readSection(item, name: k, keys: subscriptionEntry, into: &entry)
+                    guard let url = entry.url else { throw p.error(item, "\(k).url", "an entry written as a mapping needs url: (a file is written as a plain path)") }
+                    subscription = Configuration.ListSubscription(url: url, refresh: entry.refresh, sha256: entry.sha256, line: item.mark?.line)
+                } else {
+                    let text = try p.scalar(item, key: k)
+                    guard !text.isEmpty else { throw p.error(item, k, "an empty entry names no file") }
+                    if Configuration.ListURL.looksLikeURL(text) {
+                        subscription = Configuration.ListSubscription(url: text, line: item.mark?.line)
+                    } else {
+                        s.lists.append(p.resolve(text))
+                    }
+                }
+                if let subscription {
+                    if case .failure(let problem) = Configuration.ListURL.parse(subscription.url) {
+                        throw p.error(item, k, "'\(subscription.url)': \(problem.reason)")
+                    }
+                    guard !s.lists.contains(subscription.url) else { throw p.error(item, k, "'\(subscription.url)' is listed twice") }
+                    s.lists.append(subscription.url)
+                    s.subscriptions.append(subscription)
+                }
+            }
+        },
+        Key("refresh") { p, v, k, s throws(ConfigurationError) in s.refreshSeconds = Int(try p.seconds(v, key: k, in: 1...(30 * 86_400))) },
+        Key("ca_file") { p, v, k, s throws(ConfigurationError) in
+            let path = try p.scalar(v, key: k)
+            s.caFile = path.isEmpty ? nil : p.resolve(path)
+        },
+        Key("cache_dir") { p, v, k, s throws(ConfigurationError) in
+            let path = try p.scalar(v, key: k)
+            guard !path.isEmpty else { throw p.error(v, k, "expected a directory, such as /var/lib/tproxy-relay/lists") }
+            s.cacheDirectory = p.resolve(path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path)
+        },
+        Key("max_download_size") { p, v, k, s throws(ConfigurationError) in s.maxDownloadBytes = try p.bytes(v, key: k, in: 1024...(1 << 30)) },
+        Key("download_timeout") { p, v, k, s throws(ConfigurationError) in s.downloadTimeoutSeconds = Int(try p.seconds(v, key: k, in: 1...3600)) },
         Key("block_with") { p, v, k, s throws(ConfigurationError) in
             let text = try p.scalar(v, key: k)
             switch text {
@@ -177,17 +233,43 @@ extension ConfigurationParser {
             for item in items {
                 var entry = ClientEntry()
                 try p.readSection(item, name: k, keys: clientEntry, into: &entry)
-                guard let match = entry.match, !match.isEmpty else { throw p.error(item, "\(k).match", "each entry needs match: with at least one address or CIDR") }
+                guard let match = entry.match, !match.isEmpty || !entry.names.isEmpty else {
+                    throw p.error(item, "\(k).match", "each entry needs match: with at least one address, CIDR or client name")
+                }
                 guard let lists = entry.lists else { throw p.error(item, "\(k).lists", "each entry needs lists: (an empty list means no filtering)") }
-                s.clients.append(Configuration.ClientLists(match: match, lists: lists, line: item.mark?.line))
+                s.clients.append(Configuration.ClientLists(match: match, names: entry.names, lists: lists, line: item.mark?.line))
             }
         },
         Key("watch") { p, v, k, s throws(ConfigurationError) in s.watch = try p.boolean(v, key: k) },
     ]
 
+    /// One `filters.lists` entry written as a mapping.
+    struct SubscriptionEntry {
+        var url: String?
+        var refresh: Int?
+        var sha256: String?
+    }
+
+    static let subscriptionEntry: [Key<SubscriptionEntry>] = [
+        Key("url") { p, v, k, s throws(ConfigurationError) in
+            let text = try p.scalar(v, key: k)
+            guard Configuration.ListURL.looksLikeURL(text) else { throw p.error(v, k, "'\(text)' is not a URL such as https://host/list.txt") }
+            s.url = text
+        },
+        Key("refresh") { p, v, k, s throws(ConfigurationError) in s.refresh = Int(try p.seconds(v, key: k, in: 1...(30 * 86_400))) },
+        Key("sha256") { p, v, k, s throws(ConfigurationError) in
+            let text = try p.scalar(v, key: k).lowercased()
+            guard text.utf8.count == 64, text.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw p.error(v, k, "expected 64 hexadecimal digits (sha256sum's output)")
+            }
+            s.sha256 = text
+        },
+    ]
+
     /// One `filters.clients` entry while it is read.
     struct ClientEntry {
         var match: [IPPrefix]?
+        var names: [String] = []
         var lists: [String]?
     }
 
@@ -197,12 +279,19 @@ extension ConfigurationParser {
             if case .scalar(let single) = v { texts = [single.string] } else { texts = try p.strings(v, key: k) }
             var match: [IPPrefix] = []
             for text in texts {
-                guard let prefix = IPPrefix(text) else { throw p.error(v, k, "'\(text)' is not an address or CIDR such as 10.53.1.0/24") }
-                match.append(prefix)
+                if let prefix = IPPrefix(text) {
+                    match.append(prefix)
+                } else if let name = Configuration.ClientLists.clientName(text) {
+                    s.names.append(name)
+                } else {
+                    throw p.error(v, k, "'\(text)' is not an address, a CIDR such as 10.53.1.0/24 or a client name such as kids-ipad")
+                }
             }
             s.match = match
         },
-        Key("lists") { p, v, k, s throws(ConfigurationError) in s.lists = try p.strings(v, key: k).map(p.resolve) },
+        Key("lists") { p, v, k, s throws(ConfigurationError) in
+            s.lists = try p.strings(v, key: k).map { Configuration.ListURL.looksLikeURL($0) ? $0 : p.resolve($0) }
+        },
     ]
 
     static let cache: [Key<Configuration.Cache>] = [

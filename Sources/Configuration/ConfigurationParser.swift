@@ -28,6 +28,14 @@ public struct ConfigurationParser {
         guard let root else { return config }  // an empty file: all defaults
         try readSection(root, name: nil, keys: Self.topLevel, into: &config)
         try validate(config, root: root)
+        if !config.filters.subscriptions.isEmpty {
+            let shortest = ([config.filters.refreshSeconds] + config.filters.subscriptions.compactMap(\.refresh)).min()!
+            if shortest < 300 {
+                let line = lineOf(path: ["filters", "refresh"], in: root).map { ":\($0)" } ?? ""
+                config.warnings.append("\(file)\(line): filters.refresh: a list is downloaded every \(shortest) s; list servers expect hours "
+                                       + "(conditional requests keep it cheap, but some servers block clients that ask every few minutes)")
+            }
+        }
         if config.intercept.local && config.intercept.localBypassUsers.contains(0) {
             let line = lineOf(path: ["intercept", "local_bypass_users"], in: root).map { ":\($0)" } ?? ""
             config.warnings.append("\(file)\(line): intercept.local_bypass_users: root (uid 0) is bypassed, so every service "
@@ -68,6 +76,10 @@ public struct ConfigurationParser {
                 throw ConfigurationError(file: file, line: entry.line, key: "filters.clients.lists",
                                          message: "'\(list)' is not one of filters.lists (name it there first)")
             }
+        }
+        if config.clients.names.isEmpty, let named = config.filters.clients.first(where: { !$0.names.isEmpty }) {
+            throw ConfigurationError(file: file, line: named.line, key: "filters.clients.match",
+                                     message: "'\(named.names[0])' is a client name, but clients.names has no source of names (hosts, leases or ptr)")
         }
         if !config.filters.clients.isEmpty && config.filters.lists.count > 64 {
             throw ConfigurationError(file: file, line: lineOf(path: ["filters", "clients"], in: root), key: "filters.clients",

@@ -2,7 +2,9 @@
 public enum HTTPStatus: Int, Sendable {
     case ok = 200
     case noContent = 204
+    case found = 302
     case seeOther = 303
+    case notModified = 304
     case badRequest = 400
     case unauthorized = 401
     case forbidden = 403
@@ -24,7 +26,9 @@ public enum HTTPStatus: Int, Sendable {
         switch self {
         case .ok: return "OK"
         case .noContent: return "No Content"
+        case .found: return "Found"
         case .seeOther: return "See Other"
+        case .notModified: return "Not Modified"
         case .badRequest: return "Bad Request"
         case .unauthorized: return "Unauthorized"
         case .forbidden: return "Forbidden"

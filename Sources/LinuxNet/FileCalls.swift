@@ -50,4 +50,20 @@ public enum FileCalls {
         guard (try? syscall({ stat(path, &info) })) != nil else { return nil }
         return UInt64(info.st_ino)
     }
+
+    /// Flushes an open file to disk (before a rename makes it the one in service).
+    public static func sync(_ fd: Int32) throws(Errno) {
+        _ = try syscall { fsync(fd) }
+    }
+
+    /// Creates a directory and its missing parents (an existing directory is fine).
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(Errno) {
+        var info = stat()
+        if (try? syscall({ stat(path, &info) })) != nil {
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw Errno(rawValue: ENOTDIR) }
+            return
+        }
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try makeDirectories(String(path[..<slash]), mode: mode) }
+        do { _ = try syscall { mkdir(path, mode) } } catch where error == .exists {}
+    }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RelayCore
 
 /// The socket options the relay uses, named for what they do; the family decides SOL_IP vs SOL_IPV6
 /// (mixing the IPv4 names into IPv6 sockets is a classic TPROXY bug, see docs/LINUX-NOTES.md).
@@ -37,5 +38,17 @@ public enum SocketOption: Sendable {
         case .mark(let mark): return (SOL_SOCKET, SO_MARK, Int32(bitPattern: mark))
         case .receiveBufferForce(let size): return (SOL_SOCKET, SO_RCVBUFFORCE, size)
         }
+    }
+}
+
+extension SocketOption {
+    /// Sets the option on a descriptor another library opened (libcurl's, in the list
+    /// downloader), its family read from the socket itself.
+    public func apply(to fd: Int32) throws(Errno) {
+        var family: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = try syscall { getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &length) }
+        var (level, name, value) = parameters(family: family)
+        _ = try syscall { setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) }
     }
 }

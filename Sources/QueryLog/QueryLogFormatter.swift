@@ -28,10 +28,11 @@ struct QueryLogFormatter {
     private var timePrefixLength = 0
     private var timePrefixSecond: UInt64 = .max
 
-    init(lists: [String], anonymize: Bool) {
+    /// `lists`: the names written (`rule.list`); `files`: where their texts are read back.
+    init(lists: [String], files: [String]? = nil, anonymize: Bool) {
         self.anonymize = anonymize
         listNames = NameTable(lists.map { Self.json($0) })
-        ruleTexts = RuleTextCache(lists: lists)
+        ruleTexts = RuleTextCache(lists: files ?? lists)
     }
 
     /// Frees the line buffer, the tables and the rule-text arena (the writer thread calls it as

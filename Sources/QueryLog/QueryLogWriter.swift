@@ -32,6 +32,8 @@ package final class QueryLogWriter: @unchecked Sendable {
 
     package let settings: Settings
     private let lists: [String]
+    /// The files the lists' rule texts are read back from (a URL list's cached copy).
+    private let listFiles: [String]
     private let logger: Logger
     private var rings: [QueryLogRing] = []
     private let stopping = Atomic<Bool>(false)
@@ -50,7 +52,8 @@ package final class QueryLogWriter: @unchecked Sendable {
     private let writtenShared = Atomic<Int>(0)
     private let droppedShared = Atomic<Int>(0)
 
-    package init(settings: Settings, lists: [String], logger: Logger) {
+    package init(settings: Settings, lists: [String], listFiles: [String]? = nil, logger: Logger) {
+        self.listFiles = listFiles ?? lists
         self.settings = settings
         self.lists = lists
         self.logger = logger
@@ -125,7 +128,7 @@ package final class QueryLogWriter: @unchecked Sendable {
 
     private func loop() {
         // Everything the loop touches per record is local: no class-property access per append.
-        var formatter = QueryLogFormatter(lists: lists, anonymize: settings.anonymize)
+        var formatter = QueryLogFormatter(lists: lists, files: listFiles, anonymize: settings.anonymize)
         var touched: UInt8 = 0
         let rings = self.rings
         while true {

@@ -93,6 +93,11 @@ package struct RuleTextCache {
     /// the line (a restart under a blocked-heavy load does this for every rule it meets once).
     @inline(never)
     private mutating func readBack(list: Int, line l: Int, to out: inout LineBuffer) {
+        if !source.hasLine(UInt32(truncatingIfNeeded: l), of: lists[list]) && source.lookAgain(lists[list]) {
+            // Replaced within the second: every text cached from the old file is stale.
+            versions[list] = source.version(of: lists[list])
+            clear()
+        }
         guard l <= 1 << 26 else {  // a line number no list reaches: not worth an index
             Self.appendText(source, line: UInt32(l), of: lists[list], raw: raw, to: &out)
             return

@@ -32,16 +32,20 @@ public final class RuleSet: @unchecked Sendable {
         var forward: Endpoint?
     }
 
-    /// The lists, in configuration order.
+    /// The lists' files, in configuration order.
     public let lists: [String]
+    /// What each list is called where a person reads it (reports, `explain`): its file, or the
+    /// URL a downloaded copy came from.
+    public let listNames: [String]
     /// What loading each list found.
     public let reports: [ListReport]
     let table: DomainTable
     let extras: [Extras]
     let regexes: [(regex: NameRegex, rule: UInt32)]
 
-    init(lists: [String], reports: [ListReport], table: DomainTable, extras: [Extras], regexes: [(regex: NameRegex, rule: UInt32)]) {
+    init(lists: [String], listNames: [String]? = nil, reports: [ListReport], table: DomainTable, extras: [Extras], regexes: [(regex: NameRegex, rule: UInt32)]) {
         self.lists = lists
+        self.listNames = listNames ?? lists
         self.reports = reports
         self.table = table
         self.extras = extras
@@ -256,7 +260,7 @@ public final class RuleSet: @unchecked Sendable {
         default: action = .block
         }
         let number = Int(line(of: r))
-        var rule = Rule(action: action, source: RuleSource(list: list, line: number, text: Self.line(number, of: list) ?? ""))
+        var rule = Rule(action: action, source: RuleSource(list: listNames[Int(r.list)], line: number, text: Self.line(number, of: list) ?? ""))
         rule.important = r.important
         rule.conditions = x.conditions
         return rule

@@ -14,6 +14,8 @@ public struct RuleLoadError: Error, Equatable, CustomStringConvertible {
 /// line; everything else goes through `LineParser`.
 public struct RuleSetBuilder {
     private var lists: [String] = []
+    /// File → the name it is shown by (a URL list's cached copy → the URL).
+    private var names: [String: String] = [:]
     private var reports: [ListReport] = []
     private var table = DomainTable(names: 1 << 16)
     private var extras: [RuleSet.Extras] = []
@@ -25,21 +27,27 @@ public struct RuleSetBuilder {
 
     /// Loads every list; the first one that cannot be read fails the whole set. Files are read
     /// in chunks (`ListFile`), never whole.
-    public static func load(paths: [String]) throws(RuleLoadError) -> RuleSet {
-        try load(paths: paths, arenaLimit: DomainTable.maxArenaBytes)
+    ///
+    /// `mayBeAbsent`: files that load as empty lists when they do not exist (the cached copy
+    /// of a URL list not downloaded yet), so that the other lists' indices stay where they are.
+    /// `names`: what a file is called in reports, errors and `explain` (its path if absent).
+    public static func load(paths: [String], mayBeAbsent: Set<String> = [], names: [String: String] = [:]) throws(RuleLoadError) -> RuleSet {
+        try load(paths: paths, mayBeAbsent: mayBeAbsent, names: names, arenaLimit: DomainTable.maxArenaBytes)
     }
 
     /// `load`, with the names' arena limited to `arenaLimit` bytes (tests fill it).
-    static func load(paths: [String], arenaLimit: Int) throws(RuleLoadError) -> RuleSet {
+    static func load(paths: [String], mayBeAbsent: Set<String> = [], names: [String: String] = [:], arenaLimit: Int) throws(RuleLoadError) -> RuleSet {
         var builder = RuleSetBuilder()
         builder.arenaLimit = arenaLimit
+        builder.names = names
         var lines = 0
         var bytes = 0
         var withBadfilter: [String] = []
-        for path in paths {
+        let absent = Set(mayBeAbsent.filter { access($0, F_OK) != 0 })
+        for path in paths where !absent.contains(path) {
             let survey = try ListFile(path: path).survey(needle: "badfilter")
             if let line = survey.nulLine {
-                throw RuleLoadError(list: path, reason: "is not a text file (a NUL byte on line \(line))")
+                throw RuleLoadError(list: names[path] ?? path, reason: "is not a text file (a NUL byte on line \(line))")
             }
             lines += survey.lines + 1
             bytes += survey.bytes
@@ -51,12 +59,17 @@ public struct RuleSetBuilder {
         // $badfilter can disable a rule in any list, so collect those first.
         for path in withBadfilter { try builder.collectBadfilters(path) }
         for path in paths {
+            if absent.contains(path) {
+                builder.lists.append(path)
+                builder.reports.append(ListReport(list: names[path] ?? path))
+                continue
+            }
             try builder.add(list: path)
             // A list where nothing could be read but something was rejected is broken, not empty
             // on purpose: refuse it, so that a reload keeps the rules in force.
             let report = builder.reports[builder.reports.count - 1]
             if report.rules == 0 && report.exceptions == 0, let first = report.rejected.first {
-                throw RuleLoadError(list: path, reason: "no rule could be read (\(report.rejected.count) lines rejected; line \(first.line): \(first.reason))")
+                throw RuleLoadError(list: names[path] ?? path, reason: "no rule could be read (\(report.rejected.count) lines rejected; line \(first.line): \(first.reason))")
             }
         }
         return builder.build()
@@ -68,7 +81,7 @@ public struct RuleSetBuilder {
     }
 
     public func build() -> RuleSet {
-        RuleSet(lists: lists, reports: reports, table: table, extras: extras, regexes: regexes)
+        RuleSet(lists: lists, listNames: lists.map { names[$0] ?? $0 }, reports: reports, table: table, extras: extras, regexes: regexes)
     }
 
     // MARK: Lines
@@ -85,7 +98,7 @@ public struct RuleSetBuilder {
     mutating func add(list path: String) throws(RuleLoadError) {
         let listIndex = UInt16(lists.count)
         lists.append(path)
-        var report = ListReport(list: path)
+        var report = ListReport(list: names[path] ?? path)
         var batch = InsertBatch()
         defer { batch.deallocate() }
         try ListFile(path: path).forEachLine(maxLine: Self.maxLineLength) { line, number in

@@ -62,6 +62,22 @@ public final class RuleText {
         return body(UnsafeRawBufferPointer(rebasing: bytes[first..<last]))
     }
 
+    /// Whether line `line` exists in the file as last seen.
+    public func hasLine(_ line: UInt32, of path: String) -> Bool {
+        guard let m = mapping(path) else { return false }
+        return line >= 1 && Int(line) <= m.starts.count
+    }
+
+    /// Looks at the file now, whenever it was last looked at; true when it changed. For a line
+    /// the file as last seen does not have: the list was replaced less than a second ago (a
+    /// reload's rules reach the log before the once-a-second look sees the new file).
+    public func lookAgain(_ path: String) -> Bool {
+        let before = mappings[path]?.version
+        checkedAt[path] = nil
+        refresh(path)
+        return mappings[path]?.version != before
+    }
+
     /// Longer lines are not read back (no list format has them; the log says null).
     static let maxLine = 8192
     private let lineBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: RuleText.maxLine, alignment: 8)

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Configuration
+import Foundation
 import Interception
+import ListDownload
 import Relay
 import RelayCore
 import Rules
@@ -28,7 +30,7 @@ struct Check: ParsableCommand {
         var rejected = 0
         if !configuration.filters.lists.isEmpty {
             do {
-                let rules = try RuleSetBuilder.load(paths: configuration.filters.lists)
+                let rules = try configuration.filters.loadRuleSet()
                 for report in rules.reports {
                     print("\(report.list): \(report.rules) rules, \(report.exceptions) exceptions, \(report.ignored) ignored, \(report.rejected.count) rejected, \(report.disabled) disabled by $badfilter")
                     for (why, count) in report.ignoredReasons.sorted(by: { $0.key < $1.key }) { print("  ignored \(count): \(why)") }
@@ -39,6 +41,9 @@ struct Check: ParsableCommand {
                 print("error: rule list \(error)")
                 throw ExitCode(1)
             }
+        }
+        for subscription in configuration.filters.subscriptions {
+            print(Self.describe(subscription, in: configuration.filters))
         }
         if let directory = configuration.zones {
             let outcome = ZoneLoader.load(directory: directory)
@@ -78,5 +83,28 @@ struct Check: ParsableCommand {
             print("error: \(rejected) rejected line(s) (--strict)")
             throw ExitCode(1)
         }
+    }
+}
+
+extension Check {
+    /// A URL list's cached copy and its last download, from the copy's metadata.
+    static func describe(_ subscription: Configuration.ListSubscription, in filters: Configuration.Filters) -> String {
+        let copy = subscription.cacheFile(in: filters.cacheDirectory)
+        let every = "every \(filters.refreshSeconds(of: subscription)) s"
+        guard access(copy, F_OK) == 0 else {
+            let meta = CachedCopy.read(copy: copy, url: subscription.url)
+            return "\(subscription.url): no downloaded copy yet (\(copy)); the relay downloads it at start, \(every)"
+                + (meta?.lastError.map { "; last download failed: \($0)" } ?? "")
+        }
+        let meta = CachedCopy.read(copy: copy, url: subscription.url)
+        func when(_ t: Double?) -> String {
+            guard let t else { return "unknown" }
+            return Date(timeIntervalSince1970: t).formatted(.iso8601)
+        }
+        var text = "\(subscription.url): cached copy \(copy), \(meta?.bytes ?? 0) bytes, changed \(when(meta?.changed)), confirmed \(when(meta?.confirmed)), \(every)"
+        if let error = meta?.lastError {
+            text += "\n  warning: the last download (\(when(meta?.attempted))) failed: \(error); the cached copy is in service"
+        }
+        return text
     }
 }

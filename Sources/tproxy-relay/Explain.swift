@@ -53,7 +53,7 @@ struct Explain: ParsableCommand {
         var zones = LocalZones.empty
         do {
             configuration = try ConfigurationParser.load(path: options.config)
-            rules = try RuleSetBuilder.load(paths: configuration.filters.lists)
+            rules = try configuration.filters.loadRuleSet()
         } catch {
             print("error: \(error)")
             throw ExitCode(1)

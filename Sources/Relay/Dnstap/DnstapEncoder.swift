@@ -23,11 +23,11 @@ struct DnstapEncoder {
 
     static let bypassType = Array(BuiltinRule.listName.utf8)
 
-    init(identity: [UInt8], version: [UInt8], lists: [String]) {
+    init(identity: [UInt8], version: [UInt8], lists: [String], files: [String]? = nil) {
         self.identity = identity
         self.version = version
         listNames = Self.policyTypes(lists).map { Array($0.utf8) }
-        ruleTexts = RuleTextCache(lists: lists, raw: true)
+        ruleTexts = RuleTextCache(lists: files ?? lists, raw: true)
     }
 
     /// Each list's file name, or its whole path where two lists share a file name: the policy's

@@ -20,6 +20,7 @@ final class DnstapWriter: @unchecked Sendable {
     private let identity: [UInt8]
     private let version: [UInt8]
     private let lists: [String]
+    private let listFiles: [String]
     private let logger: Logger
     private let output: DnstapOutput
     private var rings: [DnstapRing] = []
@@ -40,7 +41,8 @@ final class DnstapWriter: @unchecked Sendable {
     static let busyInterval: UInt32 = 2_000
     static let idleInterval: UInt32 = 20_000
 
-    init(settings: Configuration.Dnstap, bypassMark: UInt32? = nil, lists: [String], logger: Logger) {
+    init(settings: Configuration.Dnstap, bypassMark: UInt32? = nil, lists: [String], listFiles: [String]? = nil, logger: Logger) {
+        self.listFiles = listFiles ?? lists
         self.settings = settings
         self.lists = lists
         self.logger = logger
@@ -92,7 +94,7 @@ final class DnstapWriter: @unchecked Sendable {
     // MARK: The thread
 
     private func loop() {
-        var encoder = DnstapEncoder(identity: identity, version: version, lists: lists)
+        var encoder = DnstapEncoder(identity: identity, version: version, lists: lists, files: listFiles)
         defer {
             touchedSink = encoder.touched
             encoder.deallocate()

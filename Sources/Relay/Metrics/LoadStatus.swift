@@ -12,7 +12,26 @@ final class LoadStatus: Sendable {
         var lastSuccess: Double = 0
     }
 
+    /// Downloads of one URL list (`filters.lists` URLs), by outcome.
+    struct Downloads: Sendable, Equatable {
+        var updated = 0
+        var unchanged = 0
+        /// Failed downloads (network, status, size, content, storage) and updates whose rules
+        /// would not load: each keeps the copy in service.
+        var failed = 0
+        /// When a download last worked (Unix seconds; 0: never in this run).
+        var lastSuccess: Double = 0
+        var lastError: String?
+    }
+
     private let state = Mutex<(lists: [String: Entry], zones: [String: Entry])>(([:], [:]))
+    private let downloadState = Mutex<[String: Downloads]>([:])
+
+    func download(_ url: String, _ record: (inout Downloads) -> Void) {
+        downloadState.withLock { record(&$0[url, default: Downloads()]) }
+    }
+
+    var downloads: [(String, Downloads)] { downloadState.withLock { $0.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } } }
 
     func listLoaded(_ path: String, rules: Int, at time: Double) {
         state.withLock { $0.lists[path] = Entry(size: rules, succeeded: true, lastSuccess: time) }

@@ -79,7 +79,7 @@ final class MetricsEndpoint {
 
     static func inputs(_ sources: Sources) -> MetricsInputs {
         MetricsInputs(workers: freshSnapshots(sources.workers), kernel: sources.kernelCounters(), tcpConnections: sources.limits.open,
-                      lists: sources.loadStatus.lists, zones: sources.loadStatus.zones,
+                      lists: sources.loadStatus.lists, zones: sources.loadStatus.zones, downloads: sources.loadStatus.downloads,
                       queryLog: sources.recorders?.queryLog?.totals, dnstap: sources.recorders?.dnstap?.totals, interceptionInstalled: sources.health.interceptionInstalled,
                       workersAlive: Worker.stuck(sources.workers, within: 1_000_000_000).isEmpty, startTime: sources.startTime)
     }

@@ -9,6 +9,7 @@ struct MetricsInputs {
     var tcpConnections: Int
     var lists: [(String, LoadStatus.Entry)]
     var zones: [(String, LoadStatus.Entry)]
+    var downloads: [(String, LoadStatus.Downloads)] = []
     /// Entries the query log wrote and dropped; nil when the log is off.
     var queryLog: (written: Int, dropped: Int)?
     /// dnstap frames sent and dropped, and whether the output is open; nil when dnstap is off.
@@ -66,6 +67,17 @@ enum MetricsPage {
 
         loads(&out, inputs.lists, kind: "list", size: "rules", what: "Rules in service from each list (filters.lists).", previous: "copy")
         loads(&out, inputs.zones, kind: "zone", size: "records", what: "Records in service from each zone file.", previous: "version")
+        if !inputs.downloads.isEmpty {
+            out.family("list_downloads_total", .counter,
+                       "Downloads of each URL list by result: updated, unchanged (304 or the same bytes), failed (the copy in service stays).")
+            for (url, d) in inputs.downloads {
+                for (result, count) in [("updated", d.updated), ("unchanged", d.unchanged), ("failed", d.failed)] {
+                    out.sample("list_downloads_total", [("list", url), ("result", result)], count)
+                }
+            }
+            out.family("list_download_last_success_timestamp_seconds", .gauge, "When a download of the URL list last worked, Unix seconds (0: not since start).")
+            for (url, d) in inputs.downloads { out.sample("list_download_last_success_timestamp_seconds", [("list", url)], d.lastSuccess) }
+        }
 
         if let log = inputs.queryLog {
             out.single("querylog_written_total", .counter, "Query log entries written.", log.written)

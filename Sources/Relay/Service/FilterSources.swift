@@ -38,7 +38,7 @@ final class FilterSources: @unchecked Sendable {
 
     /// Start-up: the lists, the zones and the blocked addresses, or the first one that cannot be read.
     func loadAtStart() throws -> [IPPrefix]? {
-        rules = try loadRules()
+        rules = try loadRulesAtStart()
         if let directory = configuration.zones {
             let outcome = ZoneLoader.load(directory: directory)
             if let first = outcome.errors.first {
@@ -49,6 +49,29 @@ final class FilterSources: @unchecked Sendable {
             logZones()
         }
         return configuration.bypass.blockAddresses.isEmpty ? nil : try BlockedAddresses.load(configuration.bypass.blockAddresses, logger: logger)
+    }
+
+    /// The lists at start: a local list that cannot be read stops start-up; a URL list's cached
+    /// copy that cannot be read is put aside (`.broken`) and the list starts empty, to be
+    /// downloaded again, so that a damaged cache never keeps the relay down.
+    private func loadRulesAtStart() throws -> RuleSet {
+        let filters = configuration.filters
+        let names = filters.cachedListNames
+        for subscription in filters.subscriptions where access(subscription.cacheFile(in: filters.cacheDirectory), F_OK) != 0 {
+            logger.warning("list \(subscription.url): no downloaded copy yet; it is empty until the first download")
+        }
+        for _ in 0...filters.subscriptions.count {
+            do {
+                return try loadRules()
+            } catch {
+                guard let copy = names.first(where: { $0.value == error.list || $0.key == error.list })?.key else {
+                    throw RelayError(.invalidConfiguration, "rule list \(error)")
+                }
+                logger.error("list \(names[copy]!): the downloaded copy \(copy) cannot be used (\(error.reason)); put aside as \(copy).broken, downloading again")
+                try? FileCalls.rename(copy, to: copy + ".broken")
+            }
+        }
+        throw RelayError(.invalidConfiguration, "the downloaded lists in \(filters.cacheDirectory) cannot be used")
     }
 
     /// Where reloads go once the workers run.
@@ -69,10 +92,12 @@ final class FilterSources: @unchecked Sendable {
     // MARK: Reloading
 
     /// Builds a new rule set off the datapath and hands it to every worker (unless filtering is
-    /// paused); a list that fails to load keeps the previous set in force.
-    func reloadRules() {
+    /// paused); a list that fails to load keeps the previous set in force, and is returned.
+    @discardableResult
+    func reloadRules(addresses: Bool = true) -> RuleLoadError? {
         lock.lock()
         defer { lock.unlock() }
+        var failed: RuleLoadError?
         do {
             rules = try loadRules()
             if pauseState == nil { for worker in workers { worker.install(rules) } }
@@ -81,13 +106,15 @@ final class FilterSources: @unchecked Sendable {
         } catch {
             logger.error("reload failed, the previous rules stay in force: \(error)")
             lastReload = (SystemInfo.wallClockSeconds(), "failed: \(error)")
+            failed = error
         }
-        guard !configuration.bypass.blockAddresses.isEmpty, let table else { return }
+        guard addresses, !configuration.bypass.blockAddresses.isEmpty, let table else { return failed }
         do {
             try table.replaceBlockedAddresses(try BlockedAddresses.load(configuration.bypass.blockAddresses, logger: logger))
         } catch {
             logger.error("bypass.block_addresses: reload failed, the previous addresses stay blocked: \(error)")
         }
+        return failed
     }
 
     /// Reloads the zones directory; a file that fails keeps its previous version in service.
@@ -103,17 +130,18 @@ final class FilterSources: @unchecked Sendable {
         logZones()
     }
 
-    /// Loads the configured lists and logs what each held; rejected lines are logged with file:line.
-    private func loadRules() throws -> RuleSet {
-        let lists = configuration.filters.lists
-        guard !lists.isEmpty else { return .empty }
+    /// Loads the configured lists (a URL list from its cached copy; none yet: empty until the
+    /// first download) and logs what each held; rejected lines are logged with file:line.
+    private func loadRules() throws(RuleLoadError) -> RuleSet {
+        let filters = configuration.filters
+        guard !filters.lists.isEmpty else { return .empty }
         let started = SystemInfo.monotonicNanoseconds()
         let loaded: RuleSet
         do {
-            loaded = try RuleSetBuilder.load(paths: lists)
+            loaded = try filters.loadRuleSet()
         } catch {
             loadStatus.listFailed(error.list)
-            throw RelayError(.invalidConfiguration, "rule list \(error)")
+            throw error
         }
         let now = SystemInfo.wallClockSeconds()
         for report in loaded.reports { loadStatus.listLoaded(report.list, rules: report.rules + report.exceptions, at: now) }
@@ -127,6 +155,7 @@ final class FilterSources: @unchecked Sendable {
         logger.info("rules loaded: \(loaded.ruleCount) in \(ms) ms")
         return loaded
     }
+
 
     private func recordZones(_ outcome: ZoneLoader.Outcome) {
         loadStatus.zonesLoaded(outcome.zones.zones.map { ($0.file, $0.recordCount) }, failed: outcome.errors.map(\.file),

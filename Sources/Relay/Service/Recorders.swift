@@ -15,12 +15,13 @@ final class Recorders {
         if configuration.querylog.isOn, let path = configuration.querylog.path {
             queryLog = QueryLogWriter(settings: .init(path: path, rotateSize: configuration.querylog.rotateSize,
                                                       keep: configuration.querylog.keep, anonymize: configuration.querylog.anonymize),
-                                      lists: configuration.filters.lists, logger: logger)
+                                      lists: configuration.filters.lists, listFiles: configuration.filters.listFiles, logger: logger)
         } else {
             queryLog = nil
         }
         dnstap = configuration.dnstap.isOn ? DnstapWriter(settings: configuration.dnstap, bypassMark: configuration.intercept.bypassMark,
-                                                                  lists: configuration.filters.lists, logger: logger) : nil
+                                                                  lists: configuration.filters.lists, listFiles: configuration.filters.listFiles,
+                                                                  logger: logger) : nil
     }
 
     /// One worker's rings (call once per worker, before `start`).

@@ -25,6 +25,8 @@ public final class RelayService {
     private var routing: PolicyRouting?
     private var table: NftablesTable?
     private var watcher: ListWatcher?
+    /// Downloads the URL lists (`filters.lists` entries that are URLs).
+    private var updater: ListUpdater?
     /// The query log and dnstap writers.
     private var recorders: Recorders?
     /// The lists, zones and blocked addresses in service, their reloads and the pause.
@@ -179,7 +181,7 @@ public final class RelayService {
             }
         }
         if configuration.filters.watch && (!configuration.filters.lists.isEmpty || !configuration.bypass.blockAddresses.isEmpty || configuration.zones != nil) {
-            let watcher = ListWatcher(paths: configuration.filters.lists + configuration.bypass.blockAddresses, zonesDirectory: configuration.zones, logger: logger) { [weak self] kinds in
+            let watcher = ListWatcher(paths: configuration.filters.localLists + configuration.bypass.blockAddresses, zonesDirectory: configuration.zones, logger: logger) { [weak self] kinds in
                 if kinds.contains(.lists) {
                     self?.logger.info("a list changed on disk: reloading")
                     self?.sources.reloadRules()
@@ -191,6 +193,17 @@ public final class RelayService {
             }
             watcher.start()
             self.watcher = watcher
+        }
+        if !configuration.filters.subscriptions.isEmpty {
+            // After the workers and the table: a download is a socket of this host like any other
+            // (its own name lookup may pass the relay with intercept.local), marked to pass the table.
+            let updater = ListUpdater(configuration: configuration, sources: sources, logger: logger)
+            do {
+                try updater.start()
+                self.updater = updater
+            } catch {
+                logger.error("list updater: cannot start its thread (\(error)); the URL lists stay as cached")
+            }
         }
         if let metrics {
             do {
@@ -306,6 +319,8 @@ public final class RelayService {
         health.setInterceptionInstalled(false)
         state = .draining
         table = nil  // closes the owning netlink socket: the kernel drops the table now
+        updater?.stop()
+        updater = nil
         sources.detach()
         watcher?.stop()
         watcher = nil
