@@ -47,6 +47,7 @@ let package = Package(
         // A small bounded HTTP/1.1 responder on its own thread (the metrics endpoint).
         .target(name: "HTTP", dependencies: ["RelayCore", "LinuxNet"]),
         .target(name: "Zones", dependencies: ["DNS"]),
+        .target(name: "ClientNames", dependencies: ["RelayCore"]),
         .target(
             name: "ListDownload",
             dependencies: ["RelayCore", "LinuxNet", "CCurl", "Rules", .product(name: "Crypto", package: "swift-crypto")]),
@@ -66,7 +67,7 @@ let package = Package(
         // formatting, following and statistics. `tail`, `stats` and querylog-bench need only this.
         .target(
             name: "QueryLog",
-            dependencies: ["RelayCore", "LinuxNet", "DNS", "QUIC", "Rules", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["RelayCore", "LinuxNet", "DNS", "QUIC", "Rules", "ClientNames", .product(name: "Logging", package: "swift-log")]),
         // The web dashboard (docs/WEB.md): pages and JSON API over HTTP, sessions, the password
         // hash, the live feed and the overview; what it shows comes from a DashboardBackend (the
         // relay's service). The pages, script and style are embedded in the binary.
@@ -89,7 +90,7 @@ let package = Package(
             name: "Relay",
             dependencies: [
                 "RelayCore", "LinuxNet", "DNS", "Interception", "Rules", "Zones", "QUIC",
-                "Configuration", "QueryLog", "Pipeline", "HTTP", "Dnstap", "Web", "ListDownload",
+                "Configuration", "QueryLog", "Pipeline", "HTTP", "Dnstap", "Web", "ListDownload", "ClientNames",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "Lab", dependencies: ["RelayCore"]),

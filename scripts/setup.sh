@@ -9,8 +9,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(
-  # build: the C libraries the Swift targets link (ldns; libnftnl + libmnl), found by pkg-config
-  pkg-config libldns-dev libnftnl-dev libmnl-dev
+  # build: the C libraries the Swift targets link (ldns; libnftnl + libmnl; libcurl for lists by
+  # URL), found by pkg-config
+  pkg-config libldns-dev libnftnl-dev libmnl-dev libcurl4-openssl-dev
   # lab and tests: namespaces, nft (to inspect the relay's table), a real DNS server, real clients
   iproute2 nftables knot knot-dnsutils bind9-dnsutils util-linux procps python3 python3-pip
   # benchmark (bench/run.sh): load generator, the dnsdist yardstick, a C compiler for the floor,

@@ -124,10 +124,32 @@ public struct Lab: Sendable {
 
         """
 
+    /// Reverse zones for the LAN (PTR names of clients, `clients.names.ptr`): the client's
+    /// addresses are named; 10.53.1.3 has no PTR (a client nothing names).
+    public static let reverseZones: [(origin: String, text: String)] = [
+        ("1.53.10.in-addr.arpa", """
+            $ORIGIN 1.53.10.in-addr.arpa.
+            $TTL 300
+            @   IN SOA ns.lab.test. hostmaster.lab.test. 1 3600 900 604800 60
+            @   IN NS  ns.lab.test.
+            2   IN PTR lab-client.lab.test.
+
+            """),
+        ("1.0.0.0.3.5.d.f.ip6.arpa", """
+            $ORIGIN 1.0.0.0.3.5.d.f.ip6.arpa.
+            $TTL 300
+            @   IN SOA ns.lab.test. hostmaster.lab.test. 1 3600 900 604800 60
+            @   IN NS  ns.lab.test.
+            2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0 IN PTR lab-client6.lab.test.
+
+            """),
+    ]
+
     private func startUpstream() throws {
         let dir = stateDirectory + "/knot"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try Self.zone.write(toFile: dir + "/lab.test.zone", atomically: true, encoding: .utf8)
+        for (origin, text) in Self.reverseZones { try text.write(toFile: dir + "/\(origin).zone", atomically: true, encoding: .utf8) }
         let config = """
             server:
                 rundir: "\(dir)"
@@ -152,6 +174,7 @@ public struct Lab: Sendable {
                 zonefile-sync: -1
             zone:
               - domain: lab.test.
+            \(Self.reverseZones.map { "  - domain: \($0.origin)." }.joined(separator: "\n"))
 
             """
         try config.write(toFile: dir + "/knot.conf", atomically: true, encoding: .utf8)

@@ -97,4 +97,16 @@ public final class Socket {
         let fd = self.fd
         return try nonBlockingSyscall { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT)) }
     }
+
+    /// Receives one datagram on a connected socket without blocking; nil when none is waiting.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int? {
+        let fd = self.fd
+        return try nonBlockingSyscall { Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) }
+    }
+
+    /// Waits until a datagram is waiting or `milliseconds` pass (poll); true when one is.
+    public func waitReadable(milliseconds: Int32) throws(Errno) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return try syscall { poll(&entry, 1, milliseconds) } > 0
+    }
 }

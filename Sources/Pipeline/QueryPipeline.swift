@@ -39,10 +39,10 @@ public final class QueryPipeline {
     }
 
     /// The same pipeline (the same cache, counters and scratch space) with new rules or zones.
-    public func replacing(rules newRules: RuleSet? = nil, zones newZones: LocalZones? = nil) -> QueryPipeline {
+    public func replacing(rules newRules: RuleSet? = nil, zones newZones: LocalZones? = nil, policy newPolicy: ClientPolicy? = nil) -> QueryPipeline {
         QueryPipeline(loopGuard: loopGuard, bypass: bypass,
                       zones: newZones.map { ZoneStage(zones: $0, aliasTTL: zones.aliasTTL) } ?? zones,
-                      rules: newRules.map { RuleStage(rules: $0, policy: rules.policy) } ?? rules,
+                      rules: RuleStage(rules: newRules ?? rules.rules, policy: newPolicy ?? rules.policy),
                       answers: answers, cache: cache, upstream: upstream, name: name)
     }
 
@@ -54,12 +54,14 @@ public final class QueryPipeline {
 
     /// A pipeline as the configuration describes it, with these rules, zones and listeners, over
     /// `cache` (the one the workers share; nil: a cache of its own, as `explain` has).
+    /// `policy`: `filters.clients` with client names resolved (nil: the configuration's
+    /// addresses and prefixes alone).
     public convenience init(configuration: Configuration, rules: RuleSet, zones: LocalZones, listeners: [Endpoint],
-                            cache: SharedAnswerCache? = nil) {
+                            cache: SharedAnswerCache? = nil, policy: ClientPolicy? = nil) {
         self.init(loopGuard: LoopGuard(listeners: listeners),
                   bypass: BypassStage(configuration.bypass),
                   zones: ZoneStage(zones: zones, aliasTTL: configuration.filters.ttl),
-                  rules: RuleStage(rules: rules, policy: configuration.filters.clientPolicy),
+                  rules: RuleStage(rules: rules, policy: policy ?? configuration.filters.clientPolicy),
                   answers: RuleAnswers(blockWith: configuration.filters.blockWith, ttl: configuration.filters.ttl),
                   cache: CacheStage(shared: cache ?? SharedAnswerCache(settings: Self.cacheSettings(configuration.cache))),
                   upstream: UpstreamChoice(configuration.upstream))

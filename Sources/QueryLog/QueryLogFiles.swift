@@ -25,6 +25,8 @@ public struct QueryLogEntry: Sendable {
     public var timestamp: Double
     public var proto: String
     public var client: String
+    /// The client's name (`clients.names`), when one was known as the line was written.
+    public var clientName: String?
     public var server: String
     public var qname: String?
     public var qtype: String?
@@ -64,6 +66,7 @@ public struct QueryLogEntry: Sendable {
         self.timestamp = Self.parseTime(time) ?? 0
         proto = object["proto"] as? String ?? ""
         client = object["client"] as? String ?? ""
+        clientName = object["client_name"] as? String
         server = object["server"] as? String ?? ""
         qname = object["qname"] as? String
         qtype = object["qtype"] as? String
@@ -117,6 +120,13 @@ public struct QueryLogFilter: Sendable {
 
     public init() {}
 
+    /// `--client kids-ipad` matches the name `kids-ipad` and `kids-ipad.lan` (case aside).
+    static func sameClient(named wanted: String, _ name: String?) -> Bool {
+        guard let name = name?.lowercased() else { return false }
+        let w = wanted.lowercased()
+        return name == w || name.hasPrefix(w + ".")
+    }
+
     /// The values `origin` takes.
     public static let origins = ["local", "lan"]
 
@@ -125,7 +135,7 @@ public struct QueryLogFilter: Sendable {
             let address = QueryLogEntry.address(of: entry.client)
             if let block = IPPrefix(client), let parsed = IPAddress(address) {
                 if !block.contains(parsed) { return false }
-            } else if address != client {
+            } else if address != client && !Self.sameClient(named: client, entry.clientName) {
                 return false
             }
         }

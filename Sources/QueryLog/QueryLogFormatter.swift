@@ -45,7 +45,7 @@ struct QueryLogFormatter {
     }
 
     /// One entry as a JSON line.
-    mutating func format(_ r: QueryLogRecord, name: UnsafeRawBufferPointer) {
+    mutating func format(_ r: QueryLogRecord, name: UnsafeRawBufferPointer, clientName: String? = nil) {
         out.append("{\"time\":\"")
         appendTime(r.time)
         switch r.proto {
@@ -54,6 +54,11 @@ struct QueryLogFormatter {
         case .quic: out.append("\",\"proto\":\"quic\",\"client\":\"")
         }
         addresses.append(anonymized(r.client), to: &out)
+        // Names are plain host names (ClientNameText): no escaping. Not with anonymized clients.
+        if let clientName, !anonymize {
+            out.append("\",\"client_name\":\"")
+            out.append(string: clientName)
+        }
         out.append("\",\"server\":\"")
         addresses.append(r.server, to: &out)
         if r.local { out.append("\",\"origin\":\"local") }

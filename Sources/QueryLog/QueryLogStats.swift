@@ -7,6 +7,10 @@ public struct QueryLogStats {
     private var domains: [String: Int] = [:]
     private var blockedDomains: [String: Int] = [:]
     private var clients: [String: Int] = [:]
+    /// Client address → the latest name the log gave it, and queries by name (a client with an
+    /// IPv4 and an IPv6 address under one name is one row).
+    private var clientNames: [String: String] = [:]
+    private var namedClients: [String: Int] = [:]
     /// Server address → queries, and the distinct clients that addressed it.
     private var servers: [String: (queries: Int, clients: Set<String>)] = [:]
     private var snis: [String: Int] = [:]
@@ -34,6 +38,10 @@ public struct QueryLogStats {
         actions[entry.action, default: 0] += 1
         let client = QueryLogEntry.address(of: entry.client)
         clients[client, default: 0] += 1
+        if let name = entry.clientName {
+            clientNames[client] = name
+            namedClients[name, default: 0] += 1
+        }
         let server = QueryLogEntry.address(of: entry.server)
         servers[server, default: (0, [])].queries += 1
         servers[server, default: (0, [])].clients.insert(client)
@@ -83,7 +91,12 @@ public struct QueryLogStats {
             "cache_hit_share": (cacheHitShare * 10000).rounded() / 10000,
             "top_domains": list(Self.top(domains, n), "name"),
             "top_blocked": list(Self.top(blockedDomains, n), "name"),
-            "top_clients": list(Self.top(clients, n), "client"),
+            "top_clients": Self.top(clients, n).map { row -> [String: Any] in
+                var out: [String: Any] = ["client": row.0, "count": row.1]
+                if let name = clientNames[row.0] { out["name"] = name }
+                return out
+            },
+            "top_client_names": list(Self.top(namedClients, n), "name"),
             "servers": topServers(n).map { ["server": $0.server, "clients": $0.clients, "queries": $0.queries] },
             "top_sni": list(Self.top(snis, n), "sni"),
             "forwarded_latency_us": latencyPercentiles,
@@ -108,7 +121,11 @@ public struct QueryLogStats {
         }
         section("top domains", Self.top(domains, n))
         section("top blocked", Self.top(blockedDomains, n))
-        section("top clients", Self.top(clients, n))
+        section("top clients", Self.top(clients, n).map { row -> (String, Int) in
+            guard let name = clientNames[row.0] else { return row }
+            return ("\(row.0) (\(name))", row.1)
+        })
+        section("top clients by name", Self.top(namedClients, n))
         let servers = topServers(n)
         if !servers.isEmpty {
             out += "\nservers clients addressed\n"

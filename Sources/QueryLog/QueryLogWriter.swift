@@ -1,3 +1,4 @@
+import ClientNames
 import DNS
 import Glibc
 import LinuxNet
@@ -35,6 +36,8 @@ package final class QueryLogWriter: @unchecked Sendable {
     /// The files the lists' rule texts are read back from (a URL list's cached copy).
     private let listFiles: [String]
     private let logger: Logger
+    /// Client names for the lines (`"client_name"`); nil: no name sources configured.
+    private let names: ClientNameDirectory?
     private var rings: [QueryLogRing] = []
     private let stopping = Atomic<Bool>(false)
     private var thread: SystemThread?
@@ -52,7 +55,8 @@ package final class QueryLogWriter: @unchecked Sendable {
     private let writtenShared = Atomic<Int>(0)
     private let droppedShared = Atomic<Int>(0)
 
-    package init(settings: Settings, lists: [String], listFiles: [String]? = nil, logger: Logger) {
+    package init(settings: Settings, lists: [String], listFiles: [String]? = nil, names: ClientNameDirectory? = nil, logger: Logger) {
+        self.names = names
         self.listFiles = listFiles ?? lists
         self.settings = settings
         self.lists = lists
@@ -131,6 +135,7 @@ package final class QueryLogWriter: @unchecked Sendable {
         var formatter = QueryLogFormatter(lists: lists, files: listFiles, anonymize: settings.anonymize)
         var touched: UInt8 = 0
         let rings = self.rings
+        var names = self.names.map(ClientNameView.init)
         while true {
             let last = stopping.load(ordering: .acquiring)
             // Every ring's records, in the order they were answered: each ring is in its
@@ -141,7 +146,9 @@ package final class QueryLogWriter: @unchecked Sendable {
             var lines = 0
             if found {
                 formatter.ruleTexts.refresh()
-                formatMerged(rings, windows, into: &formatter, lines: &lines, touched: &touched)
+                let seconds = UInt32(truncatingIfNeeded: monotonicNow() / 1_000_000_000)
+                names?.refresh(now: seconds)
+                formatMerged(rings, windows, into: &formatter, names: &names, now: seconds, lines: &lines, touched: &touched)
                 for (ring, window) in zip(rings, windows) { ring.release(upTo: window.upperBound) }
             }
             if !formatter.out.isEmpty { flush(&formatter.out, lines: lines) }
@@ -172,7 +179,7 @@ package final class QueryLogWriter: @unchecked Sendable {
     /// all of its window is one run).
     @inline(__always)
     private func formatMerged(_ rings: [QueryLogRing], _ windows: [Range<Int>], into formatter: inout QueryLogFormatter,
-                              lines: inout Int, touched: inout UInt8) {
+                              names: inout ClientNameView?, now: UInt32, lines: inout Int, touched: inout UInt8) {
         var next = windows.map { $0.lowerBound }
         while true {
             var best = -1
@@ -196,7 +203,7 @@ package final class QueryLogWriter: @unchecked Sendable {
             } else {
                 while end < windows[best].upperBound && Self.answeredAt(ring.record(end)) <= otherTime { end += 1 }
             }
-            formatRun(ring, next[best]..<end, into: &formatter, lines: &lines, touched: &touched)
+            formatRun(ring, next[best]..<end, into: &formatter, names: &names, now: now, lines: &lines, touched: &touched)
             next[best] = end
         }
     }
@@ -205,7 +212,7 @@ package final class QueryLogWriter: @unchecked Sendable {
     /// looked up first, together.
     @inline(__always)
     private func formatRun(_ ring: QueryLogRing, _ run: Range<Int>, into formatter: inout QueryLogFormatter,
-                           lines: inout Int, touched: inout UInt8) {
+                           names: inout ClientNameView?, now: UInt32, lines: inout Int, touched: inout UInt8) {
         var start = run.lowerBound
         while start < run.upperBound {
             let end = min(run.upperBound, start + Self.lookahead)
@@ -214,7 +221,8 @@ package final class QueryLogWriter: @unchecked Sendable {
                 touched &+= formatter.ruleTexts.touch(list: r.pointee.ruleList, line: r.pointee.ruleLine)
             }
             for s in start..<end {
-                formatter.format(ring.record(s).pointee, name: ring.name(s))
+                let record = ring.record(s)
+                formatter.format(record.pointee, name: ring.name(s), clientName: names?.name(for: record.pointee.client.address, now: now))
                 lines += 1
                 if formatter.out.count >= Self.writeSize {
                     flush(&formatter.out, lines: lines)

@@ -30,7 +30,7 @@ struct Tail: ParsableCommand {
     @Flag(name: .customLong("no-follow"), help: .hidden)
     var noFollow = false
 
-    @Option(help: "Only this client (an address or a CIDR).") var client: String?
+    @Option(help: "Only this client (an address, a CIDR, or a name from clients.names).") var client: String?
     @Option(help: "Only this domain and names below it.") var domain: String?
     @Option(help: "Only this action (allowed, blocked, rewritten, local, cached, dropped, error).") var action: String?
     @Option(help: "Only this protocol (udp, tcp, quic).") var proto: String?
@@ -152,7 +152,7 @@ struct EntryPrinter {
         let client = QueryLogEntry.address(of: entry.client)
         let server = QueryLogEntry.address(of: entry.server)
         let name = entry.qname ?? entry.sni ?? "-"
-        var text = "\(clock)  \(pad(entry.proto, 4)) \(pad(client, 15)) → \(pad(server, 15)) \(pad(entry.qtype ?? "-", 5)) \(pad(name, 36)) \(pad(entry.action, 9)) \(pad(entry.rcode, 8))"
+        var text = "\(clock)  \(pad(entry.proto, 4)) \(pad(client, 15)) \(pad(entry.clientName.map { String($0.prefix(16)) } ?? "-", 16)) → \(pad(server, 15)) \(pad(entry.qtype ?? "-", 5)) \(pad(name, 36)) \(pad(entry.action, 9)) \(pad(entry.rcode, 8))"
         if entry.isFlowEnd {
             // A QUIC flow's end: what it carried and for how long (its decision came earlier).
             text += "  ended: \(entry.bytesUp) B up, \(entry.bytesDown) B down"

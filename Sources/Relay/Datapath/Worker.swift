@@ -108,6 +108,7 @@ final class Worker {
     /// Rules and zones posted by `install`, taken at the next loop turn.
     private let ruleMailbox = Mutex<RuleSet?>(nil)
     private let zoneMailbox = Mutex<LocalZones?>(nil)
+    private let policyMailbox = Mutex<ClientPolicy?>(nil)
     private let mailboxFull = Atomic<Bool>(false)
     /// A copy of the counters and tallies, refreshed a few times a second, for the service to read.
     let published: Mutex<WorkerSnapshot>
@@ -196,6 +197,14 @@ final class Worker {
     /// Hands new local zones to this worker; it switches at its next loop turn.
     func install(_ zones: LocalZones) {
         zoneMailbox.withLock { $0 = zones }
+        mailboxFull.store(true, ordering: .releasing)
+        wakeUp()
+    }
+
+    /// Hands a new client policy (`filters.clients`, names resolved to addresses) to this worker;
+    /// it switches at its next loop turn.
+    func install(_ policy: ClientPolicy) {
+        policyMailbox.withLock { $0 = policy }
         mailboxFull.store(true, ordering: .releasing)
         wakeUp()
     }
@@ -302,6 +311,13 @@ final class Worker {
             return mailbox
         }) {
             pipeline = pipeline.replacing(zones: fresh)
+        }
+        if let fresh = policyMailbox.withLock({ mailbox -> ClientPolicy? in
+            defer { mailbox = nil }
+            return mailbox
+        }) {
+            pipeline = pipeline.replacing(policy: fresh)
+            quic.rules = pipeline.rules
         }
     }
 

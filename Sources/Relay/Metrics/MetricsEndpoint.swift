@@ -20,6 +20,8 @@ final class MetricsEndpoint {
         var startTime: Double
         /// Counters the kernel keeps (the bypass rules' named counters), read at each scrape.
         var kernelCounters: @Sendable () -> Counters = { Counters() }
+        /// `clients.names`, when configured.
+        var names: ClientNameService? = nil
     }
 
     private let responder: HTTPResponder
@@ -80,6 +82,7 @@ final class MetricsEndpoint {
     static func inputs(_ sources: Sources) -> MetricsInputs {
         MetricsInputs(workers: freshSnapshots(sources.workers), kernel: sources.kernelCounters(), tcpConnections: sources.limits.open,
                       lists: sources.loadStatus.lists, zones: sources.loadStatus.zones, downloads: sources.loadStatus.downloads,
+                      clientNames: sources.names.map { $0.metrics },
                       queryLog: sources.recorders?.queryLog?.totals, dnstap: sources.recorders?.dnstap?.totals, interceptionInstalled: sources.health.interceptionInstalled,
                       workersAlive: Worker.stuck(sources.workers, within: 1_000_000_000).isEmpty, startTime: sources.startTime)
     }

@@ -10,6 +10,7 @@ struct MetricsInputs {
     var lists: [(String, LoadStatus.Entry)]
     var zones: [(String, LoadStatus.Entry)]
     var downloads: [(String, LoadStatus.Downloads)] = []
+    var clientNames: ClientNameService.Metrics? = nil
     /// Entries the query log wrote and dropped; nil when the log is off.
     var queryLog: (written: Int, dropped: Int)?
     /// dnstap frames sent and dropped, and whether the output is open; nil when dnstap is off.
@@ -67,6 +68,17 @@ enum MetricsPage {
 
         loads(&out, inputs.lists, kind: "list", size: "rules", what: "Rules in service from each list (filters.lists).", previous: "copy")
         loads(&out, inputs.zones, kind: "zone", size: "records", what: "Records in service from each zone file.", previous: "version")
+        if let names = inputs.clientNames {
+            out.family("client_names", .gauge, "Client addresses named by each file source (hosts, leases); names are never labels.")
+            for (source, count) in names.named { out.sample("client_names", [("source", source)], count) }
+            out.family("client_name_lookups_total", .counter,
+                       "Reverse (PTR) lookups of client names by result: sent, named, unnamed (NXDOMAIN or no PTR), failed (timeout, SERVFAIL, unreadable).")
+            for (result, count) in [("sent", names.sent), ("named", names.named_), ("unnamed", names.unnamed), ("failed", names.failed)] {
+                out.sample("client_name_lookups_total", [("result", result)], count)
+            }
+            out.single("client_name_lookups_dropped_total", .counter,
+                       "Reverse lookups not asked because the queue was full (a flood of new clients); asked again later.", names.dropped)
+        }
         if !inputs.downloads.isEmpty {
             out.family("list_downloads_total", .counter,
                        "Downloads of each URL list by result: updated, unchanged (304 or the same bytes), failed (the copy in service stays).")

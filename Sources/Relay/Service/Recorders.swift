@@ -1,3 +1,4 @@
+import ClientNames
 import Configuration
 import Dnstap
 import Logging
@@ -11,11 +12,13 @@ final class Recorders {
     let queryLog: QueryLogWriter?
     let dnstap: DnstapWriter?
 
-    init(configuration: Configuration, logger: Logger) {
+    /// `names`: client names for the query log's lines (nil: no name sources).
+    init(configuration: Configuration, names: ClientNameDirectory? = nil, logger: Logger) {
         if configuration.querylog.isOn, let path = configuration.querylog.path {
             queryLog = QueryLogWriter(settings: .init(path: path, rotateSize: configuration.querylog.rotateSize,
                                                       keep: configuration.querylog.keep, anonymize: configuration.querylog.anonymize),
-                                      lists: configuration.filters.lists, listFiles: configuration.filters.listFiles, logger: logger)
+                                      lists: configuration.filters.lists, listFiles: configuration.filters.listFiles,
+                                      names: names, logger: logger)
         } else {
             queryLog = nil
         }

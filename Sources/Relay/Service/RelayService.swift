@@ -25,6 +25,8 @@ public final class RelayService {
     private var routing: PolicyRouting?
     private var table: NftablesTable?
     private var watcher: ListWatcher?
+    /// `clients.names`: hosts and lease files, reverse lookups; nil without sources.
+    private var names: ClientNameService?
     /// Downloads the URL lists (`filters.lists` entries that are URLs).
     private var updater: ListUpdater?
     /// The query log and dnstap writers.
@@ -119,6 +121,10 @@ public final class RelayService {
             listenerSets.append((udp, tcp, quic))
         }
 
+        // Client names before the workers: their first policy has the names' addresses.
+        let names = configuration.clients.names.isEmpty ? nil : ClientNameService(configuration: configuration, logger: logger)
+        try names?.load()
+
         let rateLimiter = ClientRateLimiter(limits: configuration.limits)
         let limits = ConnectionLimits(maxTotal: budget.tcpConnections, maxPerClient: min(configuration.tcp.maxConnectionsPerClient, budget.tcpConnections))
         let settings = { (index: Int) in
@@ -141,7 +147,7 @@ public final class RelayService {
         }
         // The query log's and dnstap's writers and one ring each per worker; files are opened now
         // so that a bad path stops start-up with a clear message.
-        let recorders = Recorders(configuration: configuration, logger: logger)
+        let recorders = Recorders(configuration: configuration, names: names?.directory, logger: logger)
         let rings = listenerSets.map { _ in recorders.makeRings() }
         try recorders.start()
         self.recorders = recorders
@@ -151,7 +157,8 @@ public final class RelayService {
             // Each worker its own pipeline (its scratch space and counts); rules, zones and the
             // cache are shared.
             let pipeline = QueryPipeline(configuration: configuration, rules: rules, zones: zones,
-                                         listeners: $0.element.udp.compactMap { try? $0.localEndpoint() }, cache: cache)
+                                         listeners: $0.element.udp.compactMap { try? $0.localEndpoint() }, cache: cache,
+                                         policy: names?.policy)
             return try Worker(settings: settings($0.offset), pipeline: pipeline, udpListeners: $0.element.udp, tcpListeners: $0.element.tcp,
                               quicListeners: $0.element.quic, queryLog: rings[$0.offset].queryLog, dnstap: rings[$0.offset].dnstap,
                               logger: logger)
@@ -194,6 +201,14 @@ public final class RelayService {
             watcher.start()
             self.watcher = watcher
         }
+        if let names {
+            do {
+                try names.start(workers: workers)
+                self.names = names
+            } catch {
+                logger.error("client names: cannot start their thread (\(error)); clients are shown by address")
+            }
+        }
         if !configuration.filters.subscriptions.isEmpty {
             // After the workers and the table: a download is a socket of this host like any other
             // (its own name lookup may pass the relay with intercept.local), marked to pass the table.
@@ -210,7 +225,8 @@ public final class RelayService {
                 let plan = interceptionPlan(ipv6: ipv6Enabled)
                 try metrics.start(serving: .init(workers: workers, limits: limits, loadStatus: sources.loadStatus, recorders: recorders,
                                                  health: health, startTime: SystemInfo.wallClockSeconds(),
-                                                 kernelCounters: { BlockedAddresses.counters(NftablesTable.counters(table: plan.tableName, names: plan.bypassCounters)) }))
+                                                 kernelCounters: { BlockedAddresses.counters(NftablesTable.counters(table: plan.tableName, names: plan.bypassCounters)) },
+                                                 names: self.names))
                 self.metrics = metrics
                 logger.info("metrics: http://\(metrics.endpoints.map(\.description).joined(separator: ", http://"))/metrics and /healthz")
             } catch {
@@ -321,6 +337,8 @@ public final class RelayService {
         table = nil  // closes the owning netlink socket: the kernel drops the table now
         updater?.stop()
         updater = nil
+        names?.stop()
+        names = nil
         sources.detach()
         watcher?.stop()
         watcher = nil
