@@ -120,6 +120,7 @@ let package = Package(
         .testTarget(name: "LinuxNetTests", dependencies: ["LinuxNet", "RelayCore"]),
         .testTarget(name: "DnstapTests", dependencies: ["Dnstap", "RelayCore"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "LinuxNet", "RelayCore"]),
+        .testTarget(name: "ClientNamesTests", dependencies: ["ClientNames", "RelayCore"]),
         .testTarget(name: "ListDownloadTests", dependencies: ["ListDownload", "HTTP", "LinuxNet", "RelayCore"]),
         .testTarget(name: "WebTests", dependencies: ["Web", "HTTP", "LinuxNet", "RelayCore"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "RelayCore"]),

@@ -14,12 +14,12 @@ import Testing
     /// 2026-11-26T21:13:32.000042Z
     static let time: UInt64 = 1_795_727_612_000_042
 
-    static func line(_ record: QueryLogRecord, name: String = "", lists: [String] = [], anonymize: Bool = false) -> String {
+    static func line(_ record: QueryLogRecord, name: String = "", lists: [String] = [], anonymize: Bool = false, clientName: String? = nil) -> String {
         var formatter = QueryLogFormatter(lists: lists, anonymize: anonymize)
         defer { formatter.deallocate() }
         formatter.ruleTexts.refresh()
         let bytes = Array(name.utf8)
-        bytes.withUnsafeBytes { formatter.format(record, name: $0) }
+        bytes.withUnsafeBytes { formatter.format(record, name: $0, clientName: clientName) }
         return String(decoding: formatter.out.bytes, as: UTF8.self)
     }
 
@@ -48,6 +48,17 @@ import Testing
             "answers":["93.184.0.255","2001:db8::1"],"upstream":"10.53.2.53:53","cached":false,"duration_us":250}
 
             """)
+    }
+
+    @Test func aNamedClient() {
+        var r = Self.record()
+        r.upstream = Self.server
+        let line = Self.line(r, name: "www.example.com", clientName: "kids-ipad")
+        #expect(line.hasPrefix("""
+            {"time":"2026-11-26T21:13:32.000042Z","proto":"udp","client":"10.53.1.2:40000","client_name":"kids-ipad","server":"10.53.2.53:53",
+            """))
+        // Anonymized clients carry no name (a name would undo the anonymizing).
+        #expect(!Self.line(r, name: "www.example.com", anonymize: true, clientName: "kids-ipad").contains("client_name"))
     }
 
     @Test func aCachedAnswerOverTCPFromIPv6() {
