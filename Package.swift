@@ -98,6 +98,7 @@ let package = Package(
             name: "tproxy-relay",
             dependencies: [
                 "Relay", "Lab", "Rules", "Zones", "Configuration", "QueryLog", "Pipeline", "DNS", "RelayCore", "Web", "ListDownload", "LinuxNet",
+                "ClientNames",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -106,11 +107,11 @@ let package = Package(
         // bench/querylog.sh: the query log writer's CPU per line, formatting and writing apart.
         .executableTarget(
             name: "QueryLogBenchmark",
-            dependencies: ["QueryLog", "RelayCore", "LinuxNet", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["QueryLog", "ClientNames", "RelayCore", "LinuxNet", .product(name: "Logging", package: "swift-log")]),
 
         // Fuzzing: every parser of untrusted bytes as a target (FuzzTargets), libFuzzer's entry
         // (Fuzz), and the saved corpora replayed by FuzzCorpusTests in the unit suite.
-        .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore", "Configuration", "QueryLog", "HTTP", "Dnstap"]),
+        .target(name: "FuzzTargets", dependencies: ["DNS", "Rules", "QUIC", "Relay", "RelayCore", "Configuration", "QueryLog", "HTTP", "Dnstap", "ClientNames"]),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "AllocationCheck",
                           dependencies: ["CAllocationCounter", "Pipeline", "Configuration", "DNS", "Rules", "Zones", "RelayCore"]),

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 
-targets=(query answer zone rules config quic quic-plaintext tcp-frames http-head fstrm-control log-line)
+targets=(query answer zone rules config quic quic-plaintext tcp-frames http-head fstrm-control log-line client-names)
 binary=.build-fuzz/release/tproxy-relay-fuzz
 
 build() {

@@ -10,7 +10,10 @@ import RelayCore
 public enum LeaseFile {
     public enum Format: String, Sendable { case dnsmasq, isc, kea }
 
-    public static func format(of lines: [(number: Int, text: Substring)]) -> Format {
+    /// The format of a lease file's bytes.
+    public static func format(of bytes: [UInt8]) -> Format { format(of: NameFileContents.lines(bytes)) }
+
+    static func format(of lines: [(number: Int, text: Substring)]) -> Format {
         for (_, text) in lines {
             let t = text.drop { $0 == " " || $0 == "\t" }
             if t.isEmpty || t.hasPrefix("#") { continue }

@@ -23,6 +23,7 @@ public enum FuzzTargets {
         Target(name: "http-head", summary: "the metrics endpoint's HTTP request-head parser, input arriving in pieces", run: HTTPHeadTarget.run),
         Target(name: "fstrm-control", summary: "Frame Streams control frames from a dnstap collector, arriving in pieces", run: FrameStreamsTarget.run),
         Target(name: "log-line", summary: "the query log follower's line reader and entry parser", run: LogLineTarget.run),
+        Target(name: "client-names", summary: "hosts and lease files (dnsmasq, ISC, Kea) and PTR answers, the sources of client names", run: ClientNamesTarget.run),
     ]
 
     public static func target(named name: String) -> Target? { all.first { $0.name == name } }

@@ -45,7 +45,7 @@ struct QueryLogFormatter {
     }
 
     /// One entry as a JSON line.
-    mutating func format(_ r: QueryLogRecord, name: UnsafeRawBufferPointer, clientName: String? = nil) {
+    mutating func format(_ r: QueryLogRecord, name: UnsafeRawBufferPointer, clientName: UnsafeRawBufferPointer? = nil) {
         out.append("{\"time\":\"")
         appendTime(r.time)
         switch r.proto {
@@ -57,7 +57,7 @@ struct QueryLogFormatter {
         // Names are plain host names (ClientNameText): no escaping. Not with anonymized clients.
         if let clientName, !anonymize {
             out.append("\",\"client_name\":\"")
-            out.append(string: clientName)
+            out.append(clientName)
         }
         out.append("\",\"server\":\"")
         addresses.append(r.server, to: &out)

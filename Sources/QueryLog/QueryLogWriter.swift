@@ -135,7 +135,7 @@ package final class QueryLogWriter: @unchecked Sendable {
         var formatter = QueryLogFormatter(lists: lists, files: listFiles, anonymize: settings.anonymize)
         var touched: UInt8 = 0
         let rings = self.rings
-        var names = self.names.map(ClientNameView.init)
+        let names = self.names.map(ClientNameView.init)
         while true {
             let last = stopping.load(ordering: .acquiring)
             // Every ring's records, in the order they were answered: each ring is in its
@@ -148,7 +148,7 @@ package final class QueryLogWriter: @unchecked Sendable {
                 formatter.ruleTexts.refresh()
                 let seconds = UInt32(truncatingIfNeeded: monotonicNow() / 1_000_000_000)
                 names?.refresh(now: seconds)
-                formatMerged(rings, windows, into: &formatter, names: &names, now: seconds, lines: &lines, touched: &touched)
+                formatMerged(rings, windows, into: &formatter, names: names, now: seconds, lines: &lines, touched: &touched)
                 for (ring, window) in zip(rings, windows) { ring.release(upTo: window.upperBound) }
             }
             if !formatter.out.isEmpty { flush(&formatter.out, lines: lines) }
@@ -179,7 +179,7 @@ package final class QueryLogWriter: @unchecked Sendable {
     /// all of its window is one run).
     @inline(__always)
     private func formatMerged(_ rings: [QueryLogRing], _ windows: [Range<Int>], into formatter: inout QueryLogFormatter,
-                              names: inout ClientNameView?, now: UInt32, lines: inout Int, touched: inout UInt8) {
+                              names: ClientNameView?, now: UInt32, lines: inout Int, touched: inout UInt8) {
         var next = windows.map { $0.lowerBound }
         while true {
             var best = -1
@@ -203,7 +203,7 @@ package final class QueryLogWriter: @unchecked Sendable {
             } else {
                 while end < windows[best].upperBound && Self.answeredAt(ring.record(end)) <= otherTime { end += 1 }
             }
-            formatRun(ring, next[best]..<end, into: &formatter, names: &names, now: now, lines: &lines, touched: &touched)
+            formatRun(ring, next[best]..<end, into: &formatter, names: names, now: now, lines: &lines, touched: &touched)
             next[best] = end
         }
     }
@@ -212,7 +212,7 @@ package final class QueryLogWriter: @unchecked Sendable {
     /// looked up first, together.
     @inline(__always)
     private func formatRun(_ ring: QueryLogRing, _ run: Range<Int>, into formatter: inout QueryLogFormatter,
-                           names: inout ClientNameView?, now: UInt32, lines: inout Int, touched: inout UInt8) {
+                           names: ClientNameView?, now: UInt32, lines: inout Int, touched: inout UInt8) {
         var start = run.lowerBound
         while start < run.upperBound {
             let end = min(run.upperBound, start + Self.lookahead)

@@ -2,6 +2,10 @@
 // without the network, so that formatting and writing can be told apart and compared run to run.
 //
 //   querylog-bench [--kind blocked|hot|miss] [--count N] [--rate R] [--workers W] [--sink file|null] [--dir DIR]
+//                  [--clients N] [--names]
+//
+// --clients N: records come from N client addresses in turn (one by default); --names: each of
+// them has a name (clients.names, as a lease file gives them), so the lines carry client_name.
 //
 // W producer threads each fill their own ring the way a worker does (records of the chosen kind,
 // R per second in all, in a burst every millisecond) and the real `QueryLogWriter` drains,
@@ -17,6 +21,7 @@ import Glibc
 import LinuxNet
 import Logging
 import RelayCore
+import ClientNames
 import QueryLog
 
 struct Options {
@@ -26,6 +31,8 @@ struct Options {
     var sink = "file"
     var dir = "/tmp"
     var workers = 1
+    var clients = 1
+    var names = false
 }
 
 func fail(_ message: String) -> Never {
@@ -55,6 +62,12 @@ func parse() -> Options {
             guard let n = Int(value), n > 0, n <= 64 else { fail("--workers: 1 to 64, not \(value)") }
             options.workers = n
         case "--dir": options.dir = value
+        case "--clients":
+            guard let n = Int(value), n > 0, n <= 65_536 else { fail("--clients: 1 to 65536, not \(value)") }
+            options.clients = n
+        case "--names":
+            guard value == "on" || value == "off" else { fail("--names: on or off, not \(value)") }
+            options.names = value == "on"
         default: fail("unknown option \(flag)")
         }
     }
@@ -120,8 +133,16 @@ if options.sink == "null" { symlink("/dev/null", logPath) }
 
 var logger = Logger(label: "querylog-bench")
 logger.logLevel = .warning
+/// Client k of `--clients`: 10.53.(k / 256).(k % 256).
+func clientAddress(_ k: Int) -> IPAddress { .v4(IPv4Address(10, 53, UInt8(k >> 8), UInt8(k & 255))) }
+let directory: ClientNameDirectory? = options.names ? ClientNameDirectory(reverseLookups: false) : nil
+if let directory {
+    var leases = ""
+    for k in 0..<options.clients { leases += "0 02:00:00:00:00:00 \(clientAddress(k)) client-\(k).lan *\n" }
+    directory.publish(ClientNameTable([(.leases, LeaseFile.parse(Array(leases.utf8), file: "bench.leases"))]))
+}
 let writer = QueryLogWriter(settings: .init(path: logPath, rotateSize: .max, keep: 1),
-                            lists: options.kind == "blocked" ? [listPath] : [], logger: logger)
+                            lists: options.kind == "blocked" ? [listPath] : [], names: directory, logger: logger)
 let rings = (0..<options.workers).map { _ in writer.makeRing(capacity: 8192) }
 do { try writer.start() } catch { fail("\(error)") }
 usleep(20_000)
@@ -162,7 +183,8 @@ let answer = IPAddress.v4(IPv4Address(10, 53, 2, 100))
     record.pointee.time = wall()
     record.pointee.durationMicros = options.kind == "miss" ? 250 : 3
     record.pointee.proto = .udp
-    record.pointee.client = Endpoint(address: client.address, port: UInt16(40000 + i % 20000))
+    record.pointee.client = Endpoint(address: options.clients == 1 ? client.address : clientAddress(i % options.clients),
+                                     port: UInt16(40000 + i % 20000))
     record.pointee.server = server
     record.pointee.qtype = 1
     record.pointee.nameLength = UInt8(bytes.count)
@@ -203,6 +225,7 @@ if options.kind == "blocked" { unlink(listPath) }
 let n = Double(options.count)
 func perLine(_ a: UInt64, _ b: UInt64) -> String { String(format: "%.3f", Double(b &- a) / n / 1000) }
 print("{\"kind\":\"\(options.kind)\",\"sink\":\"\(options.sink)\",\"lines\":\(options.count),\"rate\":\(options.rate),\"workers\":\(options.workers)," +
+      "\"clients\":\(options.clients),\"names\":\(options.names)," +
       "\"bytes_per_line\":\(size / options.count),\"seconds\":\(String(format: "%.2f", Double(elapsed) / 1e9))," +
       "\"cpu_us_per_line\":\(perLine(before.total, after.total)),\"user_us_per_line\":\(perLine(before.user, after.user))," +
       "\"system_us_per_line\":\(perLine(before.system, after.system))}")

@@ -29,8 +29,12 @@ final class LiveFeed {
                 return v
             }
             if let client = value("client") {
-                guard IPAddress(client) != nil || IPPrefix(client) != nil else { return .failure(DashboardError("client: '\(client)' is not an address or CIDR")) }
-                filter.client = client
+                let isName = client.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+                    && client.utf8.contains { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x41 && $0 <= 0x5a) } && client.utf8.count <= 253
+                guard IPAddress(client) != nil || IPPrefix(client) != nil || isName else {
+                    return .failure(DashboardError("client: '\(client)' is not an address, a CIDR or a client name"))
+                }
+                filter.client = isName && IPAddress(client) == nil ? client.lowercased() : client
             }
             if let domain = value("domain") {
                 let d = domain.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
@@ -71,7 +75,10 @@ final class LiveFeed {
                 if client.contains("/"), let prefix = IPPrefix(client) {
                     guard let parsed = IPAddress(address), prefix.contains(parsed) else { return false }
                 } else if address != client {
-                    return false
+                    // A client's name (`clients.names`): `kids-ipad` also selects `kids-ipad.lan`.
+                    guard let raw = RawLogFields.string(line, RawLogFields.clientName) else { return false }
+                    let name = String(decoding: raw, as: UTF8.self)
+                    guard name == client || name.hasPrefix(client + ".") else { return false }
                 }
             }
             return true

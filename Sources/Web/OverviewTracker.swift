@@ -180,6 +180,8 @@ final class OverviewTracker {
         var domains: [ArraySlice<UInt8>: Int] = [:], blocked: [ArraySlice<UInt8>: Int] = [:], clients: [ArraySlice<UInt8>: Int] = [:]
         var quic: [ArraySlice<UInt8>: Int] = [:]
         var servers: [ArraySlice<UInt8>: (queries: Int, clients: Set<ArraySlice<UInt8>>)] = [:]
+        /// Client address → its latest name in the log (`clients.names`).
+        var names: [ArraySlice<UInt8>: ArraySlice<UInt8>] = [:]
         for (bytes, partial) in chunks.reversed() {
             var start = 0
             // A file's tail starts inside a line: that line is left out.
@@ -194,7 +196,10 @@ final class OverviewTracker {
                 result.entries += 1
                 if result.since == nil, let time = RawLogFields.string(line, RawLogFields.time) { result.since = String(decoding: time, as: UTF8.self) }
                 let client = RawLogFields.string(line, RawLogFields.client).map(RawLogFields.address)
-                if let client { clients[client, default: 0] += 1 }
+                if let client {
+                    clients[client, default: 0] += 1
+                    if let name = RawLogFields.string(line, RawLogFields.clientName) { names[client] = name }
+                }
                 if let server = RawLogFields.string(line, RawLogFields.server).map(RawLogFields.address) {
                     var entry = servers[server] ?? (0, [])
                     entry.queries += 1
@@ -216,7 +221,10 @@ final class OverviewTracker {
         }
         result.domains = best(domains)
         result.blocked = best(blocked)
-        result.clients = best(clients)
+        result.clients = best(clients).map { row in
+            guard let name = names[ArraySlice(row.0.utf8)] else { return row }
+            return ("\(row.0) (\(String(decoding: name, as: UTF8.self)))", row.1)
+        }
         result.quic = best(quic)
         result.servers = servers.sorted { $0.value.queries > $1.value.queries }.prefix(n)
             .map { (String(decoding: $0.key, as: UTF8.self), $0.value.queries, $0.value.clients.count) }

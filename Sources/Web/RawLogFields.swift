@@ -34,6 +34,7 @@ enum RawLogFields {
     static let qname = Array("\"qname\":\"".utf8)
     static let sni = Array("\"sni\":\"".utf8)
     static let client = Array("\"client\":\"".utf8)
+    static let clientName = Array("\"client_name\":\"".utf8)
     static let server = Array("\"server\":\"".utf8)
     static let proto = Array("\"proto\":\"".utf8)
     static let qtype = Array("\"qtype\":\"".utf8)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Configuration
 import Foundation
+import ClientNames
 import Interception
 import ListDownload
 import Relay
@@ -45,6 +46,7 @@ struct Check: ParsableCommand {
         for subscription in configuration.filters.subscriptions {
             print(Self.describe(subscription, in: configuration.filters))
         }
+        rejected += Self.checkNames(configuration.clients.names)
         if let directory = configuration.zones {
             let outcome = ZoneLoader.load(directory: directory)
             for zone in outcome.zones.zones { print("zone \(zone.origin): \(zone.recordCount) records from \(zone.file)") }
@@ -106,5 +108,29 @@ extension Check {
             text += "\n  warning: the last download (\(when(meta?.attempted))) failed: \(error); the cached copy is in service"
         }
         return text
+    }
+}
+
+extension Check {
+    /// The client-name files: what each gives, and every line not used (file:line). A missing
+    /// file is a warning: the relay starts without it and reads it once it appears.
+    static func checkNames(_ sources: Configuration.NameSources) -> Int {
+        var unused = 0
+        for (kind, paths) in [("hosts", sources.hosts), ("leases", sources.leases)] {
+            for path in paths {
+                switch RegularFile.read(path, limit: 32 << 20) {
+                case .success(let bytes):
+                    let contents = kind == "hosts" ? HostsFile.parse(bytes, file: path) : LeaseFile.parse(bytes, file: path)
+                    let format = kind == "hosts" ? "hosts" : LeaseFile.format(of: bytes).rawValue
+                    print("\(path): \(contents.names.count) client names (\(format)), \(contents.problems.count) lines not used (clients.names.\(kind))")
+                    for problem in contents.problems { print("  \(problem)") }
+                    unused += contents.problems.count
+                case .failure(let failure):
+                    print("warning: clients.names.\(kind): \(path) \(failure.reason); the relay reads it once it can")
+                }
+            }
+        }
+        if let ptr = sources.ptr { print("client names: PTR lookups to \(ptr), at most \(sources.ptrQueriesPerSecond) a second") }
+        return unused
     }
 }

@@ -7,6 +7,7 @@ import Testing
 @Suite struct ClientNamesTests {
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     static func names(_ c: NameFileContents) -> [String] { c.names.map { "\($0.address) \($0.name)" } }
+    static func text(_ bytes: UnsafeRawBufferPointer?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
 
     @Test func hostsFilesTakeTheFirstNameOfALineAndTheFirstLineOfAnAddress() {
         let c = HostsFile.parse(Self.bytes("""
@@ -121,32 +122,32 @@ import Testing
     @Test func theViewAsksOnceAndKeepsResultsForTheirTime() {
         let directory = ClientNameDirectory(reverseLookups: true)
         directory.publish(ClientNameTable([(.leases, LeaseFile.parse(Self.bytes("0 m 10.53.1.2 kids *\n"), file: "l"))]))
-        var view = ClientNameView(directory: directory)
+        let view = ClientNameView(directory: directory)
         view.refresh(now: 100)
         let named = IPAddress("10.53.1.2")!, unnamed = IPAddress("10.53.1.9")!
-        #expect(view.name(for: named, now: 100) == "kids")
-        #expect(view.name(for: unnamed, now: 100) == nil)
-        #expect(view.name(for: unnamed, now: 101) == nil)
+        #expect(Self.text(view.name(for: named, now: 100)) == "kids")
+        #expect(Self.text(view.name(for: unnamed, now: 100)) == nil)
+        #expect(Self.text(view.name(for: unnamed, now: 101)) == nil)
         #expect(directory.takeWaiting(limit: 10) == [unnamed])  // asked once, not per line
         directory.deliver(.init(address: unnamed, name: "tv.lab.test", expires: 200))
         view.refresh(now: 102)
-        #expect(view.name(for: unnamed, now: 102) == "tv.lab.test")
-        #expect(view.name(for: named, now: 102) == "kids")
+        #expect(Self.text(view.name(for: unnamed, now: 102)) == "tv.lab.test")
+        #expect(Self.text(view.name(for: named, now: 102)) == "kids")
         // Expired: asked again.
-        #expect(view.name(for: unnamed, now: 201) == nil)
+        #expect(Self.text(view.name(for: unnamed, now: 201)) == nil)
         #expect(directory.takeWaiting(limit: 10) == [unnamed])
         // A new table (a lease file changed) is taken at the next refresh.
         directory.publish(ClientNameTable([(.leases, LeaseFile.parse(Self.bytes("0 m 10.53.1.2 kids-laptop *\n"), file: "l"))]))
         view.refresh(now: 202)
-        #expect(view.name(for: named, now: 202) == "kids-laptop")
+        #expect(Self.text(view.name(for: named, now: 202)) == "kids-laptop")
     }
 
     @Test func aFloodOfNewClientsIsBounded() {
         let directory = ClientNameDirectory(reverseLookups: true)
-        var view = ClientNameView(directory: directory)
+        let view = ClientNameView(directory: directory)
         view.refresh(now: 1)
         for i in 0..<50_000 {
-            _ = view.name(for: .v4(IPv4Address(rawValue: 0x0a35_0000 | UInt32(i))), now: 1)
+            _ = Self.text(view.name(for: .v4(IPv4Address(rawValue: 0x0a35_0000 | UInt32(i))), now: 1))
         }
         #expect(view.rememberedLookups <= ClientNameView.maxLookups)
         #expect(directory.takeWaiting(limit: 100_000).count == ClientNameDirectory.maxWaiting)
@@ -157,9 +158,9 @@ import Testing
 
     @Test func withoutReverseLookupsNothingIsAsked() {
         let directory = ClientNameDirectory(reverseLookups: false)
-        var view = ClientNameView(directory: directory)
+        let view = ClientNameView(directory: directory)
         view.refresh(now: 1)
-        #expect(view.name(for: IPAddress("10.53.1.9")!, now: 1) == nil)
+        #expect(Self.text(view.name(for: IPAddress("10.53.1.9")!, now: 1)) == nil)
         #expect(directory.takeWaiting(limit: 10).isEmpty)
     }
 }

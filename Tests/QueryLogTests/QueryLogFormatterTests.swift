@@ -19,7 +19,10 @@ import Testing
         defer { formatter.deallocate() }
         formatter.ruleTexts.refresh()
         let bytes = Array(name.utf8)
-        bytes.withUnsafeBytes { formatter.format(record, name: $0, clientName: clientName) }
+        let nameBytes = clientName.map { Array($0.utf8) } ?? []
+        bytes.withUnsafeBytes { name in
+            nameBytes.withUnsafeBytes { formatter.format(record, name: name, clientName: clientName == nil ? nil : $0) }
+        }
         return String(decoding: formatter.out.bytes, as: UTF8.self)
     }
 

@@ -42,7 +42,7 @@ import Testing
         #expect(try LiveFeed.Filter.parse(["client": "10.53.1.0/24", "action": "Blocked", "proto": "udp", "type": "aaaa", "domain": ".Example.test."]).get()
                 == LiveFeed.Filter(client: "10.53.1.0/24", domain: "example.test", action: "blocked", proto: "udp", type: "AAAA"))
         #expect(try LiveFeed.Filter.parse(["client": "", "domain": " "]).get() == LiveFeed.Filter())
-        for (key, value) in [("client", "router"), ("action", "nuked"), ("proto", "http"), ("type", "A;drop"), ("domain", "a\"b"),
+        for (key, value) in [("client", "router!"), ("client", "a b"), ("client", "1234"), ("action", "nuked"), ("proto", "http"), ("type", "A;drop"), ("domain", "a\"b"),
                              ("domain", String(repeating: "a", count: 300)), ("client", "10.53.1.0/99")] {
             guard case .failure(let problem) = LiveFeed.Filter.parse([key: value]) else {
                 Issue.record("\(key)=\(value) accepted")
@@ -63,6 +63,10 @@ import Testing
         #expect(try filter(["domain": "example.test"]).matches(line) && filter(["domain": "ads.example.test"]).matches(line))
         #expect(try !filter(["domain": "xample.test"]).matches(line))
         #expect(try filter(["client": "fd53:1::2"]).matches(Self.bytes(Self.line(client: "[fd53:1::2]:4000"))))
+        // By name (clients.names): the name, or its first labels; a line without one does not match.
+        let named = Self.bytes(Self.line().replacingOccurrences(of: "\"client\":\"10.53.1.2:5353\"", with: "\"client\":\"10.53.1.2:5353\",\"client_name\":\"kids-ipad.lan\""))
+        #expect(try filter(["client": "Kids-iPad"]).matches(named) && filter(["client": "kids-ipad.lan"]).matches(named))
+        #expect(try !filter(["client": "kids"]).matches(named) && !filter(["client": "kids-ipad"]).matches(line))
         // A line that is not an entry matches no filter but the empty one.
         #expect(try !filter(["action": "blocked"]).matches(Self.bytes("garbage")))
     }

@@ -88,7 +88,8 @@ function liveRow(entry) {
   const time = (entry.time || "").split("T")[1] || "";
   const detail = entry.rule ? `${entry.rule.text || ""} (${(entry.rule.list || "").split("/").pop()}:${entry.rule.line})`
     : (entry.answers || []).join(" ");
-  const cells = [time.replace("Z", ""), entry.proto, entry.client, entry.server, entry.qtype || "", entry.qname || entry.sni || "",
+  const client = entry.client_name ? `${entry.client_name} (${entry.client})` : entry.client;
+  const cells = [time.replace("Z", ""), entry.proto, client, entry.server, entry.qtype || "", entry.qname || entry.sni || "",
     entry.action, entry.rcode || "", detail];
   cells.forEach((value, i) => row.appendChild(text("td", value, i === 6 ? "action" : "")));
   row.title = "explain this query";
