@@ -159,3 +159,26 @@ def test_check_rejects_an_unsupported_scheme_with_file_and_line(lab):
     out = run(BINARY, "check", "--config", str(path), check=False)
     assert out.returncode == 1
     assert f"{path}:4: filters.lists: 'ftp://lists.example.test/ads.txt': unsupported scheme 'ftp'" in out.stdout, out.stdout
+
+
+def test_update_lists_fetches_now_and_check_reports_the_cache(lab, list_server):
+    set_mode(list_server, "ok")
+    (list_server / "list.txt").write_text("||manual.wild.lab.test^\nnot a rule line\n")
+    text, cache = url_config(lab, list_server, "manual")
+    path = lab.state / "manual.yaml"
+    path.write_text(text)
+    first = lab.exec(lab.rtr, BINARY, "update-lists", "--config", str(path))
+    assert first.returncode == 0 and f"{URL}: updated, 40 bytes, 1 rules, 1 rejected" in first.stdout, first.stdout + first.stderr
+    again = lab.exec(lab.rtr, BINARY, "update-lists", "--config", str(path))
+    assert f"{URL}: unchanged" in again.stdout, again.stdout
+    assert requests(list_server)[-1].startswith("GET /list.txt 304 inm=\""), requests(list_server)[-3:]
+    check = lab.exec(lab.rtr, BINARY, "check", "--config", str(path))
+    assert f"{URL}: 1 rules, 0 exceptions, 0 ignored, 1 rejected" in check.stdout, check.stdout
+    assert f"{URL}:2: rejected:" in check.stdout and f"{URL}: cached copy {cache}/" in check.stdout, check.stdout
+    # The server fails: update-lists says so (exit 1), check warns, the copy stays.
+    set_mode(list_server, "500")
+    failed = lab.exec(lab.rtr, BINARY, "update-lists", "--config", str(path))
+    assert failed.returncode == 1 and "failed: status: the server answered HTTP 500; the cached copy stays" in failed.stdout, failed.stdout
+    check = lab.exec(lab.rtr, BINARY, "check", "--config", str(path))
+    assert "warning: the last download" in check.stdout and "status: the server answered HTTP 500" in check.stdout, check.stdout
+    set_mode(list_server, "ok")
