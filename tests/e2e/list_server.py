@@ -1,49 +1,20 @@
 """A list server for the URL-list tests, run in the lab's `up` namespace.
 
-    list_server.py cert DIR HOST_IP          -> DIR/ca.pem, DIR/server.pem, DIR/key.pem (SAN: the IP)
+    list_server.py cert DIR HOST_IP          -> DIR/ca.pem, DIR/server.pem, DIR/key.pem (SAN: the IP; quicpeer's)
     list_server.py serve DIR ADDRESS PORT [--tls]
 
-Serves DIR/list.txt at /list.txt with an ETag (the content's hash) and Last-Modified, and answers
+Serves DIR/list.txt at /list.txt with an ETag (the content's hash) and answers
 304 to a matching If-None-Match. DIR/mode (read at each request) makes it misbehave:
 ok | 500 | truncated (declares more than it sends) | huge (100 MB) | garbage (binary) | html.
 Every request is appended to DIR/requests.log as `METHOD PATH STATUS inm=<If-None-Match>`.
 """
-import datetime
 import hashlib
 import http.server
-import ipaddress
 import os
 import ssl
 import sys
 
-
-def make_cert(directory, host):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tproxy-relay list test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    with open(f"{directory}/ca.pem", "wb") as f:
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    with open(f"{directory}/server.pem", "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(f"{directory}/key.pem", "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+from quicpeer import make_cert  # the same test CA and server certificate (an IP address as the name)
 
 
 def handler_for(directory):
@@ -128,7 +99,7 @@ def handler_for(directory):
 
 def main():
     if sys.argv[1] == "cert":
-        make_cert(sys.argv[2], sys.argv[3])
+        make_cert(sys.argv[2], [sys.argv[3]])
         return
     directory, address, port = sys.argv[2], sys.argv[3], int(sys.argv[4])
     family = http.server.ThreadingHTTPServer

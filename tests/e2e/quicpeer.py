@@ -18,7 +18,18 @@ import sys
 import time
 
 
+def san(name):
+    """A subject alternative name: an IP address as such (the list server's), else a DNS name."""
+    import ipaddress
+    from cryptography import x509
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 def make_cert(directory, names):
+    """A CA (DIR/ca.pem) and a server certificate for NAMES signed by it (server.pem, key.pem)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,7 +47,7 @@ def make_cert(directory, names):
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([san(n) for n in names]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     with open(f"{directory}/ca.pem", "wb") as f:
         f.write(ca.public_bytes(serialization.Encoding.PEM))

@@ -187,7 +187,7 @@ public final class RelayService {
                 preconditionFailure("cannot start worker \(index) (pthread_create: \(error))")
             }
         }
-        if configuration.filters.watch && (!configuration.filters.lists.isEmpty || !configuration.bypass.blockAddresses.isEmpty || configuration.zones != nil) {
+        if configuration.filters.watch && (!configuration.filters.localLists.isEmpty || !configuration.bypass.blockAddresses.isEmpty || configuration.zones != nil) {
             let watcher = ListWatcher(paths: configuration.filters.localLists + configuration.bypass.blockAddresses, zonesDirectory: configuration.zones, logger: logger) { [weak self] kinds in
                 if kinds.contains(.lists) {
                     self?.logger.info("a list changed on disk: reloading")
