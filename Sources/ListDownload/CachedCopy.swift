@@ -25,6 +25,15 @@ public struct CachedCopy: Equatable, Sendable {
 
     public static func metadataPath(of copy: String) -> String { copy + ".meta" }
 
+    /// Whether the file at `copy` is still the one downloaded: its size, and no change after the
+    /// download (a second's grace). One edited or damaged on disk is not, and is fetched again
+    /// without validators.
+    public func describes(copy: String) -> Bool {
+        var info = stat()
+        guard stat(copy, &info) == 0, Int(info.st_size) == bytes, let changed else { return false }
+        return Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9 <= changed + 1
+    }
+
     /// The metadata of the copy at `copy`, or nil when there is none (or it is for another URL).
     public static func read(copy: String, url: String) -> CachedCopy? {
         guard case .success(let bytes) = RegularFile.read(metadataPath(of: copy), limit: 64 << 10) else { return nil }

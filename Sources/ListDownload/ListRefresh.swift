@@ -36,7 +36,8 @@ public enum ListRefresh {
     public static func run(url: String, pin: String?, copy: String, settings: Settings,
                            now: () -> Double = SystemInfo.wallClockSeconds) -> Outcome {
         var meta = CachedCopy.read(copy: copy, url: url) ?? CachedCopy(url: url)
-        let haveCopy = FileCalls.inode(of: copy) != nil
+        // Validators only for the copy as downloaded: a 304 must not keep one edited on disk.
+        let haveCopy = meta.describes(copy: copy)
         let directory = copy.lastIndex(of: "/").map { String(copy[..<$0]) } ?? "."
         let download = copy + ".download"
         let outcome: Outcome

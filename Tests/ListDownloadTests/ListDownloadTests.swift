@@ -118,8 +118,7 @@ import RelayCore
     // MARK: The refresh: checks, swap, metadata
 
     func refresh(_ server: Server, pin: String? = nil, copy: String) -> ListRefresh.Outcome {
-        ListRefresh.run(url: server.url, pin: pin, copy: copy, settings: .init(maxBytes: 1 << 20, timeoutSeconds: 5, caFile: nil, mark: 0),
-                        now: { 1_000 })
+        ListRefresh.run(url: server.url, pin: pin, copy: copy, settings: .init(maxBytes: 1 << 20, timeoutSeconds: 5, caFile: nil, mark: 0))
     }
 
     @Test func badContentKeepsTheCopyInServiceAndIsRecorded() throws {
@@ -161,6 +160,11 @@ import RelayCore
         server.respond { _ in HTTPResponse(status: .ok, body: "||v\(version.seen.withLock { $0[0] }).lab.test^\n") }
         #expect(refresh(server, copy: copy) == .updated(bytes: 15))
         #expect(refresh(server, copy: copy) == .unchanged)
+        // Edited on disk: no longer the copy downloaded, so the same bytes are put back.
+        try "edited\n".write(toFile: copy, atomically: false, encoding: .utf8)
+        #expect(CachedCopy.read(copy: copy, url: server.url)?.describes(copy: copy) == false)
+        #expect(refresh(server, copy: copy) == .updated(bytes: 15))
+        #expect(CachedCopy.read(copy: copy, url: server.url)?.describes(copy: copy) == true)
         version.seen.withLock { $0 = ["2"] }
         #expect(refresh(server, copy: copy) == .updated(bytes: 15))
         #expect(try String(contentsOfFile: copy + ".previous", encoding: .utf8) == "||v1.lab.test^\n")

@@ -182,3 +182,28 @@ def test_update_lists_fetches_now_and_check_reports_the_cache(lab, list_server):
     check = lab.exec(lab.rtr, BINARY, "check", "--config", str(path))
     assert "warning: the last download" in check.stdout and "status: the server answered HTTP 500" in check.stdout, check.stdout
     set_mode(list_server, "ok")
+
+
+def test_a_damaged_cached_copy_is_put_aside_or_downloaded_again(lab, relay_factory, list_server):
+    set_mode(list_server, "ok")
+    (list_server / "list.txt").write_text("||repaired.wild.lab.test^\n")
+    text, cache = url_config(lab, list_server, "damaged", refresh="1h")
+    path = lab.state / "damaged.yaml"
+    path.write_text(text)
+    assert lab.exec(lab.rtr, BINARY, "update-lists", "--config", str(path)).returncode == 0
+    copy = next(p for p in cache.iterdir() if p.name.endswith(".txt"))
+    # Binary on disk (a full disk, a bad block): it cannot be loaded, so it is put aside and the
+    # relay starts anyway, then downloads it again.
+    copy.write_bytes(b"||repaired.wild.lab.test^\n\x00\x01")
+    relay = relay_factory(text, name="damaged")
+    assert f"list {URL}: the downloaded copy {copy} cannot be used" in relay.output(), relay.output()
+    assert (cache / (copy.name + ".broken")).exists()
+    assert wait_for(lambda: status(lab, "repaired.wild.lab.test") == "NXDOMAIN", timeout=10), relay.output()
+    relay.stop()
+    # Edited on disk into something that loads (nothing but an ignored line): its size is not the
+    # one downloaded, so it is fetched again at once, although it was confirmed a minute ago.
+    time.sleep(1.2)
+    copy.write_text("<div>edited</div>\n")
+    relay = relay_factory(text, name="damaged-again")
+    assert wait_for(lambda: f"list {URL}: downloaded" in relay.output(), timeout=10), relay.output()
+    assert wait_for(lambda: status(lab, "repaired.wild.lab.test") == "NXDOMAIN", timeout=10), relay.output()

@@ -43,8 +43,10 @@ final class ListUpdater: @unchecked Sendable {
         let now = Self.now(), wall = SystemInfo.wallClockSeconds()
         due = filters.subscriptions.map { subscription in
             let copy = subscription.cacheFile(in: configuration.filters.cacheDirectory)
-            guard access(copy, F_OK) == 0, let confirmed = CachedCopy.read(copy: copy, url: subscription.url)?.confirmed,
-                  wall - confirmed < Self.freshAtStart, wall >= confirmed else { return now }
+            // A copy changed on disk since it was downloaded (another size, a later time) is
+            // fetched again at once.
+            guard let meta = CachedCopy.read(copy: copy, url: subscription.url), let confirmed = meta.confirmed,
+                  meta.describes(copy: copy), wall - confirmed < Self.freshAtStart, wall >= confirmed else { return now }
             return now + min(Double(configuration.filters.refreshSeconds(of: subscription)), Self.freshAtStart) - (wall - confirmed)
         }
         failures = Array(repeating: 0, count: filters.subscriptions.count)
