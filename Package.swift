@@ -62,7 +62,7 @@ let package = Package(
         // The relay's YAML configuration: keys, defaults, validation, errors with file:line:key.
         .target(
             name: "Configuration",
-            dependencies: ["RelayCore", "Rules", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["RelayCore", "Rules", "ClientNames", .product(name: "Yams", package: "Yams")]),
         // The query log: records, the ring workers fill, the writer thread, files and rotation,
         // formatting, following and statistics. `tail`, `stats` and querylog-bench need only this.
         .target(
@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "Web",
             dependencies: [
-                "RelayCore", "LinuxNet", "HTTP", "QueryLog",
+                "RelayCore", "LinuxNet", "HTTP", "QueryLog", "ClientNames",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

@@ -1,3 +1,4 @@
+import ClientNames
 import RelayCore
 
 /// Where client names come from (`clients.names`; docs/QUERYLOG.md, "Client names").
@@ -33,11 +34,8 @@ extension Configuration.ClientLists {
     /// A `match` entry that names a client rather than an address: letters, digits, `-`, `_`
     /// and dots, with at least one letter (so that a mistyped address is never taken for a name).
     public static func clientName(_ text: String) -> String? {
-        let lower = text.lowercased()
-        guard !lower.isEmpty, lower.utf8.count <= 253,
-              lower.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }),
-              lower.unicodeScalars.contains(where: { ("a"..."z").contains($0) }),
-              !lower.hasPrefix("."), !lower.hasSuffix(".") else { return nil }
-        return lower
+        guard !text.hasSuffix("."), let name = ClientNameText.normalize(text),
+              name.utf8.contains(where: { $0 >= 0x61 && $0 <= 0x7a }) else { return nil }
+        return name
     }
 }

@@ -1,3 +1,4 @@
+import ClientNames
 import Foundation
 import HTTP
 import QueryLog
@@ -29,12 +30,15 @@ final class LiveFeed {
                 return v
             }
             if let client = value("client") {
-                let isName = client.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
-                    && client.utf8.contains { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x41 && $0 <= 0x5a) } && client.utf8.count <= 253
-                guard IPAddress(client) != nil || IPPrefix(client) != nil || isName else {
+                if IPAddress(client) != nil || IPPrefix(client) != nil {
+                    filter.client = client
+                } else if let name = ClientNameText.normalize(client), name.utf8.contains(where: { $0 >= 0x61 && $0 <= 0x7a }) {
+                    // A client's name as the log writes it (clients.names); a name has a letter,
+                    // so that a mistyped address is refused rather than taken for one.
+                    filter.client = name
+                } else {
                     return .failure(DashboardError("client: '\(client)' is not an address, a CIDR or a client name"))
                 }
-                filter.client = isName && IPAddress(client) == nil ? client.lowercased() : client
             }
             if let domain = value("domain") {
                 let d = domain.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))

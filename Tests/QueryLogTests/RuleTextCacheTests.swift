@@ -81,6 +81,22 @@ import Testing
         #expect(Self.text(&cache, line: 2) == "\"||second.example^\"")
     }
 
+    /// A list replaced (a URL list's new copy) and its new rules logged within the same second:
+    /// the line the old file lacks is looked for in the new one, not written as null, and the
+    /// texts cached from the old file are dropped with it.
+    @Test func aListReplacedWithinTheSecondIsReadAtOnce() throws {
+        let path = try Self.list("||old.example^\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var cache = RuleTextCache(lists: [path])
+        defer { cache.deallocate() }
+        cache.refresh()
+        #expect(Self.text(&cache, line: 1) == "\"||old.example^\"")
+        try "||new.example^\n||second.example^\n".write(toFile: path, atomically: true, encoding: .utf8)
+        cache.refresh()  // within the second: RuleText has not looked again yet
+        #expect(Self.text(&cache, line: 2) == "\"||second.example^\"")
+        #expect(Self.text(&cache, line: 1) == "\"||new.example^\"")
+    }
+
     /// Bytes as a list holds them: blanks and CR trimmed, UTF-8 kept, invalid UTF-8 replaced so
     /// that the log line stays JSON, control characters escaped, an overlong line null.
     @Test func oddBytesStayValidJSON() throws {

@@ -4,11 +4,7 @@ import Testing
 
 /// `ListFile.survey` reads in 64 KiB chunks: what it looks for must be found across a chunk's end.
 @Suite struct ListFileTests {
-    static func write(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("listfile-\(UUID().uuidString).txt").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
+    static func write(_ text: String) throws -> String { try temporaryList(text, prefix: "listfile") }
 
     /// Filler lines up to `bytes` bytes, each "||fNNNNNN.test^\n" (16 bytes).
     static func filler(_ bytes: Int) -> String {

@@ -5,11 +5,7 @@ import Testing
 /// Reading a list's lines back (the query log's rule texts) through the block cache: any line
 /// in any order, lines across a block's end, lines past the end, and a file that changes.
 @Suite struct RuleTextTests {
-    static func file(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ruletext-\(UUID().uuidString).txt").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
+    static func file(_ text: String) throws -> String { try temporaryList(text, prefix: "ruletext") }
 
     @Test func everyLineReadsBackInAnyOrderAcrossBlocks() throws {
         // About 300 KiB: five blocks, with lines of varied length so that some cross a block's end.
@@ -52,5 +48,22 @@ import Testing
         try FileManager.default.removeItem(atPath: path)
         for _ in 0..<30 where text.version(of: path) != 0 { usleep(100_000) }
         #expect(text.line(1, of: path) == nil)
+    }
+
+    /// A list replaced less than a second after it was last looked at: a line the old file did
+    /// not have makes `lookAgain` read the new one at once (a URL list's reload reaches the log
+    /// before the once-a-second look), and says when nothing changed.
+    @Test func aLineTheOldFileLacksIsLookedForInTheNewOne() throws {
+        let path = try Self.file("||one.example^\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let text = RuleText()
+        #expect(text.line(1, of: path) == "||one.example^")
+        #expect(text.hasLine(1, of: path) && !text.hasLine(2, of: path) && !text.hasLine(0, of: path))
+        #expect(!text.lookAgain(path))  // unchanged
+        try "||one.example^\n||two.example^\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(text.lookAgain(path))
+        #expect(text.hasLine(2, of: path))
+        #expect(text.withLine(2, of: path) { String(decoding: $0, as: UTF8.self) } == "||two.example^")
+        #expect(!text.hasLine(1, of: path + ".missing"))
     }
 }
