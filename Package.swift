@@ -84,7 +84,7 @@ let package = Package(
             ]),
         // What happens to one query: loop guard, local zones, rules, cache, upstream choice, as
         // one ordered chain of stages with no sockets (used by the datapath and by `explain`).
-        .target(name: "Pipeline", dependencies: ["RelayCore", "DNS", "Rules", "Zones", "Configuration"]),
+        .target(name: "Pipeline", dependencies: ["RelayCore", "DNS", "Rules", "Zones", "Configuration", "CLinuxShim"]),
         // The datapath (workers, TCP, QUIC flows) and the service around it.
         .target(
             name: "Relay",

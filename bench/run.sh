@@ -9,7 +9,10 @@
 #   SCENARIOS="miss hot"         query sets from bench/lab/data.py: miss = unique names (forwarded),
 #                                hot = 1,000 names repeated (answered from the cache),
 #                                blocked = names from the 100k block list (answered locally)
-#   SUTS="direct dnsdist floor tproxy-relay"   (also: tproxy-relay-log, the relay with the query log on;
+#   SUTS="direct dnsdist floor tproxy-relay"   (also: floor-forward, the forwarding floor: the null
+#                                relay passing every query on to the address the client asked and
+#                                the answer back, the least a miss can cost (own lab only);
+#                                tproxy-relay-log, the relay with the query log on;
 #                                tproxy-relay-source, the relay with upstream.client_identity: source;
 #                                tproxy-relay-metrics, the relay with metrics.listen, scraped every second;
 #                                tproxy-relay-limited, the relay with limits.client_qps set above the load
@@ -140,6 +143,7 @@ sut_env() {
     direct) echo "direct" ;;
     dnsdist) [ "$LAB" = reference ] && echo "dnsdist" || echo "cmd dnsdist $HERE/dnsdist/dnsdist.sh $DATA/blocklist-100k.txt" ;;
     floor) [ "$LAB" = reference ] && echo "cmd floor $BENCH/floor/nullrelay.sh" || echo "cmd floor $HERE/floor/floor.sh" ;;
+    floor-forward) echo "cmd floor-forward $HERE/floor/floor.sh -f" ;;
     tproxy-relay) echo "cmd tproxy-relay $BIN run --config $CONFIG" ;;
     tproxy-relay-log) echo "cmd tproxy-relay-log $BIN run --config $CONFIG_LOG" ;;
     tproxy-relay-source) echo "cmd tproxy-relay-source $BIN run --config $CONFIG_SOURCE" ;;
@@ -213,7 +217,7 @@ for rep in $(seq "$REPS"); do
     # answers for, free of the load generator's scheduling.
     for scen in $SCENARIOS; do
       for sut in $SUTS; do
-        case "$sut" in tproxy-relay|tproxy-relay-log|dnsdist|floor|baseline) ;; *) continue ;; esac
+        case "$sut" in tproxy-relay|tproxy-relay-log|dnsdist|floor|floor-forward|baseline) ;; *) continue ;; esac
         line=$(RESIDENCE=$RESIDENCE SECONDS_PER_RUN=$LATENCY_SECONDS run_one "$scen" "$sut" "-v -T 1 -Q $LATENCY_QPS" | grep '^RESULT' || true)
         echo "rep=$rep latency=$LATENCY_QPS $line" | tee -a "$OUT/runs.txt"
       done

@@ -35,13 +35,13 @@ def main():
         table[key].append(r)
         if "capped" not in r and "latency" not in r:
             by_rep[(r.get("rep"), r.get("scenario"))][r.get("sut")] = r
-    print("| scenario | SUT | reps | qps (median) | lost (median) | p99 ms | SUT µs/query | CPU-1 µs/query |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| scenario | SUT | reps | qps (median) | lost (median) | p99 ms | SUT µs/query | of which user | CPU-1 µs/query |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (scen, sut), rs in sorted(table.items()):
         def med(k):
             vals = [num(r.get(k)) for r in rs if num(r.get(k)) is not None]
             return f"{statistics.median(vals):,.1f}" if vals else "-"
-        print(f"| {scen} | {sut} | {len(rs)} | {med('qps')} | {med('lost')} | {med('p99_ms')} | {med('sut_us_q')} | {med('core_us_q')} |")
+        print(f"| {scen} | {sut} | {len(rs)} | {med('qps')} | {med('lost')} | {med('p99_ms')} | {med('sut_us_q')} | {med('sut_user_us_q')} | {med('core_us_q')} |")
     print()
     print("CPU per answered query of tproxy-relay, as a ratio, same repetition (median over reps):")
     ratios = defaultdict(lambda: defaultdict(list))
@@ -49,7 +49,7 @@ def main():
         ours = num(suts.get("tproxy-relay", {}).get("sut_us_q"))
         if ours is None:
             continue
-        for ref in ("floor", "dnsdist"):
+        for ref in ("floor", "floor-forward", "dnsdist"):
             theirs = num(suts.get(ref, {}).get("sut_us_q"))
             if theirs:
                 ratios[scen][ref].append(ours / theirs)

@@ -42,6 +42,32 @@ public enum RecordWalker {
         return true
     }
 
+    /// Calls `body` for each record of the answer section of a message the relay has already
+    /// checked or built (an upstream answer that passed `AnswerCheck`, a cached or a local answer):
+    /// for the query log, which only reads them. Names are skipped in place (a pointer ends one)
+    /// instead of followed to check the names they complete, which `walk` did already; every
+    /// read is still within the message, and anything that does not fit ends the walk early.
+    @inline(__always)
+    public static func answersOfCheckedMessage(_ message: UnsafeRawBufferPointer, questionEnd: Int, _ body: (Record) -> Void) {
+        guard let p = message.baseAddress, message.count >= DNSHeader.size else { return }
+        var offset = questionEnd
+        for _ in 0..<Int(DNSHeader.answerCount(p)) {
+            let start = offset
+            while offset < message.count {
+                let length = Int(p.load(fromByteOffset: offset, as: UInt8.self))
+                if length == 0 { offset += 1; break }
+                if length & 0xc0 != 0 { offset += 2; break }
+                offset += 1 + length
+            }
+            guard offset + 10 <= message.count else { return }
+            let length = Int(DNSHeader.u16(p, offset + 8))
+            let data = offset + 10
+            guard data + length <= message.count else { return }
+            body(Record(section: 0, nameOffset: start, type: DNSHeader.u16(p, offset), ttlOffset: offset + 4, dataOffset: data, dataLength: length))
+            offset = data + length
+        }
+    }
+
     /// The offset after a (possibly compressed) name at `start`, or nil when the name is malformed.
     /// Pointers are followed to check the name they complete: each must point strictly before
     /// the pointer itself and after the header, and the whole name must stay within 255 bytes.

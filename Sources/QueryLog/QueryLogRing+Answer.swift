@@ -4,7 +4,7 @@ import RelayCore
 import Rules
 
 /// Filling a record from an answer, on the datapath: no allocation, no lock, no syscall beyond
-/// two vDSO clock reads; a full ring drops the record and counts it.
+/// one vDSO clock read; a full ring drops the record and counts it.
 extension QueryLogRing {
     /// Logs the answer in `answer` (its question names the query) sent to `client`, who asked
     /// `server`. `receivedAt` is the monotonic time (ns) the query arrived; `rule` is where the
@@ -17,11 +17,9 @@ extension QueryLogRing {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         let monotonic = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let wall = UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
         let micros = monotonic > receivedAt ? (monotonic - receivedAt) / 1000 : 0
         let p = answer.baseAddress!
-        slot.pointee.time = wall - micros
+        slot.pointee.time = wallMicros(atMonotonic: monotonic) &- micros
         slot.pointee.durationMicros = UInt32(min(micros, UInt64(UInt32.max)))
         slot.pointee.proto = proto
         slot.pointee.action = action
@@ -39,8 +37,7 @@ extension QueryLogRing {
            let length = DomainName.fromWire(answer, into: name) {
             slot.pointee.nameLength = UInt8(length)
             slot.pointee.qtype = Question.type(in: answer, end: end)
-            _ = RecordWalker.walk(answer, questionEnd: end) { r in
-                guard r.section == 0 else { return }
+            RecordWalker.answersOfCheckedMessage(answer, questionEnd: end) { r in
                 let count = Int(slot.pointee.answerCount)
                 if (r.type == 1 && r.dataLength == 4) || (r.type == 28 && r.dataLength == 16), count < QueryLogRecord.maxAnswers {
                     let address: IPAddress

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// A bounded single-producer, single-consumer queue of log records: the worker that owns it
@@ -12,6 +13,14 @@ package final class QueryLogRing: @unchecked Sendable {
     private let tail = Atomic<Int>(0)
     /// Records refused because the ring was full (producer side; read by the writer).
     package let dropped = Atomic<Int>(0)
+
+    // The producer's wall clock: the offset of CLOCK_REALTIME from CLOCK_MONOTONIC (µs), read
+    // again every `wallClockCheck` ns, so that a record costs one clock read, not two.
+    private var wallOffset: UInt64 = 0
+    private var wallOffsetUntil: UInt64 = 0
+    /// How often the offset is read again: a step of the wall clock (NTP setting the time on a
+    /// router without a clock battery) reaches the log within this, a drift of a few ppm is nothing.
+    static let wallClockCheck: UInt64 = 100_000_000
 
     init(capacity: Int) {
         var size = 64
@@ -39,6 +48,19 @@ package final class QueryLogRing: @unchecked Sendable {
         }
         let slot = h & (capacity - 1)
         return (records + slot, UnsafeMutableRawBufferPointer(start: names + slot * QueryLogRecord.maxName, count: QueryLogRecord.maxName))
+    }
+
+    /// The wall-clock time (µs since the epoch) at monotonic time `monotonic` (ns). Producer only.
+    @inline(__always)
+    func wallMicros(atMonotonic monotonic: UInt64) -> UInt64 {
+        if monotonic >= wallOffsetUntil {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            let wall = UInt64(ts.tv_sec) &* 1_000_000 &+ UInt64(ts.tv_nsec) / 1000
+            wallOffset = wall &- monotonic / 1000
+            wallOffsetUntil = monotonic &+ Self.wallClockCheck
+        }
+        return monotonic / 1000 &+ wallOffset
     }
 
     @inline(__always)

@@ -1,3 +1,5 @@
+import RelayCore
+
 /// Domain names as the rules see them: lower-case ASCII, dot-separated, no trailing dot.
 public enum DomainName {
     /// Lower-cases and checks a name from a rule file; nil when it is not a host name
@@ -24,28 +26,40 @@ public enum DomainName {
 
     /// Writes the question name of a wire-format message as lower-case dotted text into `out`
     /// (at least 256 bytes) and returns its length; nil when it is malformed. No allocation.
+    /// The labels are checked first (their length bytes are where the dots go), then the text is
+    /// copied eight bytes at a time with its letters folded, and the dots put in: on the
+    /// datapath for every query (the rule lookup, the query log).
     @inline(__always)
     public static func fromWire(_ message: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int? {
         guard message.count > 12, let p = message.baseAddress, let o = out.baseAddress else { return nil }
-        var offset = 12
-        var length = 0
-        while offset < message.count {
-            let labelLength = Int(p.load(fromByteOffset: offset, as: UInt8.self))
-            if labelLength == 0 { return length }
-            guard labelLength <= 63, offset + 1 + labelLength <= message.count, length + labelLength + 1 <= out.count else { return nil }
-            if length > 0 {
-                o.storeBytes(of: UInt8(ascii: "."), toByteOffset: length, as: UInt8.self)
-                length += 1
-            }
-            for i in 0..<labelLength {
-                var c = p.load(fromByteOffset: offset + 1 + i, as: UInt8.self)
-                if c >= 0x41 && c <= 0x5a { c |= 0x20 }
-                o.storeBytes(of: c, toByteOffset: length, as: UInt8.self)
-                length += 1
-            }
-            offset += 1 + labelLength
+        // The root label's offset; every length byte before it is in the message and ≤ 63.
+        var root = 12
+        while true {
+            guard root < message.count else { return nil }
+            let labelLength = Int(p.load(fromByteOffset: root, as: UInt8.self))
+            if labelLength == 0 { break }
+            guard labelLength <= 63 else { return nil }
+            root += 1 + labelLength
         }
-        return nil
+        // The text is the bytes after the first length byte up to the root label, each later
+        // length byte becoming a dot.
+        let length = max(0, root - 13)
+        guard length <= out.count else { return nil }
+        var i = 0
+        while i + 8 <= length {
+            o.storeBytes(of: ASCIICase.lowercased(word: p.loadUnaligned(fromByteOffset: 13 + i, as: UInt64.self)), toByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < length {
+            o.storeBytes(of: ASCIICase.lowercased(p.load(fromByteOffset: 13 + i, as: UInt8.self)), toByteOffset: i, as: UInt8.self)
+            i += 1
+        }
+        var dot = 13 + Int(p.load(fromByteOffset: 12, as: UInt8.self))
+        while dot < root {
+            o.storeBytes(of: UInt8(ascii: "."), toByteOffset: dot - 13, as: UInt8.self)
+            dot += 1 + Int(p.load(fromByteOffset: dot, as: UInt8.self))
+        }
+        return length
     }
 
     /// `name` (normalized, dotted) in uncompressed wire form, root label included. (DNS has the

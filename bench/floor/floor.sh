@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/floor/floor.sh — the floor SUT: nullrelay.c behind the same TPROXY interception, in the
-# foreground (bench/lab/qps.sh runs it inside the rtr namespace, pinned to the SUT's CPU).
+# bench/floor/floor.sh [-f] — the floor SUT: nullrelay.c behind the same TPROXY interception, in the
+# foreground (bench/lab/qps.sh runs it inside the rtr namespace, pinned to the SUT's CPU). With -f,
+# the forwarding floor: every query goes on to the address the client asked (the miss scenario's floor).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${BENCH_WORK:-/tmp/tproxy-relay-bench}/nullrelay
@@ -9,4 +10,4 @@ if [ ! -x "$BIN" ] || [ "$HERE/nullrelay.c" -nt "$BIN" ]; then
 fi
 . "$HERE/../lab/tproxy.sh"
 install_tproxy 127.0.0.1:15353
-exec "$BIN" -l 127.0.0.1:15353 -t "${FLOOR_THREADS:-1}"
+exec "$BIN" "$@" -l 127.0.0.1:15353 -t "${FLOOR_THREADS:-1}"

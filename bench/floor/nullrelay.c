@@ -8,7 +8,16 @@
  * asked — what tproxy-relay does for every answer it makes, minus every decision. Nothing is
  * allocated per datagram; reply sockets are kept per destination in a small per-thread table.
  *
- *   nullrelay [-l ADDR:PORT] [-t THREADS] [-b BATCH]      (defaults 127.0.0.1:15353, 1, 64)
+ * With -f it is the floor of a forwarded query (the miss scenario): each query goes on, as it came,
+ * to the address the client asked (upstream.mode: original), from one unconnected socket per thread,
+ * with its ID replaced by a slot number (a table of 65,536 slots remembers the client, the origin
+ * and the old ID); each answer whose ID names a slot in use and whose source is that slot's origin
+ * gets its ID back and goes to the client from the origin's address, as above. Both sockets are
+ * read in batches as epoll reports them. That is the least a transparent forwarder must do (two
+ * receives, two sends, one table slot per query); what tproxy-relay does besides — random IDs,
+ * a new source port per batch, checking the question, timeouts, the cache — it does not.
+ *
+ *   nullrelay [-f] [-l ADDR:PORT] [-t THREADS] [-b BATCH]     (defaults 127.0.0.1:15353, 1, 64)
  *
  * IPv4 only (the bench lab is IPv4). SIGTERM/SIGINT end it; it prints how many answers it sent.
  * Build: cc -O2 -Wall -Wextra -pthread -o nullrelay nullrelay.c
@@ -24,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,17 +43,20 @@
 
 static struct sockaddr_in listen_address;
 static int batch = 64;
+static int forwarding;
 static atomic_ulong answered;
 static atomic_int stopping;
 
 struct reply_socket { struct sockaddr_in origin; int fd; };
+/* A forwarded query waiting for its answer (-f): the slot's index is the ID it went out with. */
+struct pending { struct sockaddr_in client, origin; uint16_t id; uint8_t used; };
 
 static void die(const char *what) { perror(what); exit(1); }
 
 static int listener(void) {
 	/* Blocking, with a receive timeout: recvmmsg(MSG_WAITFORONE) sleeps until the first datagram
-	   and the loop still sees a stop request within 100 ms. */
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1, size = 8 << 20;
+	   and the loop still sees a stop request within 100 ms. (With -f, epoll waits instead.) */
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | (forwarding ? SOCK_NONBLOCK : 0), 0), one = 1, size = 8 << 20;
 	if (fd < 0) die("socket");
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) die("SO_REUSEPORT");
 	if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one) < 0) die("IP_TRANSPARENT");
@@ -85,6 +98,20 @@ static size_t nxdomain(uint8_t *p, size_t n) {
 	return i + 5;
 }
 
+/* Sends out[0..<m], whose replies leave from fds[0..<m], as one sendmmsg per run of the same socket
+   (one run, in the lab); returns how many were sent. */
+static unsigned long send_runs(struct mmsghdr *out, const int *fds, int m) {
+	unsigned long total = 0;
+	for (int start = 0; start < m;) {
+		int end = start + 1;
+		while (end < m && fds[end] == fds[start]) end++;
+		int sent = sendmmsg(fds[start], out + start, (unsigned)(end - start), MSG_DONTWAIT);
+		if (sent > 0) total += (unsigned long)sent;
+		start = end;
+	}
+	return total;
+}
+
 static void *worker(void *unused) {
 	(void)unused;
 	int fd = listener();
@@ -120,14 +147,84 @@ static void *worker(void *unused) {
 			m++;
 		}
 		/* One sendmmsg per run of answers leaving from the same socket (one run, in the lab). */
-		for (int start = 0; start < m;) {
-			int end = start + 1;
-			while (end < m && fds[end] == fds[start]) end++;
-			int sent = sendmmsg(fds[start], out + start, (unsigned)(end - start), MSG_DONTWAIT);
-			if (sent > 0) atomic_fetch_add_explicit(&answered, (unsigned long)sent, memory_order_relaxed);
-			start = end;
+		atomic_fetch_add_explicit(&answered, send_runs(out, fds, m), memory_order_relaxed);
+	}
+	return NULL;
+}
+
+/* The -f loop: queries from the listener go to their origin from `up`; answers on `up` go back. */
+static void *forwarder(void *unused) {
+	(void)unused;
+	int fd = listener(), size = 8 << 20;
+	int up = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (up < 0) die("socket upstream");
+	if (setsockopt(up, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) setsockopt(up, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	struct pending *slots = calloc(65536, sizeof *slots);
+	if (!slots) die("calloc");
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event event = {.events = EPOLLIN, .data.u32 = 0};
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &event) < 0) die("epoll listener");
+	event.data.u32 = 1;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, up, &event) < 0) die("epoll upstream");
+	static __thread uint8_t buffers[MAX_BATCH][MSG_SIZE];
+	static __thread char controls[MAX_BATCH][64];
+	struct mmsghdr in[MAX_BATCH], out[MAX_BATCH];
+	struct iovec iov[MAX_BATCH], outiov[MAX_BATCH];
+	struct sockaddr_in sources[MAX_BATCH];
+	int fds[MAX_BATCH];
+	struct reply_socket table[REPLY_SOCKETS];
+	int sockets = 0;
+	uint16_t next = 0;
+	unsigned long mine = 0;
+	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
+		struct epoll_event events[2];
+		int ready = epoll_wait(ep, events, 2, 100);
+		for (int e = 0; e < ready; e++) {
+			int from = events[e].data.u32 == 0 ? fd : up;
+			for (int i = 0; i < batch; i++) {
+				iov[i] = (struct iovec){buffers[i], MSG_SIZE};
+				in[i].msg_hdr = (struct msghdr){.msg_name = &sources[i], .msg_namelen = sizeof sources[i], .msg_iov = &iov[i], .msg_iovlen = 1,
+				                                .msg_control = from == fd ? controls[i] : NULL, .msg_controllen = from == fd ? sizeof controls[i] : 0};
+			}
+			int n = recvmmsg(from, in, (unsigned)batch, MSG_DONTWAIT, NULL);
+			if (n <= 0) continue;
+			int m = 0;
+			for (int i = 0; i < n; i++) {
+				uint8_t *p = buffers[i];
+				if (in[i].msg_len < 12) continue;
+				if (from == fd) {
+					struct sockaddr_in *origin = NULL;
+					for (struct cmsghdr *c = CMSG_FIRSTHDR(&in[i].msg_hdr); c; c = CMSG_NXTHDR(&in[i].msg_hdr, c))
+						if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) origin = (struct sockaddr_in *)CMSG_DATA(c);
+					if (!origin || (p[2] & 0x80)) continue;
+					uint16_t id = next++;
+					struct pending *slot = &slots[id];
+					*slot = (struct pending){.client = sources[i], .origin = *origin, .id = (uint16_t)(p[0] << 8 | p[1]), .used = 1};
+					p[0] = (uint8_t)(id >> 8);
+					p[1] = (uint8_t)id;
+					fds[m] = up;
+					outiov[m] = (struct iovec){p, in[i].msg_len};
+					out[m].msg_hdr = (struct msghdr){.msg_name = &slot->origin, .msg_namelen = sizeof slot->origin, .msg_iov = &outiov[m], .msg_iovlen = 1};
+				} else {
+					struct pending *slot = &slots[p[0] << 8 | p[1]];
+					if (!slot->used || !(p[2] & 0x80) || slot->origin.sin_addr.s_addr != sources[i].sin_addr.s_addr ||
+					    slot->origin.sin_port != sources[i].sin_port) continue;
+					slot->used = 0;
+					int reply = reply_socket(table, &sockets, &slot->origin);
+					if (reply < 0) continue;
+					p[0] = (uint8_t)(slot->id >> 8);
+					p[1] = (uint8_t)slot->id;
+					fds[m] = reply;
+					outiov[m] = (struct iovec){p, in[i].msg_len};
+					out[m].msg_hdr = (struct msghdr){.msg_name = &slot->client, .msg_namelen = sizeof slot->client, .msg_iov = &outiov[m], .msg_iovlen = 1};
+				}
+				m++;
+			}
+			unsigned long sent = send_runs(out, fds, m);
+			if (from == up) mine += sent;
 		}
 	}
+	atomic_fetch_add(&answered, mine);
 	return NULL;
 }
 
@@ -136,12 +233,13 @@ static void stop(int signal) { (void)signal; atomic_store(&stopping, 1); }
 int main(int argc, char **argv) {
 	const char *listen_text = "127.0.0.1:15353";
 	int threads = 1, option;
-	while ((option = getopt(argc, argv, "l:t:b:")) != -1) {
+	while ((option = getopt(argc, argv, "fl:t:b:")) != -1) {
 		switch (option) {
+		case 'f': forwarding = 1; break;
 		case 'l': listen_text = optarg; break;
 		case 't': threads = atoi(optarg); break;
 		case 'b': batch = atoi(optarg); break;
-		default: fprintf(stderr, "usage: nullrelay [-l ADDR:PORT] [-t THREADS] [-b BATCH]\n"); return 2;
+		default: fprintf(stderr, "usage: nullrelay [-f] [-l ADDR:PORT] [-t THREADS] [-b BATCH]\n"); return 2;
 		}
 	}
 	if (threads < 1 || threads > 64 || batch < 1 || batch > MAX_BATCH) { fprintf(stderr, "nullrelay: -t 1..64, -b 1..%d\n", MAX_BATCH); return 2; }
@@ -158,8 +256,8 @@ int main(int argc, char **argv) {
 	sigaction(SIGINT, &action, NULL);
 	pthread_t ids[64];
 	for (int i = 0; i < threads; i++)
-		if (pthread_create(&ids[i], NULL, worker, NULL) != 0) die("pthread_create");
-	fprintf(stderr, "nullrelay: %d thread(s) on %s\n", threads, listen_text);
+		if (pthread_create(&ids[i], NULL, forwarding ? forwarder : worker, NULL) != 0) die("pthread_create");
+	fprintf(stderr, "nullrelay: %d thread(s) on %s%s\n", threads, listen_text, forwarding ? ", forwarding" : "");
 	for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);
 	fprintf(stderr, "nullrelay: %lu answers\n", atomic_load(&answered));
 	return 0;

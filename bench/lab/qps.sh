@@ -10,7 +10,7 @@
 # The SUT is ready when 3 probes in a row from cli to 10.53.2.53 are answered from 10.53.2.53
 # and none reached the upstream from the client's own address (they were intercepted, not
 # routed). A SUT whose name ends in -source sends upstream from the client's own address on
-# purpose (upstream.client_identity: source): for it, interception is told by its nft table. CPU: the SUT's process group (utime+stime of every process in it, from /proc) and the
+# purpose (upstream.client_identity: source): for it, interception is told by its nft table. CPU: the SUT's process group (utime+stime of every process in it, from /proc; also apart: sut_user_us_q, sut_system_us_q) and the
 # whole of CPU $PIN_SUT (/proc/stat), over the dnsperf run; per answered query in µs.
 # With RESIDENCE=1, tcpdump (pinned to the load's CPU) records lan0 inside rtr over the run and
 # bench/lab/residence.py adds each query's time in rtr (arrival to answer, kernel timestamps):
@@ -34,15 +34,16 @@ out="$RAW/$stamp-$SCENARIO-$SUT.txt"
 TICKS=$(getconf CLK_TCK)
 
 counter() { ip netns exec "$UP" nft list counter inet tb_count "$1" | awk '/packets/ {print $2}'; }
-group_ticks() { # utime+stime (clock ticks) of every process in the SUT's process group
-	local total=0 pid fields
+group_ticks() { # utime and stime (clock ticks) of every process in the SUT's process group
+	local user=0 system=0 pid fields
 	for pid in $(pgrep -g "$PGID"); do
 		fields=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
 		# after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
 		set -- $fields
-		total=$((total + ${12} + ${13}))
+		user=$((user + ${12}))
+		system=$((system + ${13}))
 	done
-	echo "$total"
+	echo "$user $system"
 }
 core_ticks() { awk -v cpu="cpu$PIN_SUT" '$1 == cpu {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat; }
 
@@ -97,13 +98,14 @@ if [ "${RESIDENCE:-0}" = 1 ]; then
 	for _ in $(seq 50); do grep -q "listening on" "$out.tcpdump" 2>/dev/null && break; sleep 0.1; done
 fi
 u0=$(counter queries) d0=$(counter direct)
-g0=$([ -n "$PGID" ] && group_ticks || echo 0)
+read -r gu0 gs0 < <([ -n "$PGID" ] && group_ticks || echo 0 0)
 read -r busy0 idle0 < <(core_ticks)
 t0=$(date +%s.%N)
 ip netns exec "$CLI" taskset -c "$PIN_LOAD" dnsperf -s 10.53.2.53 -d "${DATA:-$WORK/lab-data}/$SCENARIO.q" -l "$SECONDS_PER_RUN" -T 2 -c 32 -q 200 \
 	-t 2 ${DNSPERF_EXTRA:-} >"$out" 2>&1 || true
 t1=$(date +%s.%N)
-g1=$([ -n "$PGID" ] && group_ticks || echo 0)
+read -r gu1 gs1 < <([ -n "$PGID" ] && group_ticks || echo 0 0)
+g0=$((gu0 + gs0)) g1=$((gu1 + gs1))
 read -r busy1 idle1 < <(core_ticks)
 u1=$(counter queries) d1=$(counter direct)
 residence=""
@@ -127,6 +129,10 @@ max=$(sed -n 's/^ *Average Latency (s): *[0-9.]* *(min [0-9.]*, max \([0-9.]*\))
 rcodes=$(sed -n 's/^ *Response codes: *//p' "$out" | head -1 | tr -d ' ' )
 elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
 sut_us=$(awk -v t=$((g1 - g0)) -v hz="$TICKS" -v q="${completed:-0}" 'BEGIN {if (q > 0) printf "%.2f", t / hz * 1e6 / q; else print "NA"}')
+# The same split into user and kernel time (ticks as the kernel accounts them): the SUT's own code
+# against the system calls and network stack it drives, the part that changes least between runs.
+user_us=$(awk -v t=$((gu1 - gu0)) -v hz="$TICKS" -v q="${completed:-0}" 'BEGIN {if (q > 0) printf "%.2f", t / hz * 1e6 / q; else print "NA"}')
+system_us=$(awk -v t=$((gs1 - gs0)) -v hz="$TICKS" -v q="${completed:-0}" 'BEGIN {if (q > 0) printf "%.2f", t / hz * 1e6 / q; else print "NA"}')
 core_us=$(awk -v t=$((busy1 - busy0)) -v hz="$TICKS" -v q="${completed:-0}" 'BEGIN {if (q > 0) printf "%.2f", t / hz * 1e6 / q; else print "NA"}')
 cpu_sut=$(awk -v t=$((g1 - g0)) -v hz="$TICKS" -v e="$elapsed" 'BEGIN {printf "%d%%", t / hz / e * 100}')
 core_idle=$(awk -v b=$((busy1 - busy0)) -v i=$((idle1 - idle0)) 'BEGIN {if (b + i > 0) printf "%d%%", i * 100 / (b + i); else print "NA"}')
@@ -138,5 +144,5 @@ if grep -q '^> ' "$out"; then
 		{v[NR] = $1} END {if (NR > 0) printf " answers_timed=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f", NR, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1]}')
 	sed -i '/^> /d' "$out"
 fi
-line="RESULT scenario=$SCENARIO sut=$SUT qps=${qps:-NA} avg_ms=$(awk -v a="${avg:-0}" 'BEGIN {printf "%.3f", a * 1000}') max_ms=$(awk -v a="${max:-0}" 'BEGIN {printf "%.1f", a * 1000}') sent=${sent:-NA} completed=${completed:-NA} lost=${lost:-NA} rcodes=${rcodes:-NA} upstream_q=$((u1 - u0)) upstream_direct=$((d1 - d0)) cpu_sut=$cpu_sut sut_core_idle=$core_idle sut_us_q=$sut_us core_us_q=$core_us$latency$residence raw=$out"
+line="RESULT scenario=$SCENARIO sut=$SUT qps=${qps:-NA} avg_ms=$(awk -v a="${avg:-0}" 'BEGIN {printf "%.3f", a * 1000}') max_ms=$(awk -v a="${max:-0}" 'BEGIN {printf "%.1f", a * 1000}') sent=${sent:-NA} completed=${completed:-NA} lost=${lost:-NA} rcodes=${rcodes:-NA} upstream_q=$((u1 - u0)) upstream_direct=$((d1 - d0)) cpu_sut=$cpu_sut sut_core_idle=$core_idle sut_us_q=$sut_us sut_user_us_q=$user_us sut_system_us_q=$system_us core_us_q=$core_us$latency$residence raw=$out"
 echo "$line" | tee -a "$out"

@@ -2,7 +2,7 @@
 //
 // glibc hides mmsghdr, recvmmsg and sendmmsg behind _GNU_SOURCE, and the CMSG_* macros cannot be
 // called from Swift. Everything here carries the `tr_` prefix so it never collides with libc.
-// Only LinuxNet imports this module.
+// Only LinuxNet imports this module, and Pipeline for `tr_prefetch`.
 #ifndef CLINUXSHIM_H
 #define CLINUXSHIM_H
 
@@ -45,6 +45,11 @@ int tr_available_cpus(void);
 /// Names the calling thread (prctl PR_SET_NAME; at most 15 bytes are kept), as top -H and perf
 /// show it. 0, or -1 with errno.
 int tr_set_thread_name(const char *name);
+
+/// Asks the CPU to bring in the cache line holding `address`, for reading. A hint, not a load: any
+/// address may be given and nothing is read, so it may name memory another thread is writing.
+/// Swift has no prefetch of its own. (Pipeline's CachePrefetch warms the shared answer cache.)
+static inline void tr_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
 
 /// Size and alignment of the mirror, for tests that check it against Swift's view.
 size_t tr_mmsghdr_size(void);

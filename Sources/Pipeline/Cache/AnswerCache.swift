@@ -1,5 +1,6 @@
 import DNS
 import RelayCore
+import Synchronization
 
 /// One shard of the answer cache (`SharedAnswerCache` holds them, each behind its own lock):
 /// fixed capacity, every byte allocated once, no allocation on a hit. Single-threaded itself.
@@ -41,14 +42,18 @@ public final class AnswerCache {
     static let ttlEntrySize = 6
     /// An entry's bytes: the answer, then its records' TTL entries right after it, so that a
     /// hit reads one run of cache lines (they were two arrays of their own: two more misses).
-    static let slotStride = slotSize + maxRecords * ttlEntrySize
+    /// Rounded up to whole cache lines, so that a slot's first two lines hold a short answer
+    /// (what `CachePrefetch` warms).
+    static let slotStride = (slotSize + maxRecords * ttlEntrySize + 63) & ~63
     static let staleTTL: UInt32 = 30
 
     struct Entry {
         var inUse = false
         var referenced = false
         var prefetching = false
+        /// The whole key's hash (`Hash.full`), and the bucket its question's hash chose.
         var hash: UInt64 = 0
+        var bucket: Int32 = 0
         var nextInBucket: Int32 = -1
         var length: UInt16 = 0
         var questionEnd: UInt16 = 0
@@ -69,10 +74,16 @@ public final class AnswerCache {
     }
 
     let settings: Settings
-    private var entries: [Entry]
-    private var buckets: [Int32]
-    private let bucketMask: Int
-    private let answers: UnsafeMutableRawBufferPointer
+    /// Where the tables are: fixed from init to deinit, so that `CachePrefetch` may warm them
+    /// without the shard's lock (it reads only bucket heads, atomically, and prefetches the rest).
+    let storage: Storage
+    private var entries: UnsafeMutablePointer<Entry> { storage.entries }
+    private var buckets: UnsafeMutablePointer<Atomic<Int32>> { storage.buckets }
+    private var bucketMask: Int { storage.bucketMask }
+    private let capacity: Int
+    /// Mixed into every hash (`SharedAnswerCache` gives its shards one, random per process): the
+    /// chains' lengths do not follow from names a client chose.
+    let seed: UInt64
     private var hand = 0
     /// Where `insert` collects TTLs before it knows the answer is worth keeping.
     private var scratchOffsets = [UInt16](repeating: 0, count: AnswerCache.maxRecords)
@@ -87,67 +98,122 @@ public final class AnswerCache {
     var staleServed = 0
     var tooLarge = 0
 
-    init(settings: Settings) {
-        self.settings = settings
-        let capacity = max(1, settings.entries)
-        entries = [Entry](repeating: Entry(), count: capacity)
-        var size = 16
-        while size < capacity * 2 { size <<= 1 }
-        buckets = [Int32](repeating: -1, count: size)
-        bucketMask = size - 1
-        answers = .allocate(byteCount: capacity * Self.slotStride, alignment: 16)
+    /// A shard's tables. The bucket heads are atomics (relaxed: plain loads and stores on the
+    /// machine) because `CachePrefetch` reads them while the owner of the lock may write them;
+    /// what it reads is only a guess of which entry to warm.
+    struct Storage: @unchecked Sendable {
+        let buckets: UnsafeMutablePointer<Atomic<Int32>>
+        let bucketMask: Int
+        let entries: UnsafeMutablePointer<Entry>
+        let answers: UnsafeMutableRawPointer
     }
 
-    deinit { answers.deallocate() }
+    init(settings: Settings, seed: UInt64 = 0) {
+        self.settings = settings
+        self.seed = seed
+        capacity = max(1, settings.entries)
+        let entries = UnsafeMutablePointer<Entry>.allocate(capacity: capacity)
+        entries.initialize(repeating: Entry(), count: capacity)
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        let buckets = UnsafeMutablePointer<Atomic<Int32>>.allocate(capacity: size)
+        for i in 0..<size { (buckets + i).initialize(to: Atomic(-1)) }
+        storage = Storage(buckets: buckets, bucketMask: size - 1, entries: entries,
+                          answers: .allocate(byteCount: capacity * Self.slotStride, alignment: 64))
+    }
+
+    deinit {
+        storage.buckets.deinitialize(count: storage.bucketMask + 1)
+        storage.buckets.deallocate()
+        storage.entries.deinitialize(count: capacity)
+        storage.entries.deallocate()
+        storage.answers.deallocate()
+    }
 
     var isEnabled: Bool { settings.entries > 0 }
 
     // MARK: Keys
 
-    /// The key's hash: the question name folded to lower case, type, class, flags, server, clients.
+    /// A key's two hashes: `question`, of the question alone (name without case, type, class),
+    /// picks the shard (top bits) and the bucket (low bits), so that `CachePrefetch` can find
+    /// both from a query's bytes before it is parsed; `full` adds the flags and the `CacheKey`
+    /// and is what an entry is compared by first. A question asked of several servers, or with
+    /// and without DO, therefore shares a bucket: a few entries on one chain.
+    struct Hash {
+        let question: UInt64
+        let full: UInt64
+    }
+
+    /// The hash of the question in `message` (header first; the question ends at `end`), eight
+    /// bytes at a time with ASCII letters folded to lower case in the word. Type and class bytes
+    /// are folded too (a hash only: `Question.matches` compares them exactly).
     @inline(__always)
-    static func hash(question message: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    static func questionHash(_ message: UnsafeRawBufferPointer, end: Int, seed: UInt64) -> UInt64 {
+        let p = message.baseAddress!
+        var h = seed ^ 0x9e37_79b9_7f4a_7c15 ^ UInt64(truncatingIfNeeded: end)
         var i = DNSHeader.size
-        while i < end {
-            var c = message[i]
-            if c >= 0x41 && c <= 0x5a { c |= 0x20 }
-            h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01b3
-            i += 1
+        while i + 8 <= end {
+            h = (h ^ ASCIICase.lowercased(word: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))) &* 0xff51_afd7_ed55_8ccd
+            h ^= h >> 32
+            i += 8
         }
-        h = (h ^ UInt64(flags)) &* 0x0000_0100_0000_01b3
-        h = (h ^ UInt64(key.server.port)) &* 0x0000_0100_0000_01b3
+        if i < end {
+            // The last 1–7 bytes: the final eight bytes of the question when there are eight
+            // (some hashed twice), else byte by byte.
+            var w: UInt64 = 0
+            if end - DNSHeader.size >= 8 {
+                w = p.loadUnaligned(fromByteOffset: end - 8, as: UInt64.self)
+            } else {
+                for k in i..<end { w = w << 8 | UInt64(p.load(fromByteOffset: k, as: UInt8.self)) }
+            }
+            h = (h ^ ASCIICase.lowercased(word: w)) &* 0xff51_afd7_ed55_8ccd
+        }
+        h ^= h >> 33
+        h = h &* 0xc4ce_b9fe_1a85_ec53
+        return h ^ (h >> 29)
+    }
+
+    /// Both hashes of a key: the question's, then the flags, server and clients mixed in.
+    @inline(__always)
+    static func hash(question message: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, seed: UInt64) -> Hash {
+        let question = questionHash(message, end: end, seed: seed)
+        var h = (question ^ UInt64(flags) ^ UInt64(key.server.port) << 8) &* 0xff51_afd7_ed55_8ccd
         h = mix(h, key.server.address)
         if !key.isShared {
-            h = (h ^ UInt64(key.clients.length)) &* 0x0000_0100_0000_01b3
+            h = (h ^ UInt64(key.clients.length)) &* 0xff51_afd7_ed55_8ccd
             h = mix(h, key.clients.address)
         }
-        return h ^ (h >> 31)
+        return Hash(question: question, full: h ^ (h >> 31))
     }
 
     @inline(__always)
     private static func mix(_ h: UInt64, _ address: IPAddress) -> UInt64 {
         switch address {
-        case .v4(let a): return (h ^ UInt64(a.rawValue)) &* 0x0000_0100_0000_01b3
-        case .v6(let a): return (h ^ a.high ^ (a.low &* 31)) &* 0x0000_0100_0000_01b3
+        case .v4(let a): return (h ^ UInt64(a.rawValue)) &* 0xff51_afd7_ed55_8ccd
+        case .v6(let a): return ((h ^ a.high) &* 0xff51_afd7_ed55_8ccd ^ a.low) &* 0xc4ce_b9fe_1a85_ec53
         }
     }
 
     @inline(__always)
-    private func slot(_ index: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(rebasing: answers[(index * Self.slotStride)..<((index + 1) * Self.slotStride)])
+    private func hash(_ message: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey) -> Hash {
+        Self.hash(question: message, end: end, flags: flags, key: key, seed: seed)
     }
 
     @inline(__always)
-    private func find(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, hash: UInt64) -> Int? {
-        var index = buckets[Int(truncatingIfNeeded: hash) & bucketMask]
+    private func slot(_ index: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: storage.answers + index * Self.slotStride, count: Self.slotStride)
+    }
+
+    @inline(__always)
+    private func find(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, hash: Hash) -> Int? {
+        var index = buckets[Int(truncatingIfNeeded: hash.question) & bucketMask].load(ordering: .relaxed)
         while index >= 0 {
-            let e = entries[Int(index)]
-            if e.hash == hash && Int(e.questionEnd) == end && e.flags == flags && e.key == key
+            let e = entries + Int(index)
+            if e.pointee.hash == hash.full && Int(e.pointee.questionEnd) == end && e.pointee.flags == flags && e.pointee.key == key
                 && Question.matches(query: query, end: end, response: UnsafeRawBufferPointer(slot(Int(index)))) {
                 return Int(index)
             }
-            index = e.nextInBucket
+            index = e.pointee.nextInBucket
         }
         return nil
     }
@@ -159,8 +225,8 @@ public final class AnswerCache {
     /// (an expired entry is a miss here; `stale` hands it out when the upstream fails).
     @inline(__always)
     func lookup(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32,
-                into out: UnsafeMutableRawBufferPointer, hash: UInt64? = nil) -> Lookup {
-        let h = hash ?? Self.hash(question: query, end: end, flags: flags, key: key)
+                into out: UnsafeMutableRawBufferPointer, hash: Hash? = nil) -> Lookup {
+        let h = hash ?? self.hash(query, end: end, flags: flags, key: key)
         guard let index = find(query, end: end, flags: flags, key: key, hash: h) else {
             misses += 1
             return .miss
@@ -189,8 +255,8 @@ public final class AnswerCache {
     /// An expired answer still inside the `serve_stale` window, with every TTL at 30 s (RFC
     /// 8767); nil when there is none. For queries the upstream failed to answer.
     func stale(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32,
-               into out: UnsafeMutableRawBufferPointer, hash: UInt64? = nil) -> Int? {
-        let h = hash ?? Self.hash(question: query, end: end, flags: flags, key: key)
+               into out: UnsafeMutableRawBufferPointer, hash: Hash? = nil) -> Int? {
+        let h = hash ?? self.hash(query, end: end, flags: flags, key: key)
         guard let index = find(query, end: end, flags: flags, key: key, hash: h),
               Int(entries[index].length) <= out.count,
               now &- entries[index].storedAt < entries[index].ttl &+ settings.serveStaleSeconds else { return nil }
@@ -221,7 +287,7 @@ public final class AnswerCache {
 
     /// Keeps an upstream answer for its question (the answer's own, ending at `end`). Only
     /// NOERROR and NXDOMAIN answers that are not truncated, fit a slot and parse are kept.
-    func insert(_ answer: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32, hash: UInt64? = nil) {
+    func insert(_ answer: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32, hash: Hash? = nil) {
         guard isEnabled, let p = answer.baseAddress, answer.count >= end, end > DNSHeader.size else { return }
         let headerFlags = DNSHeader.flags(p)
         let rcode = headerFlags & DNSHeader.rcodeMask
@@ -260,14 +326,15 @@ public final class AnswerCache {
         }
         guard lifetime > 0 else { return }
 
-        let h = hash ?? Self.hash(question: answer, end: end, flags: flags, key: key)
+        let h = hash ?? self.hash(answer, end: end, flags: flags, key: key)
         let index = find(answer, end: end, flags: flags, key: key, hash: h) ?? freeEntry()
         if !entries[index].inUse {
             entries[index].inUse = true
-            entries[index].hash = h
-            let bucket = Int(truncatingIfNeeded: h) & bucketMask
-            entries[index].nextInBucket = buckets[bucket]
-            buckets[bucket] = Int32(index)
+            entries[index].hash = h.full
+            let bucket = Int(truncatingIfNeeded: h.question) & bucketMask
+            entries[index].bucket = Int32(bucket)
+            entries[index].nextInBucket = buckets[bucket].load(ordering: .relaxed)
+            buckets[bucket].store(Int32(index), ordering: .relaxed)
             count += 1
             entries[index].hits = 0
         }
@@ -292,38 +359,38 @@ public final class AnswerCache {
     }
 
     /// Lets a prefetch that failed be tried again later.
-    func prefetchFailed(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, hash: UInt64? = nil) {
-        let h = hash ?? Self.hash(question: query, end: end, flags: flags, key: key)
+    func prefetchFailed(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, hash: Hash? = nil) {
+        let h = hash ?? self.hash(query, end: end, flags: flags, key: key)
         if let index = find(query, end: end, flags: flags, key: key, hash: h) { entries[index].prefetching = false }
     }
 
     /// A free entry: an unused one, or the first the CLOCK hand finds not referenced since it
     /// last passed (its bit is cleared as the hand goes by).
     private func freeEntry() -> Int {
-        if count < entries.count {
+        if count < capacity {
             // Entries fill in order until the first eviction.
-            while entries[hand].inUse { hand = (hand + 1) % entries.count }
+            while entries[hand].inUse { hand = (hand + 1) % capacity }
             let index = hand
-            hand = (hand + 1) % entries.count
+            hand = (hand + 1) % capacity
             return index
         }
         while entries[hand].referenced {
             entries[hand].referenced = false
-            hand = (hand + 1) % entries.count
+            hand = (hand + 1) % capacity
         }
         let index = hand
-        hand = (hand + 1) % entries.count
+        hand = (hand + 1) % capacity
         remove(index)
         evicted += 1
         return index
     }
 
     private func remove(_ index: Int) {
-        let bucket = Int(truncatingIfNeeded: entries[index].hash) & bucketMask
-        if buckets[bucket] == Int32(index) {
-            buckets[bucket] = entries[index].nextInBucket
+        let bucket = Int(entries[index].bucket)
+        if buckets[bucket].load(ordering: .relaxed) == Int32(index) {
+            buckets[bucket].store(entries[index].nextInBucket, ordering: .relaxed)
         } else {
-            var at = buckets[bucket]
+            var at = buckets[bucket].load(ordering: .relaxed)
             while at >= 0 && entries[Int(at)].nextInBucket != Int32(index) { at = entries[Int(at)].nextInBucket }
             if at >= 0 { entries[Int(at)].nextInBucket = entries[index].nextInBucket }
         }

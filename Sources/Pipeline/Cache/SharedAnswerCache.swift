@@ -3,7 +3,7 @@ import Synchronization
 
 /// The answer cache all workers share: shards (twice as many as the workers that use it, up to 64,
 /// at least 64 entries each; one for a single worker), each an `AnswerCache` behind its own lock, a key's shard chosen
-/// by the top bits of its hash (the shard's buckets use the low bits). The shards hold `entries`
+/// by the top bits of its question's hash (the shard's buckets use the low bits). The shards hold `entries`
 /// between them.
 ///
 /// SO_REUSEPORT spreads a LAN's clients over the workers, so with a cache per worker every
@@ -28,6 +28,10 @@ public final class SharedAnswerCache: @unchecked Sendable {
     static let maxShardBits = 6
     private let shardBits: Int
     private let shards: [Shard]
+    /// Each shard's tables, reachable without its lock (`CachePrefetch`).
+    let storages: [AnswerCache.Storage]
+    /// The hashes' seed, random per process.
+    let seed: UInt64
     public var shardCount: Int { shards.count }
 
     /// `settings.entries` in all, spread over the shards; `workers`: how many threads use it.
@@ -39,40 +43,53 @@ public final class SharedAnswerCache: @unchecked Sendable {
         while bits < Self.maxShardBits && 1 << bits < wanted && settings.entries >> (bits + 1) >= 64 { bits += 1 }
         shardBits = bits
         let count = 1 << bits
-        shards = (0..<count).map { i in
+        let seed = UInt64.random(in: .min ... .max)
+        self.seed = seed
+        let caches = (0..<count).map { i in
             var perShard = settings
             perShard.entries = settings.entries / count + (i < settings.entries % count ? 1 : 0)
-            return Shard(AnswerCache(settings: perShard))
+            return AnswerCache(settings: perShard, seed: seed)
         }
+        storages = caches.map(\.storage)
+        shards = caches.map(Shard.init)
     }
 
     public var isEnabled: Bool { settings.entries > 0 }
 
+    /// The shard of a question's hash (`AnswerCache.Hash.question`).
     @inline(__always)
-    private func shard(_ hash: UInt64) -> Shard { shards[Int(truncatingIfNeeded: hash >> UInt64(64 - shardBits))] }
+    func shardIndex(_ questionHash: UInt64) -> Int { Int(truncatingIfNeeded: questionHash >> UInt64(64 - shardBits)) }
+
+    @inline(__always)
+    private func shard(_ hash: AnswerCache.Hash) -> Shard { shards[shardIndex(hash.question)] }
+
+    @inline(__always)
+    private func hash(_ message: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey) -> AnswerCache.Hash {
+        AnswerCache.hash(question: message, end: end, flags: flags, key: key, seed: seed)
+    }
 
     @inline(__always)
     func lookup(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32,
                 into out: UnsafeMutableRawBufferPointer) -> AnswerCache.Lookup {
-        let h = AnswerCache.hash(question: query, end: end, flags: flags, key: key)
+        let h = hash(query, end: end, flags: flags, key: key)
         return shard(h).lock.withLock { $0.lookup(query, end: end, flags: flags, key: key, now: now, into: out, hash: h) }
     }
 
     func stale(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32,
                into out: UnsafeMutableRawBufferPointer) -> Int? {
-        let h = AnswerCache.hash(question: query, end: end, flags: flags, key: key)
+        let h = hash(query, end: end, flags: flags, key: key)
         return shard(h).lock.withLock { $0.stale(query, end: end, flags: flags, key: key, now: now, into: out, hash: h) }
     }
 
     @inline(__always)
     func insert(_ answer: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey, now: UInt32) {
         // The hash is taken before the lock, and nothing of the answer is parsed under it twice.
-        let h = AnswerCache.hash(question: answer, end: end, flags: flags, key: key)
+        let h = hash(answer, end: end, flags: flags, key: key)
         shard(h).lock.withLock { $0.insert(answer, end: end, flags: flags, key: key, now: now, hash: h) }
     }
 
     func prefetchFailed(_ query: UnsafeRawBufferPointer, end: Int, flags: UInt8, key: CacheKey) {
-        let h = AnswerCache.hash(question: query, end: end, flags: flags, key: key)
+        let h = hash(query, end: end, flags: flags, key: key)
         shard(h).lock.withLock { $0.prefetchFailed(query, end: end, flags: flags, key: key, hash: h) }
     }
 

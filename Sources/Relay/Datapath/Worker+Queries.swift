@@ -21,7 +21,13 @@ extension Worker {
             let now = SystemInfo.monotonicNanoseconds()
             pickBatchSockets()
             rulePrefetch.fetch(pipeline.rules.rules, count: n) { UnsafeRawBufferPointer(queryReceiver.payload($0)) }
-            for i in 0..<n { handleDatagram(i, now: now) }
+            let cache = pipeline.cache.cache
+            cachePrefetch.fetch(cache, count: n) { UnsafeRawBufferPointer(queryReceiver.payload($0)) }
+            cachePrefetch.fetchEntry(0, in: cache)
+            for i in 0..<n {
+                cachePrefetch.fetchEntry(i + 1, in: cache)
+                handleDatagram(i, now: now)
+            }
             upstreamBatchSent(now: now)
             clientSender.flush()
             if localAnswersInBatch > 0 {

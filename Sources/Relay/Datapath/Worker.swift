@@ -70,6 +70,8 @@ final class Worker {
     let answerReceiver = BatchReceiver(capacity: Worker.batchSize, messageSize: Worker.maxAnswerLength)
     /// Warms the rule table for each batch of queries before they are decided (`RulePrefetch`).
     let rulePrefetch = RulePrefetch(batch: Worker.batchSize)
+    /// Warms the shared answer cache for each batch the same way (`CachePrefetch`).
+    let cachePrefetch = CachePrefetch(batch: Worker.batchSize)
     let clientSender = BatchSender(capacity: Worker.batchSize * 2)
     let upstreamSender = BatchSender(capacity: Worker.batchSize * 2)
     let inFlight: InFlightTable
