@@ -50,6 +50,17 @@ static atomic_int stopping;
 struct reply_socket { struct sockaddr_in origin; int fd; };
 /* A forwarded query waiting for its answer (-f): the slot's index is the ID it went out with. */
 struct pending { struct sockaddr_in client, origin; uint16_t id; uint8_t used; };
+/* A thread's batch: datagrams in, datagrams out, and its reply sockets. Allocated once. */
+struct batch {
+	uint8_t buffers[MAX_BATCH][MSG_SIZE];
+	char controls[MAX_BATCH][64];
+	struct mmsghdr in[MAX_BATCH], out[MAX_BATCH];
+	struct iovec iov[MAX_BATCH], outiov[MAX_BATCH];
+	struct sockaddr_in sources[MAX_BATCH];
+	int fds[MAX_BATCH];
+	struct reply_socket table[REPLY_SOCKETS];
+	int sockets;
+};
 
 static void die(const char *what) { perror(what); exit(1); }
 
@@ -98,6 +109,37 @@ static size_t nxdomain(uint8_t *p, size_t n) {
 	return i + 5;
 }
 
+/* A batch, zeroed. */
+static struct batch *new_batch(void) {
+	struct batch *b = calloc(1, sizeof *b);
+	if (!b) die("calloc");
+	return b;
+}
+
+/* Readies the batch's receive headers, with room for control messages or without. */
+static void ready_to_receive(struct batch *b, int controls) {
+	for (int i = 0; i < batch; i++) {
+		b->iov[i] = (struct iovec){b->buffers[i], MSG_SIZE};
+		b->in[i].msg_hdr = (struct msghdr){.msg_name = &b->sources[i], .msg_namelen = sizeof b->sources[i], .msg_iov = &b->iov[i], .msg_iovlen = 1,
+		                                   .msg_control = controls ? b->controls[i] : NULL, .msg_controllen = controls ? sizeof b->controls[i] : 0};
+	}
+}
+
+/* The address the client of datagram i asked (IP_ORIGDSTADDR), or NULL. */
+static struct sockaddr_in *origin_of(struct batch *b, int i) {
+	struct sockaddr_in *origin = NULL;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&b->in[i].msg_hdr); c; c = CMSG_NXTHDR(&b->in[i].msg_hdr, c))
+		if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) origin = (struct sockaddr_in *)CMSG_DATA(c);
+	return origin;
+}
+
+/* Queues `length` bytes at `bytes` as outgoing datagram m, to `to` from socket `fd`. */
+static void queue(struct batch *b, int m, int fd, uint8_t *bytes, size_t length, struct sockaddr_in *to) {
+	b->fds[m] = fd;
+	b->outiov[m] = (struct iovec){bytes, length};
+	b->out[m].msg_hdr = (struct msghdr){.msg_name = to, .msg_namelen = sizeof *to, .msg_iov = &b->outiov[m], .msg_iovlen = 1};
+}
+
 /* Sends out[0..<m], whose replies leave from fds[0..<m], as one sendmmsg per run of the same socket
    (one run, in the lab); returns how many were sent. */
 static unsigned long send_runs(struct mmsghdr *out, const int *fds, int m) {
@@ -115,39 +157,23 @@ static unsigned long send_runs(struct mmsghdr *out, const int *fds, int m) {
 static void *worker(void *unused) {
 	(void)unused;
 	int fd = listener();
-	static __thread uint8_t buffers[MAX_BATCH][MSG_SIZE];
-	static __thread char controls[MAX_BATCH][64];
-	struct mmsghdr in[MAX_BATCH], out[MAX_BATCH];
-	struct iovec iov[MAX_BATCH], outiov[MAX_BATCH];
-	struct sockaddr_in sources[MAX_BATCH];
-	int fds[MAX_BATCH];
-	struct reply_socket table[REPLY_SOCKETS];
-	int sockets = 0;
+	struct batch *b = new_batch();
 	struct timeval tick = {0, 100000};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
-		for (int i = 0; i < batch; i++) {
-			iov[i] = (struct iovec){buffers[i], MSG_SIZE};
-			in[i].msg_hdr = (struct msghdr){.msg_name = &sources[i], .msg_namelen = sizeof sources[i], .msg_iov = &iov[i], .msg_iovlen = 1,
-			                                .msg_control = controls[i], .msg_controllen = sizeof controls[i]};
-		}
-		int n = recvmmsg(fd, in, (unsigned)batch, MSG_WAITFORONE, NULL);
+		ready_to_receive(b, 1);
+		int n = recvmmsg(fd, b->in, (unsigned)batch, MSG_WAITFORONE, NULL);
 		if (n <= 0) continue;
 		int m = 0;
 		for (int i = 0; i < n; i++) {
-			struct sockaddr_in *origin = NULL;
-			for (struct cmsghdr *c = CMSG_FIRSTHDR(&in[i].msg_hdr); c; c = CMSG_NXTHDR(&in[i].msg_hdr, c))
-				if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) origin = (struct sockaddr_in *)CMSG_DATA(c);
-			size_t length = origin ? nxdomain(buffers[i], in[i].msg_len) : 0;
-			int reply = length ? reply_socket(table, &sockets, origin) : -1;
+			struct sockaddr_in *origin = origin_of(b, i);
+			size_t length = origin ? nxdomain(b->buffers[i], b->in[i].msg_len) : 0;
+			int reply = length ? reply_socket(b->table, &b->sockets, origin) : -1;
 			if (reply < 0) continue;
-			fds[m] = reply;
-			outiov[m] = (struct iovec){buffers[i], length};
-			out[m].msg_hdr = (struct msghdr){.msg_name = &sources[i], .msg_namelen = sizeof sources[i], .msg_iov = &outiov[m], .msg_iovlen = 1};
-			m++;
+			queue(b, m++, reply, b->buffers[i], length, &b->sources[i]);
 		}
 		/* One sendmmsg per run of answers leaving from the same socket (one run, in the lab). */
-		atomic_fetch_add_explicit(&answered, send_runs(out, fds, m), memory_order_relaxed);
+		atomic_fetch_add_explicit(&answered, send_runs(b->out, b->fds, m), memory_order_relaxed);
 	}
 	return NULL;
 }
@@ -166,14 +192,7 @@ static void *forwarder(void *unused) {
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &event) < 0) die("epoll listener");
 	event.data.u32 = 1;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, up, &event) < 0) die("epoll upstream");
-	static __thread uint8_t buffers[MAX_BATCH][MSG_SIZE];
-	static __thread char controls[MAX_BATCH][64];
-	struct mmsghdr in[MAX_BATCH], out[MAX_BATCH];
-	struct iovec iov[MAX_BATCH], outiov[MAX_BATCH];
-	struct sockaddr_in sources[MAX_BATCH];
-	int fds[MAX_BATCH];
-	struct reply_socket table[REPLY_SOCKETS];
-	int sockets = 0;
+	struct batch *b = new_batch();
 	uint16_t next = 0;
 	unsigned long mine = 0;
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
@@ -181,46 +200,35 @@ static void *forwarder(void *unused) {
 		int ready = epoll_wait(ep, events, 2, 100);
 		for (int e = 0; e < ready; e++) {
 			int from = events[e].data.u32 == 0 ? fd : up;
-			for (int i = 0; i < batch; i++) {
-				iov[i] = (struct iovec){buffers[i], MSG_SIZE};
-				in[i].msg_hdr = (struct msghdr){.msg_name = &sources[i], .msg_namelen = sizeof sources[i], .msg_iov = &iov[i], .msg_iovlen = 1,
-				                                .msg_control = from == fd ? controls[i] : NULL, .msg_controllen = from == fd ? sizeof controls[i] : 0};
-			}
-			int n = recvmmsg(from, in, (unsigned)batch, MSG_DONTWAIT, NULL);
+			ready_to_receive(b, from == fd);
+			int n = recvmmsg(from, b->in, (unsigned)batch, MSG_DONTWAIT, NULL);
 			if (n <= 0) continue;
 			int m = 0;
 			for (int i = 0; i < n; i++) {
-				uint8_t *p = buffers[i];
-				if (in[i].msg_len < 12) continue;
+				uint8_t *p = b->buffers[i];
+				if (b->in[i].msg_len < 12) continue;
 				if (from == fd) {
-					struct sockaddr_in *origin = NULL;
-					for (struct cmsghdr *c = CMSG_FIRSTHDR(&in[i].msg_hdr); c; c = CMSG_NXTHDR(&in[i].msg_hdr, c))
-						if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) origin = (struct sockaddr_in *)CMSG_DATA(c);
+					struct sockaddr_in *origin = origin_of(b, i);
 					if (!origin || (p[2] & 0x80)) continue;
 					uint16_t id = next++;
 					struct pending *slot = &slots[id];
-					*slot = (struct pending){.client = sources[i], .origin = *origin, .id = (uint16_t)(p[0] << 8 | p[1]), .used = 1};
+					*slot = (struct pending){.client = b->sources[i], .origin = *origin, .id = (uint16_t)(p[0] << 8 | p[1]), .used = 1};
 					p[0] = (uint8_t)(id >> 8);
 					p[1] = (uint8_t)id;
-					fds[m] = up;
-					outiov[m] = (struct iovec){p, in[i].msg_len};
-					out[m].msg_hdr = (struct msghdr){.msg_name = &slot->origin, .msg_namelen = sizeof slot->origin, .msg_iov = &outiov[m], .msg_iovlen = 1};
+					queue(b, m++, up, p, b->in[i].msg_len, &slot->origin);
 				} else {
 					struct pending *slot = &slots[p[0] << 8 | p[1]];
-					if (!slot->used || !(p[2] & 0x80) || slot->origin.sin_addr.s_addr != sources[i].sin_addr.s_addr ||
-					    slot->origin.sin_port != sources[i].sin_port) continue;
+					if (!slot->used || !(p[2] & 0x80) || slot->origin.sin_addr.s_addr != b->sources[i].sin_addr.s_addr ||
+					    slot->origin.sin_port != b->sources[i].sin_port) continue;
 					slot->used = 0;
-					int reply = reply_socket(table, &sockets, &slot->origin);
+					int reply = reply_socket(b->table, &b->sockets, &slot->origin);
 					if (reply < 0) continue;
 					p[0] = (uint8_t)(slot->id >> 8);
 					p[1] = (uint8_t)slot->id;
-					fds[m] = reply;
-					outiov[m] = (struct iovec){p, in[i].msg_len};
-					out[m].msg_hdr = (struct msghdr){.msg_name = &slot->client, .msg_namelen = sizeof slot->client, .msg_iov = &outiov[m], .msg_iovlen = 1};
+					queue(b, m++, reply, p, b->in[i].msg_len, &slot->client);
 				}
-				m++;
 			}
-			unsigned long sent = send_runs(out, fds, m);
+			unsigned long sent = send_runs(b->out, b->fds, m);
 			if (from == up) mine += sent;
 		}
 	}
