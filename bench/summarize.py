@@ -43,19 +43,23 @@ def main():
             return f"{statistics.median(vals):,.1f}" if vals else "-"
         print(f"| {scen} | {sut} | {len(rs)} | {med('qps')} | {med('lost')} | {med('p99_ms')} | {med('sut_us_q')} | {med('sut_user_us_q')} | {med('core_us_q')} |")
     print()
-    print("CPU per answered query of tproxy-relay, as a ratio, same repetition (median over reps):")
-    ratios = defaultdict(lambda: defaultdict(list))
-    for (rep, scen), suts in by_rep.items():
-        ours = num(suts.get("tproxy-relay", {}).get("sut_us_q"))
-        if ours is None:
+    # The relay, and the relay with its query log on, against the floors and dnsdist.
+    for ours_name in ("tproxy-relay", "tproxy-relay-log"):
+        ratios = defaultdict(lambda: defaultdict(list))
+        for (rep, scen), suts in by_rep.items():
+            ours = num(suts.get(ours_name, {}).get("sut_us_q"))
+            if ours is None:
+                continue
+            for ref in ("floor", "floor-forward", "dnsdist"):
+                theirs = num(suts.get(ref, {}).get("sut_us_q"))
+                if theirs:
+                    ratios[scen][ref].append(ours / theirs)
+        if not ratios:
             continue
-        for ref in ("floor", "floor-forward", "dnsdist"):
-            theirs = num(suts.get(ref, {}).get("sut_us_q"))
-            if theirs:
-                ratios[scen][ref].append(ours / theirs)
-    for scen, refs in sorted(ratios.items()):
-        parts = [f"vs {ref} {statistics.median(v):.2f}x (n={len(v)})" for ref, v in sorted(refs.items())]
-        print(f"- {scen}: " + ", ".join(parts))
+        print(f"CPU per answered query of {ours_name}, as a ratio, same repetition (median over reps):")
+        for scen, refs in sorted(ratios.items()):
+            parts = [f"vs {ref} {statistics.median(v):.2f}x (n={len(v)})" for ref, v in sorted(refs.items())]
+            print(f"- {scen}: " + ", ".join(parts))
     # The query log's cost: the relay with the log on beside the relay without, same repetition.
     # This build against another (SUT baseline, BASELINE_BIN), same repetition.
     versus = defaultdict(lambda: {"ratio": [], "us": []})

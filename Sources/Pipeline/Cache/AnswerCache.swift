@@ -149,6 +149,8 @@ public final class AnswerCache {
     /// are folded too (a hash only: `Question.matches` compares them exactly).
     @inline(__always)
     static func questionHash(_ message: UnsafeRawBufferPointer, end: Int, seed: UInt64) -> UInt64 {
+        // `end` comes from `Question.end` or a parse of this message: within it, past the header.
+        assert(end > DNSHeader.size && end <= message.count)
         let p = message.baseAddress!
         var h = seed ^ 0x9e37_79b9_7f4a_7c15 ^ UInt64(truncatingIfNeeded: end)
         var i = DNSHeader.size
