@@ -11,10 +11,10 @@ import Synchronization
 /// Bounded in every direction, because the port may be reachable from a LAN: a request head is
 /// at most 8 KiB (`HTTPRequestHead`), a body at most `maxBodyBytes`, each connection gets
 /// `requestTimeout` from accept to its last byte written (a slowloris is closed at that
-/// deadline), at most `maxConnections` are open (a new one displaces the oldest that is not a
-/// stream, so a flood of idle connections cannot lock a scraper or an admin out), at most
-/// `maxStreams` of them streams, and a stream whose reader falls `maxStreamBacklog` bytes behind
-/// is closed.
+/// deadline), at most `maxConnections` are open (a new one displaces the oldest that has sent
+/// no request, else the oldest being answered, never a stream, so a flood of idle connections
+/// cannot lock a scraper or an admin out), at most `maxStreams` of them streams, and a stream
+/// whose reader falls `maxStreamBacklog` bytes behind is closed.
 public final class HTTPResponder: @unchecked Sendable {
     public struct Limits: Sendable {
         public var maxConnections = 64
@@ -88,6 +88,7 @@ public final class HTTPResponder: @unchecked Sendable {
         }
         self.listeners = listeners
         self.endpoints = bound
+        listenersReady = [Bool](repeating: false, count: listeners.count)
         do {
             epoll = try Epoll(capacity: 64)
             wakeup = try EventNotifier()
@@ -134,10 +135,14 @@ public final class HTTPResponder: @unchecked Sendable {
         var written = 0
         /// Set once the request is answered with a stream: its output is never done.
         var stream: HTTPStream?
+        /// The loop's turn when it was accepted: until a later turn it has not been through an
+        /// epoll wait, so it is not displaced yet (see `placeForNewcomer`).
+        let turn: UInt64
 
-        init(socket: Socket, peer: String, now: UInt64, timeout: UInt64, bufferSize: Int) {
+        init(socket: Socket, peer: String, now: UInt64, turn: UInt64, timeout: UInt64, bufferSize: Int) {
             self.socket = socket
             self.peer = peer
+            self.turn = turn
             opened = now
             deadline = now + timeout
             received = .allocate(byteCount: bufferSize, alignment: 1)
@@ -149,8 +154,15 @@ public final class HTTPResponder: @unchecked Sendable {
         }
     }
 
+    /// Turns of the loop so far (one epoll wait each).
+    private var turn: UInt64 = 0
+    /// Listeners the current wait reported readable; accepted from after the connections' events,
+    /// so a connection whose request came in is answered before newcomers can displace it.
+    private var listenersReady: [Bool]
+
     private func run() {
         while !stopping.withLock({ $0 }) {
+            turn &+= 1
             let now = SystemInfo.monotonicNanoseconds()
             var timeout: Int32 = 1000
             if pausedUntil != 0 {
@@ -166,10 +178,14 @@ public final class HTTPResponder: @unchecked Sendable {
             _ = try? epoll.wait(timeoutMilliseconds: timeout) { token, events in
                 switch token & Self.kindMask {
                 case Self.wakeToken: wakeup.drain()
-                case Self.listenerToken: accept(Int(token & 0xFFFF))
+                case Self.listenerToken: listenersReady[Int(token & 0xFFFF)] = true
                 case Self.connectionToken: service(Int(token & 0xFFFF), events: events)
                 default: break
                 }
+            }
+            for listener in listenersReady.indices where listenersReady[listener] {
+                listenersReady[listener] = false
+                accept(listener)
             }
             let after = SystemInfo.monotonicNanoseconds()
             feedStreams(now: after)
@@ -189,8 +205,48 @@ public final class HTTPResponder: @unchecked Sendable {
         pausedUntil = 0
     }
 
+    /// Where the next accepted connection goes.
+    private enum Place {
+        case free(Int)
+        /// Full: this connection gives way.
+        case displacing(Int)
+        /// Every slot that could give way holds a connection accepted in this turn: the rest of
+        /// the backlog waits for the next turn (the listener stays readable).
+        case nextTurn
+        /// Every slot is a stream: the newcomer is turned away.
+        case refuse
+    }
+
+    /// The oldest connection that has sent no request gives way (an honest client sends its
+    /// request with its first packet; a flood's connections never do), else the oldest being
+    /// answered (its reader is slow), never a stream (someone watching). A connection accepted in
+    /// this turn is spared: a burst in the backlog must not push out a request that sits behind
+    /// it, unread.
+    private func placeForNewcomer() -> Place {
+        var waiting: (slot: Int, opened: UInt64)?
+        var answering: (slot: Int, opened: UInt64)?
+        var sparedThisTurn = false
+        for slot in connections.indices {
+            guard let connection = connections[slot] else { return .free(slot) }
+            guard connection.stream == nil else { continue }
+            guard connection.turn < turn else {
+                sparedThisTurn = true
+                continue
+            }
+            if connection.output == nil {
+                if connection.opened < waiting?.opened ?? .max { waiting = (slot, connection.opened) }
+            } else if connection.opened < answering?.opened ?? .max {
+                answering = (slot, connection.opened)
+            }
+        }
+        if let slot = waiting?.slot ?? answering?.slot { return .displacing(slot) }
+        return sparedThisTurn ? .nextTurn : .refuse
+    }
+
     private func accept(_ listener: Int) {
         while true {
+            let place = placeForNewcomer()
+            if case .nextTurn = place { return }
             let accepted: (Socket, Endpoint)?
             do {
                 accepted = try listeners[listener].accept()
@@ -203,28 +259,27 @@ public final class HTTPResponder: @unchecked Sendable {
                 return
             }
             guard let (socket, peer) = accepted else { return }
-            let now = SystemInfo.monotonicNanoseconds()
             let slot: Int
-            if let free = connections.firstIndex(where: { $0 == nil }) {
+            switch place {
+            case .free(let free):
                 slot = free
-            } else if let oldest = connections.indices.filter({ connections[$0]!.stream == nil })
-                        .min(by: { connections[$0]!.opened < connections[$1]!.opened }) {
-                // Full: the oldest connection that is not a stream gives way (an honest client
-                // finishes in milliseconds; a stream is someone watching).
+            case .displacing(let oldest):
                 slot = oldest
                 counters.withLock { $0.displaced += 1 }
                 close(slot)
-            } else {
-                // Every slot is a stream: the newcomer is the one turned away.
+            case .refuse, .nextTurn:
                 socket.close()
                 counters.withLock { $0.refused += 1 }
                 continue
             }
-            let connection = Connection(socket: socket, peer: peer.address.description, now: now,
+            let connection = Connection(socket: socket, peer: peer.address.description, now: SystemInfo.monotonicNanoseconds(), turn: turn,
                                         timeout: UInt64(limits.requestTimeoutMilliseconds) * 1_000_000, bufferSize: bufferSize)
             guard (try? epoll.add(socket.fd, token: Self.connectionToken | UInt64(slot))) != nil else { continue }
             connections[slot] = connection
             counters.withLock { $0.accepted += 1 }
+            // The request is usually here already (it left with the handshake's last packet):
+            // read and answer it now, before the rest of a burst can take the slots.
+            service(slot, events: .readable)
         }
     }
 

@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized) struct HTTPResponderTests {
     /// `/hello` answers with the method, `/echo` with the body, `/events` streams `events`
     /// numbered lines of `eventBytes` each, then ends.
-    static func responder(_ limits: HTTPResponder.Limits = .init(), events: Int = 3, eventBytes: Int = 8) throws -> HTTPResponder {
+    static func responder(_ limits: HTTPResponder.Limits = .init(), events: Int = 3, eventBytes: Int = 8, start: Bool = true) throws -> HTTPResponder {
         let responder = try HTTPResponder(name: "test-http", endpoints: [Endpoint(address: IPAddress("127.0.0.1")!, port: 0)], limits: limits) { request in
             let head = request.head
             switch head.path {
@@ -28,8 +28,30 @@ import Testing
             default: return .response(.refusal(.notFound))
             }
         }
-        try responder.start()
+        if start { try responder.start() }
         return responder
+    }
+
+    /// A connected socket that never sends a byte (the handshake completes in the backlog).
+    static func idleConnection(_ endpoint: Endpoint) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        _ = endpoint.withSockAddr { connect(fd, $0, $1) }
+        return fd
+    }
+
+    /// Reads until the server closes (nil on a reset or after `timeout` seconds).
+    static func readAll(_ fd: Int32, timeout: Int = 3) -> String? {
+        var tv = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { break }
+            if n < 0 { return nil }
+            out += buffer[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A blocking client: connects, sends `request`, reads until the server closes.
@@ -113,6 +135,70 @@ import Testing
         let answer = try #require(Self.exchange(endpoint, Array("GET /hello HTTP/1.1\r\n\r\n".utf8)))
         #expect(answer.hasPrefix("HTTP/1.1 200 OK"))
         #expect(responder.counters.withLock { $0.displaced } >= 5)
+    }
+
+    /// The e2e flood test's failure, made certain: a scraper's request sits in the backlog behind
+    /// nothing and in front of a burst of idle connections larger than every slot; one accept
+    /// burst must not push it out before it is read.
+    @Test func aRequestInTheBacklogIsAnsweredThoughABurstFollowsIt() throws {
+        var limits = HTTPResponder.Limits()
+        limits.maxConnections = 4
+        let responder = try Self.responder(limits, start: false)
+        defer { responder.stop() }
+        let endpoint = responder.endpoints[0]
+        let scraper = Self.idleConnection(endpoint)
+        defer { close(scraper) }
+        let request = Array("GET /hello HTTP/1.1\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(scraper, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var idle: [Int32] = []
+        for _ in 0..<20 { idle.append(Self.idleConnection(endpoint)) }
+        defer { for fd in idle { close(fd) } }
+        try responder.start()
+        let answer = try #require(Self.readAll(scraper), "the scraper was reset")
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK"))
+        // The burst is still taken in, turn by turn: idle ones give way to newer idle ones.
+        let later = try #require(Self.exchange(endpoint, request))
+        #expect(later.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(responder.counters.withLock { $0.accepted } >= 22)
+        #expect(responder.counters.withLock { $0.displaced } >= 17)
+    }
+
+    /// A connection whose answer is still being written (a slow reader) gives way only after
+    /// every connection that has sent nothing.
+    @Test func aConnectionBeingAnsweredOutlastsIdleOnes() throws {
+        var limits = HTTPResponder.Limits()
+        limits.maxConnections = 3
+        let responder = try HTTPResponder(name: "test-http", endpoints: [Endpoint(address: IPAddress("127.0.0.1")!, port: 0)], limits: limits) { _ in
+            .response(HTTPResponse(status: .ok, contentType: "application/octet-stream", bytes: [UInt8](repeating: 0x61, count: 8 << 20)))
+        }
+        try responder.start()
+        defer { responder.stop() }
+        let endpoint = responder.endpoints[0]
+        // The slow reader: asks, then reads nothing for now; 8 MiB cannot all be in the buffers.
+        let slow = Self.idleConnection(endpoint)
+        defer { close(slow) }
+        let request = Array("GET /big HTTP/1.1\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(slow, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        // Ten idle connections, each once the one before is in, so each is accepted in a turn of
+        // its own (in a single burst, even a slow reader gives way rather than stall accepting).
+        var idle: [Int32] = []
+        defer { for fd in idle { close(fd) } }
+        for n in 1...11 {
+            let deadline = SystemInfo.monotonicNanoseconds() + 3_000_000_000
+            while responder.counters.withLock({ $0.accepted }) < n, SystemInfo.monotonicNanoseconds() < deadline { usleep(1_000) }
+            if n <= 10 { idle.append(Self.idleConnection(endpoint)) }
+        }
+        #expect(responder.counters.withLock { $0.displaced } == 8)
+        var received = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var tv = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(slow, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            received += n
+        }
+        #expect(received > 8 << 20, "the slow reader got its whole answer")
     }
 
     @Test func aTakenPortIsReportedByName() throws {
