@@ -39,6 +39,13 @@ import Testing
         return fd
     }
 
+    /// A connected socket that has sent `request` and reads nothing yet.
+    static func requesting(_ endpoint: Endpoint, _ request: [UInt8]) -> Int32 {
+        let fd = idleConnection(endpoint)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        return fd
+    }
+
     /// Reads until the server closes (nil on a reset or after `timeout` seconds).
     static func readAll(_ fd: Int32, timeout: Int = 3) -> String? {
         var tv = timeval(tv_sec: timeout, tv_usec: 0)
@@ -146,10 +153,9 @@ import Testing
         let responder = try Self.responder(limits, start: false)
         defer { responder.stop() }
         let endpoint = responder.endpoints[0]
-        let scraper = Self.idleConnection(endpoint)
-        defer { close(scraper) }
         let request = Array("GET /hello HTTP/1.1\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(scraper, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let scraper = Self.requesting(endpoint, request)
+        defer { close(scraper) }
         var idle: [Int32] = []
         for _ in 0..<20 { idle.append(Self.idleConnection(endpoint)) }
         defer { for fd in idle { close(fd) } }
@@ -175,10 +181,8 @@ import Testing
         defer { responder.stop() }
         let endpoint = responder.endpoints[0]
         // The slow reader: asks, then reads nothing for now; 8 MiB cannot all be in the buffers.
-        let slow = Self.idleConnection(endpoint)
+        let slow = Self.requesting(endpoint, Array("GET /big HTTP/1.1\r\n\r\n".utf8))
         defer { close(slow) }
-        let request = Array("GET /big HTTP/1.1\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(slow, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         // Ten idle connections, each once the one before is in, so each is accepted in a turn of
         // its own (in a single burst, even a slow reader gives way rather than stall accepting).
         var idle: [Int32] = []
