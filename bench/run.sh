@@ -178,9 +178,18 @@ run_one() { # scenario sut [dnsperf extra]
   fi
 }
 
+# Each repetition starts the SUTs one place further round (rep 1: a b c, rep 2: b c a, ...), so
+# that no SUT always runs first after the lab is built or right after a given other SUT: the
+# machine's drift within a run falls on each in turn.
+read -r -a SUT_LIST <<< "$SUTS"
+suts_of_rep() {
+  local shift=$(( ($1 - 1) % ${#SUT_LIST[@]} ))
+  echo "${SUT_LIST[@]:$shift} ${SUT_LIST[@]:0:$shift}"
+}
+
 for rep in $(seq "$REPS"); do
   for scen in $SCENARIOS; do
-    for sut in $SUTS; do
+    for sut in $(suts_of_rep "$rep"); do
       [ "$sut" = tproxy-relay-log ] && rm -f "$OUT"/queries.jsonl*
       line=$(run_one "$scen" "$sut" | grep '^RESULT' || true)
       if [ "$sut" = tproxy-relay-log ]; then
@@ -216,7 +225,7 @@ for rep in $(seq "$REPS"); do
     # stamped by the kernel on lan0 (RESIDENCE, bench/lab/residence.py): what the SUT alone
     # answers for, free of the load generator's scheduling.
     for scen in $SCENARIOS; do
-      for sut in $SUTS; do
+      for sut in $(suts_of_rep "$rep"); do
         case "$sut" in tproxy-relay|tproxy-relay-log|dnsdist|floor|floor-forward|baseline) ;; *) continue ;; esac
         line=$(RESIDENCE=$RESIDENCE SECONDS_PER_RUN=$LATENCY_SECONDS run_one "$scen" "$sut" "-v -T 1 -Q $LATENCY_QPS" | grep '^RESULT' || true)
         echo "rep=$rep latency=$LATENCY_QPS $line" | tee -a "$OUT/runs.txt"
