@@ -67,7 +67,7 @@ import RelayCore
         let (sender, _) = try boundSocket("127.0.0.1")
         let sink = BatchSender(capacity: 4)
         let bytes: [UInt8] = [1, 2, 3]
-        try bytes.withUnsafeBytes { raw in
+        bytes.withUnsafeBytes { raw in
             // An IPv6 destination on an IPv4 socket fails alone; the next one still goes out.
             sink.enqueue(fd: sender.fd, bytes: raw, to: Endpoint(address: IPAddress("::1")!, port: 9))
             sink.enqueue(fd: sender.fd, bytes: raw, to: receiverEndpoint)
