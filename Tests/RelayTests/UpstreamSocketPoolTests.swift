@@ -26,30 +26,34 @@ import Testing
             let fd = pool.pick(random)
             ports.insert(Self.port(fd))
             pool.used()
-            pool.batchSent(now: UInt64(batch), timeoutNanoseconds: 2_000_000_000)
+            pool.batchSent(now: UInt64(batch) * 1_000_000, timeoutNanoseconds: 2_000_000_000)  // a batch a millisecond
         }
         #expect(pool.opened == 4 + 200)
         #expect(ports.count >= 195, "\(ports.count) distinct ports over 200 batches")
         pool.closeAll()
     }
 
-    /// At most `maxReplacementsPerSecond` new sockets a second: under full load ports carry more
-    /// queries rather than the relay spending a core on sockets.
-    @Test func replacementsAreCappedPerSecond() throws {
+    /// At most `maxReplacementsPerSecond` new sockets a second, spread out: under full load ports
+    /// carry more queries rather than the relay spending a core on sockets, and a burst of misses
+    /// after a quiet spell opens `replacementBurst` sockets at once, not a second's worth.
+    @Test func replacementsFollowATokenBucket() throws {
         let (pool, _) = try Self.pool(count: 2, maxRetiring: 100_000)
         let random = RandomSource()
-        let cap = SocketTurnover.maxReplacementsPerSecond
-        for _ in 0..<(cap + 50) {
+        func batch(at now: UInt64) {
             _ = pool.pick(random)
             pool.used()
-            pool.batchSent(now: 5_000_000_000, timeoutNanoseconds: 1)
+            pool.batchSent(now: now, timeoutNanoseconds: 1)
         }
-        #expect(pool.opened == 2 + cap)
+        let burst = SocketTurnover.replacementBurst
+        for _ in 0..<(burst + 50) { batch(at: 5_000_000_000) }
+        #expect(pool.opened == 2 + burst)
         #expect(pool.reused == 50)
-        _ = pool.pick(random)
-        pool.used()
-        pool.batchSent(now: 6_000_000_000, timeoutNanoseconds: 1)  // a new second
-        #expect(pool.opened == 2 + cap + 1)
+        // The next second, a batch every 100 µs: one new socket a millisecond.
+        for step in 1...10_000 { batch(at: 5_000_000_000 + UInt64(step) * 100_000) }
+        #expect(pool.opened == 2 + burst + SocketTurnover.maxReplacementsPerSecond)
+        // After a quiet spell the bucket is full again, and no fuller.
+        for _ in 0..<(burst + 10) { batch(at: 9_000_000_000) }
+        #expect(pool.opened == 2 + 2 * burst + SocketTurnover.maxReplacementsPerSecond)
         pool.closeAll()
     }
 

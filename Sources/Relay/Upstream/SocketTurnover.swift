@@ -8,19 +8,28 @@ import LinuxNet
 /// replacements are capped at `maxReplacementsPerSecond`: under light load that is a new port
 /// per query, under full load a port carries a few dozen queries, and the cost stays under about
 /// 1 % of a core whatever the load (bench/run.sh miss: without the cap, one socket per batch cost
-/// +0.4 µs per query at 54k qps). A retired socket keeps receiving until no query waits on it
+/// +0.4 µs per query at 54k qps). The budget is a token bucket, one replacement a millisecond and
+/// at most `replacementBurst` at once. A second's budget spent in its first milliseconds (up to
+/// the 256 retired sockets at once, at a cold start under a burst of misses) had slowed the
+/// worker's first 50 ms: at 20k qps of cold names the slowest answer in the first 100 ms took
+/// 5–9 ms in rtr, 2.3–2.8 ms with the bucket (bench/run.sh hot, 3 pairs, docs/DESIGN.md).
+/// A retired socket keeps receiving until no query waits on it
 /// any more (checked every `sweepInterval`) or its last query could have timed out, then it is
 /// closed. At most `maxRetiring` stay open: past that, sockets are used again rather than letting
 /// a silent upstream drive the descriptor count up.
 final class SocketTurnover {
     static let maxReplacementsPerSecond = 1000
+    /// Replacements that may happen back to back once the bucket has filled.
+    static let replacementBurst = 32
     static let sweepInterval: UInt64 = 50_000_000
+    private static let replacementInterval: UInt64 = 1_000_000_000 / UInt64(maxReplacementsPerSecond)
 
     let maxRetiring: Int
     private var retiring: [(socket: Socket, closeAt: UInt64)] = []
     private let epoll: Epoll
-    private var windowStart: UInt64 = 0
-    private var replacementsInWindow = 0
+    /// Replacements that may happen now, and when the bucket was last topped up.
+    private var credit = SocketTurnover.replacementBurst
+    private var creditedAt: UInt64 = 0
     private var nextSweep: UInt64 = 0
     /// Replacements that did not happen (this second's budget spent, or too many retiring).
     private(set) var reused = 0
@@ -34,15 +43,18 @@ final class SocketTurnover {
     /// Whether a socket may be replaced now; counts the replacement when it may, the reuse when not.
     @inline(__always)
     func mayReplace(now: UInt64) -> Bool {
-        if now &- windowStart >= 1_000_000_000 {
-            windowStart = now
-            replacementsInWindow = 0
+        if credit == Self.replacementBurst {
+            creditedAt = now  // full: the time to the next credit counts from the first one spent
+        } else if now &- creditedAt >= Self.replacementInterval {
+            let earned = (now &- creditedAt) / Self.replacementInterval
+            credit = Int(min(UInt64(Self.replacementBurst), UInt64(credit) + earned))
+            creditedAt &+= earned &* Self.replacementInterval
         }
-        guard replacementsInWindow < Self.maxReplacementsPerSecond, retiring.count < maxRetiring else {
+        guard credit > 0, retiring.count < maxRetiring else {
             reused += 1
             return false
         }
-        replacementsInWindow += 1
+        credit -= 1
         return true
     }
 
