@@ -66,7 +66,7 @@ public struct LabDemo {
 
         for (name, expect, what) in [("ads.lab.test", "status: NXDOMAIN", "blocked by block.txt, answered by the relay"),
                                      ("nas.home.lan", "qr aa", "local zone home.lan, authoritative"),
-                                     ("www.lab.test", "www.lab.test.", "asked again (answered from a cache once each worker has it)"),
+                                     ("www.lab.test", "www.lab.test.", "asked again: answered from the cache (one for all workers; its TTL counts down)"),
                                      ("www.lab.test", "www.lab.test.", "and again"),
                                      ("www.lab.test", "www.lab.test.", "and again")] {
             let out = (try? Shell.run(["ip", "netns", "exec", lab.client, "kdig", "+time=2", "+retry=0", "@\(Lab.resolver)", name, "A"], allowFailure: true)) ?? ""
