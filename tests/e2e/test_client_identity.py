@@ -64,7 +64,7 @@ def events(fake, timeout=0.5):
 
 
 def identity_config(lab, name, identity="source", extra_upstream="", extra="", workers=2):
-    """A relay config; tests that count cache hits use one worker (each worker has its own cache)."""
+    """A relay config for these tests: two workers unless `workers` says otherwise."""
     log = lab.state / f"{name}-queries.jsonl"
     text = config(upstream=f"mode: original\n  timeout: 1s\n  client_identity: {identity}{extra_upstream}",
                   extra=f"querylog:\n  path: {log}\n{extra}")
