@@ -10,6 +10,8 @@
 #                             $TPROXY_RELAY_SHARED/data/blocklists) when there is one
 #   SIZES="1000000" bench/rules.sh      only these generated sizes
 #
+# Then the per-query cost of filters.clients with 0 to 1,024 named addresses (rules-bench policy).
+#
 # Output: one JSON line per list (results/rules-<date>.jsonl), then a table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,3 +52,6 @@ for r in rows:
           f"{r['reload_peak_vs_old_plus_new']:22.3f}")
 print("(µs per lookup; warm: 20,000 names cycled; stream: every listed name once, shuffled; cold: caches flushed before each)")
 PY
+echo
+echo "filters.clients, ns per lookup as the datapath asks (rules-bench policy N: N single addresses, four blocks):"
+for n in 0 8 64 256 1024; do "$BIN" policy "$n"; done

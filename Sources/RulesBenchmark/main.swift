@@ -17,6 +17,10 @@
 //           every probe comes from memory, its page walks too (the worst case, and what a profile of the relay under
 //           load shows when the kernel's networking has the caches).
 // Memory comes from /proc/self/status; the peak is reset through /proc/self/clear_refs before the reload.
+//
+//   rules-bench policy N             `filters.clients` with N single addresses (what names resolve
+//                                    to) and four blocks: ns per `lists(for:)` for a client the
+//                                    list names, one inside a block only, and one nothing holds
 import Foundation
 import Glibc
 import RelayCore
@@ -240,11 +244,37 @@ do {
         print("{\"load_first_ms\":\(first),\"load_min_ms\":\(times[0]),\"load_median_ms\":\(times[2])}")
     case "measure" where arguments.count >= 3:
         try measure(paths: Array(arguments.dropFirst(2)))
+    case "policy" where arguments.count == 3:
+        guard let count = Int(arguments[2]), (0...60_000).contains(count) else { throw RelayError(.invalidConfiguration, "N must be 0 to 60000") }
+        measurePolicy(hosts: count)
     default:
-        FileHandle.standardError.write("usage: rules-bench generate N FILE | rules-bench load FILE... | rules-bench measure FILE...\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: rules-bench generate N FILE | rules-bench load FILE... | rules-bench measure FILE... | rules-bench policy N\n".data(using: .utf8)!)
         exit(2)
     }
 } catch {
     FileHandle.standardError.write("rules-bench: \(error)\n".data(using: .utf8)!)
     exit(1)
+}
+
+/// `rules-bench policy N`: the per-query cost of `filters.clients` as the datapath asks it.
+func measurePolicy(hosts: Int) {
+    func address(_ n: Int) -> IPAddress { IPAddress("10.\(60 + n >> 16).\((n >> 8) & 0xFF).\(n & 0xFF)")! }
+    var entries: [(prefix: IPPrefix, lists: ListMask)] = (0..<hosts).map { (IPPrefix(address: address($0), length: 32), ListMask(lists: [$0 % 8])) }
+    for block in ["10.53.1.0/24", "10.53.0.0/16", "192.168.0.0/16", "fd53::/16"] { entries.append((IPPrefix(block)!, ListMask(lists: [1]))) }
+    let policy = ClientPolicy(entries)
+    // Clients the list names (spread over it), inside a block only, and held by nothing.
+    let named = (0..<1024).map { address(hosts == 0 ? 0 : ($0 * 7919) % hosts) }
+    let inBlock = (0..<1024).map { IPAddress("10.53.1.\($0 % 250 + 1)")! }
+    let outside = (0..<1024).map { IPAddress("172.16.\($0 >> 8).\($0 & 0xFF)")! }
+    let rounds = 4_000
+    func timed(_ clients: [IPAddress]) -> Double {
+        var sink: UInt64 = 0
+        let started = now()
+        for _ in 0..<rounds { for client in clients { sink &+= policy.lists(for: client).bits } }
+        let elapsed = now() - started
+        if sink == 42 { print("") }  // keeps the lookups from being optimised away
+        return Double(elapsed) / Double(rounds * clients.count)
+    }
+    let (a, b, c) = (timed(named), timed(inBlock), timed(outside))
+    print("{\"hosts\":\(hosts),\"ns_named\":\(String(format: "%.1f", a)),\"ns_in_block\":\(String(format: "%.1f", b)),\"ns_outside\":\(String(format: "%.1f", c))}")
 }
