@@ -6,6 +6,8 @@ import re
 import subprocess
 import time
 
+import pytest
+
 from conftest import BINARY, HERE, config
 
 
@@ -23,9 +25,13 @@ def add_client_addresses(lab, *addresses):
         lab.exec(lab.cli, "ip", "addr", "replace", f"{address}/24", "dev", "cli0", check=True)
 
 
-def test_per_client_policies_and_client_modifier(lab, relay_factory):
+# With 12 more single addresses in the policy (past 8 they are hashed, not scanned: what a
+# policy naming many devices becomes), every client must get the same lists.
+@pytest.mark.parametrize("more_named", [0, 12])
+def test_per_client_policies_and_client_modifier(lab, relay_factory, more_named):
     add_client_addresses(lab, "10.53.1.7", "10.53.1.8")
     paths = write_lists(lab, ads=["||www.lab.test^", "@@||www.lab.test^$client=10.53.1.8"], kids=["||x.wild.lab.test^"])
+    others = "".join(f"\n    - match: 10.53.200.{n}\n      lists: [{paths['kids']}]" for n in range(1, more_named + 1))
     extra = f"""filters:
   lists: [{paths['ads']}, {paths['kids']}]
   block_with: null-ip
@@ -33,7 +39,7 @@ def test_per_client_policies_and_client_modifier(lab, relay_factory):
     - match: [10.53.1.0/24]
       lists: [{paths['ads']}]
     - match: 10.53.1.7
-      lists: []
+      lists: []{others}
 """
     relay = relay_factory(config(extra=extra))
     # 10.53.1.2 gets the ads list only
