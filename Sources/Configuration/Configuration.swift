@@ -1,3 +1,4 @@
+import ClientNames
 import RelayCore
 import Rules
 
@@ -171,11 +172,15 @@ public struct Configuration: Equatable, Sendable {
         /// Reload when a list file changes (inotify), besides SIGHUP.
         public var watch = true
 
-        /// The policies as list masks for the datapath.
-        public var clientPolicy: ClientPolicy {
-            ClientPolicy(clients.flatMap { entry in
+        /// The policies as list masks for the datapath, with the names in them given the
+        /// addresses `names` has for them (every address of a name: a client with an IPv4 and
+        /// an IPv6 lease is matched on both).
+        public func clientPolicy(names: ClientNameTable = .empty) -> ClientPolicy {
+            ClientPolicy(clients.flatMap { entry -> [(prefix: IPPrefix, lists: ListMask)] in
                 let mask = ListMask(lists: entry.lists.compactMap { lists.firstIndex(of: $0) })
-                return entry.match.map { (prefix: $0, lists: mask) }
+                let named = entry.names.flatMap { names.addresses(named: $0) }
+                    .map { IPPrefix(address: $0, length: $0.isIPv6 ? 128 : 32) }
+                return (entry.match + named).map { (prefix: $0, lists: mask) }
             })
         }
     }

@@ -61,7 +61,7 @@ public final class QueryPipeline {
         self.init(loopGuard: LoopGuard(listeners: listeners),
                   bypass: BypassStage(configuration.bypass),
                   zones: ZoneStage(zones: zones, aliasTTL: configuration.filters.ttl),
-                  rules: RuleStage(rules: rules, policy: policy ?? configuration.filters.clientPolicy),
+                  rules: RuleStage(rules: rules, policy: policy ?? configuration.filters.clientPolicy()),
                   answers: RuleAnswers(blockWith: configuration.filters.blockWith, ttl: configuration.filters.ttl),
                   cache: CacheStage(shared: cache ?? SharedAnswerCache(settings: Self.cacheSettings(configuration.cache))),
                   upstream: UpstreamChoice(configuration.upstream))

@@ -118,7 +118,7 @@ extension Check {
         var unused = 0
         for (kind, paths) in [("hosts", sources.hosts), ("leases", sources.leases)] {
             for path in paths {
-                switch RegularFile.read(path, limit: 32 << 20) {
+                switch RegularFile.read(path, limit: ClientNameFiles.maxFileBytes) {
                 case .success(let bytes):
                     let contents = kind == "hosts" ? HostsFile.parse(bytes, file: path) : LeaseFile.parse(bytes, file: path)
                     let format = kind == "hosts" ? "hosts" : LeaseFile.format(of: bytes).rawValue

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientNames
 import Configuration
 import Pipeline
 import RelayCore
@@ -21,7 +22,7 @@ struct Explain: ParsableCommand {
     @Option(name: .customLong("type"), help: "The query type (A, AAAA, HTTPS, TYPE65...).")
     var type: String = "A"
 
-    @Option(name: .customLong("client"), help: "The client's address: applies filters.clients and $client rules.")
+    @Option(name: .customLong("client"), help: "The client's address, or its name from clients.names files: applies filters.clients (names included) and $client rules.")
     var client: String?
 
     @Option(name: .customLong("server"), help: "The address the client asked (its original destination), such as 10.53.2.53.")
@@ -31,14 +32,6 @@ struct Explain: ParsableCommand {
         guard let number = RecordType.number(type) else {
             print("error: unknown record type '\(type)'")
             throw ExitCode(1)
-        }
-        var address: IPAddress?
-        if let client {
-            guard let parsed = IPAddress(client) else {
-                print("error: '\(client)' is not an IP address")
-                throw ExitCode(1)
-            }
-            address = parsed
         }
         var destination = Endpoint(address: .anyV4, port: 53)
         if let server {
@@ -58,6 +51,15 @@ struct Explain: ParsableCommand {
             print("error: \(error)")
             throw ExitCode(1)
         }
+        // The names the relay would have from its files (PTR names never choose a policy), so
+        // that a policy written with a client's name applies here as it does in the relay.
+        let names = ClientNameFiles.read(hosts: configuration.clients.names.hosts, leases: configuration.clients.names.leases)
+        for (path, reason) in names.unreadable { print("warning: clients.names: \(path) \(reason)") }
+        var address: IPAddress?
+        if let client {
+            guard let resolved = Self.clientAddress(client, names: names.table) else { throw ExitCode(1) }
+            address = resolved
+        }
         if let directory = configuration.zones {
             let loaded = ZoneLoader.load(directory: directory)
             for problem in loaded.errors { print("warning: \(problem)") }
@@ -65,7 +67,8 @@ struct Explain: ParsableCommand {
         }
         let listen = configuration.listen
         let listeners = [Endpoint(address: listen.address, port: listen.dnsPort)] + (listen.address6.map { [Endpoint(address: $0, port: listen.dnsPort)] } ?? [])
-        let pipeline = QueryPipeline(configuration: configuration, rules: rules, zones: zones, listeners: listeners)
+        let pipeline = QueryPipeline(configuration: configuration, rules: rules, zones: zones, listeners: listeners,
+                                     policy: configuration.filters.clientPolicy(names: names.table))
         let explanation: Explanation
         do {
             explanation = try Explanation(pipeline: pipeline, name: name, type: number, client: address, destination: destination)
@@ -73,7 +76,11 @@ struct Explain: ParsableCommand {
             print("error: \(error)")
             throw ExitCode(1)
         }
-        print("\(name) \(type)" + (client.map { " from \($0)" } ?? "") + ": \(explanation.verdict)")
+        let from = address.map { address in
+            let named = names.table.entry(for: address).map { " (\($0.name))" } ?? ""
+            return " from \(address)\(named)"
+        } ?? ""
+        print("\(name) \(type)\(from): \(explanation.verdict)")
         for step in explanation.steps {
             print("  \(step.stage): \(step.result)")
         }
@@ -87,5 +94,19 @@ struct Explain: ParsableCommand {
             let role = i == 0 && decided ? "decided by" : "also matched"
             print("  \(role) \(rule.source.list):\(rule.source.line): \(rule.source.text)\(rule.important ? " (important)" : "")")
         }
+    }
+
+    /// `--client` as an address, or as a name the files give (its first address; the others are
+    /// listed). Prints the error itself.
+    static func clientAddress(_ text: String, names: ClientNameTable) -> IPAddress? {
+        let reference = ClientReference(text, names: names)
+        if let problem = reference.problem {
+            print("error: --client '\(text)': \(problem)")
+            return nil
+        }
+        if case .named(let name, let addresses) = reference, addresses.count > 1 {
+            print("note: \(name) has \(addresses.count) addresses (\(addresses.map(\.description).joined(separator: ", "))); explained for \(addresses[0])")
+        }
+        return reference.address
     }
 }

@@ -321,7 +321,7 @@ import Rules
                   lists: []
             """)
         #expect(config.filters.watch == false)
-        let policy = config.filters.clientPolicy
+        let policy = config.filters.clientPolicy()
         #expect(policy.lists(for: IPAddress("10.53.1.9")!) == ListMask(lists: [0]))
         #expect(policy.lists(for: IPAddress("fd53:1::9")!) == ListMask(lists: [0]))
         #expect(policy.lists(for: IPAddress("10.53.1.7")!) == ListMask(lists: []))

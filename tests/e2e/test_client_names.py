@@ -133,9 +133,23 @@ def test_filters_clients_match_by_name_and_follow_the_lease_file(lab, relay_fact
   clients:
     - {{match: [kids-ipad], lists: []}}
 """)
-    relay_factory(text, name="policy")
+    relay = relay_factory(text, name="policy")
     # kids-ipad is not filtered; everyone else is.
     assert "status: NOERROR" in ask(lab) and "status: NXDOMAIN" in ask(lab, source="10.53.1.3")
+
+    # `explain` reads the same files: its verdict is the relay's, by address or by name.
+    def explain(client):
+        return subprocess.run([BINARY, "explain", "--config", str(relay.config), "www.lab.test", "--client", client],
+                              capture_output=True, text=True, timeout=20)
+    for client in ("10.53.1.2", "kids-ipad"):
+        out = explain(client)
+        assert out.returncode == 0 and "from 10.53.1.2 (kids-ipad): allowed" in out.stdout, out.stdout
+        assert "lists for this client: none" in out.stdout, out.stdout
+    assert "from 10.53.1.3: blocked" in explain("10.53.1.3").stdout
+    missing = explain("nobody-here")
+    assert missing.returncode == 1 and "no clients.names hosts or leases file gives 'nobody-here' an address" in missing.stdout, missing.stdout
+    bad = explain("not a name!")
+    assert bad.returncode == 1 and "neither an IP address nor a client name" in bad.stdout, bad.stdout
     # The lease moves to 10.53.1.3: the policy follows within 2 s.
     leases.write_text(lease_text("10.53.1.3", "kids-ipad"))
     assert wait_for(lambda: "status: NOERROR" in ask(lab, source="10.53.1.3") and "status: NXDOMAIN" in ask(lab), timeout=3)

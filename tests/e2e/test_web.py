@@ -33,6 +33,12 @@ def dig(lab, name):
 
 @pytest.fixture
 def dashboard(lab, relay_factory, tmp_path):
+    return start_dashboard(lab, relay_factory, tmp_path)
+
+
+def start_dashboard(lab, relay_factory, tmp_path, filters_more="", more=""):
+    """The relay with the dashboard on, one list blocking BLOCKED, the query log; `filters_more`
+    goes under `filters:`, `more` at the end of the configuration."""
     tmp_path.chmod(0o755)
     password_file = tmp_path / "web-password"
     subprocess.run([BINARY, "passwd", "--file", str(password_file), "--password-stdin"], input=PASSWORD + "\n",
@@ -40,9 +46,9 @@ def dashboard(lab, relay_factory, tmp_path):
     lists = tmp_path / "block.txt"
     lists.write_text(f"! a test list\n||{BLOCKED}^\n")
     log = tmp_path / "queries.jsonl"
-    extra = (f"filters:\n  lists: [{lists}]\n  watch: false\n"
+    extra = (f"filters:\n  lists: [{lists}]\n  watch: false\n{filters_more}"
              f"querylog:\n  path: {log}\n"
-             f"web:\n  listen: {WEB[0]}:{WEB[1]}\n  password_file: {password_file}\n")
+             f"web:\n  listen: {WEB[0]}:{WEB[1]}\n  password_file: {password_file}\n{more}")
     relay = relay_factory(config(extra=extra))
     assert f"web dashboard: http://{WEB[0]}:{WEB[1]}/" in relay.output()
     return {"relay": relay, "lists": lists, "log": log, "password_file": password_file, "jar": str(tmp_path / "jar.json")}
@@ -84,6 +90,25 @@ def test_nothing_without_a_session_and_no_change_without_the_token(lab, dashboar
     explained = json.loads(web(lab, "get", f"/api/explain?name={BLOCKED}", dashboard["jar"])["body"])
     assert explained["matches"][0]["list"] == str(dashboard["lists"]) and explained["matches"][0]["line"] == 2
     assert web(lab, "get", "/api/queries?action=nuked", dashboard["jar"])["status"] == 400
+
+
+def test_explain_applies_policies_written_with_client_names(lab, relay_factory, tmp_path):
+    # kids-ipad (10.53.1.2, from a hosts file) is not filtered; the verdict for it, asked by
+    # address or by name, must be what the relay does with its queries.
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.53.1.2 kids-ipad\n")
+    start_dashboard(lab, relay_factory, tmp_path, filters_more="  clients:\n    - {match: [kids-ipad], lists: []}\n",
+                    more=f"clients:\n  names:\n    hosts: [{hosts}]\n")
+    jar = str(tmp_path / "jar.json")
+    assert web(lab, "login", PASSWORD, jar)["status"] == 200
+    assert dig(lab, BLOCKED) == "NOERROR", "the relay does not filter kids-ipad"
+    for client in ("kids-ipad", "10.53.1.2"):
+        explained = json.loads(web(lab, "get", f"/api/explain?name={BLOCKED}&client={client}", jar)["body"])
+        assert explained["verdict"].startswith("allowed"), explained
+    other = json.loads(web(lab, "get", f"/api/explain?name={BLOCKED}&client=10.53.1.3", jar)["body"])
+    assert other["verdict"].startswith("blocked"), other
+    unknown = web(lab, "get", f"/api/explain?name={BLOCKED}&client=nobody-here", jar)
+    assert unknown["status"] == 400 and "gives 'nobody-here' an address" in unknown["body"], unknown
 
 
 def test_a_pause_runs_out(lab, dashboard):

@@ -1,3 +1,4 @@
+import ClientNames
 import Configuration
 import Foundation
 import LinuxNet
@@ -20,6 +21,8 @@ final class RelayDashboardBackend: DashboardBackend, @unchecked Sendable {
     private struct Attached {
         var workers: [Worker] = []
         var kernelCounters: @Sendable () -> Counters = { Counters() }
+        /// `clients.names`, for explain: a policy written with names, and a client given by name.
+        var names: ClientNameService?
     }
     private let attached = Mutex(Attached())
 
@@ -29,8 +32,8 @@ final class RelayDashboardBackend: DashboardBackend, @unchecked Sendable {
         self.logger = logger
     }
 
-    func attach(workers: [Worker], recorders: Recorders?, kernelCounters: @escaping @Sendable () -> Counters) {
-        attached.withLock { $0 = Attached(workers: workers, kernelCounters: kernelCounters) }
+    func attach(workers: [Worker], recorders: Recorders?, kernelCounters: @escaping @Sendable () -> Counters, names: ClientNameService?) {
+        attached.withLock { $0 = Attached(workers: workers, kernelCounters: kernelCounters, names: names) }
     }
 
     var queryLogPath: String? { configuration.querylog.isOn ? configuration.querylog.path : nil }
@@ -112,10 +115,13 @@ final class RelayDashboardBackend: DashboardBackend, @unchecked Sendable {
 
     func explain(name: String, type: String, client: String?, server: String?) -> Result<DashboardExplanation, DashboardError> {
         guard let number = RecordType.number(type) else { return .failure(DashboardError("type: unknown record type '\(type)'")) }
+        // The names the workers' policy was made from: the verdict is theirs.
+        let names = attached.withLock { $0.names }?.publishedTable ?? .empty
         var address: IPAddress?
         if let client {
-            guard let parsed = IPAddress(client) else { return .failure(DashboardError("client: '\(client)' is not an IP address")) }
-            address = parsed
+            let reference = ClientReference(client, names: names)
+            if let problem = reference.problem { return .failure(DashboardError("client: '\(client)': \(problem)")) }
+            address = reference.address
         }
         var destination = Endpoint(address: .anyV4, port: 53)
         if let server {
@@ -128,7 +134,8 @@ final class RelayDashboardBackend: DashboardBackend, @unchecked Sendable {
         // A cache of its own, small: the verdict is the pipeline's with nothing cached.
         var small = configuration
         small.cache.entries = 64
-        let pipeline = QueryPipeline(configuration: small, rules: paused ? .empty : filters.rules, zones: filters.zones, listeners: listeners)
+        let pipeline = QueryPipeline(configuration: small, rules: paused ? .empty : filters.rules, zones: filters.zones, listeners: listeners,
+                                     policy: configuration.filters.clientPolicy(names: names))
         let explanation: Explanation
         do {
             explanation = try Explanation(pipeline: pipeline, name: name, type: number, client: address, destination: destination)

@@ -24,8 +24,8 @@ import Synchronization
 final class ClientNameService: @unchecked Sendable {
     let directory: ClientNameDirectory
     private let sources: Configuration.NameSources
-    private let policies: [Configuration.ClientLists]
-    private let lists: [String]
+    /// `filters` of the configuration: its `clients` and `lists` make the policy.
+    private let filters: Configuration.Filters
     private let bypassMark: UInt32
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
@@ -50,8 +50,11 @@ final class ClientNameService: @unchecked Sendable {
         var sent: Int, named_: Int, unnamed: Int, failed: Int, dropped: Int
     }
 
+    /// The files' table as last published, from any thread (the dashboard's explain).
+    var publishedTable: ClientNameTable { published.withLock { $0 } }
+
     var metrics: Metrics {
-        let table = published.withLock { $0 }
+        let table = publishedTable
         let l = lookups.withLock { $0 }
         return Metrics(named: [("hosts", table.count(from: .hosts)), ("leases", table.count(from: .leases))],
                        sent: l.sent, named_: l.named, unnamed: l.unnamed, failed: l.failed, dropped: directory.droppedAsks)
@@ -59,8 +62,7 @@ final class ClientNameService: @unchecked Sendable {
 
     init(configuration: Configuration, logger: Logger) {
         sources = configuration.clients.names
-        policies = configuration.filters.clients
-        lists = configuration.filters.lists
+        filters = configuration.filters
         bypassMark = configuration.intercept.bypassMark
         self.logger = logger
         directory = ClientNameDirectory(reverseLookups: configuration.clients.names.ptr != nil)
@@ -84,18 +86,9 @@ final class ClientNameService: @unchecked Sendable {
     }
 
     /// The policy of `filters.clients` with names resolved by the current table.
-    var policy: ClientPolicy { Self.policy(policies, lists: lists, table: table) }
+    var policy: ClientPolicy { filters.clientPolicy(names: table) }
 
-    static func policy(_ entries: [Configuration.ClientLists], lists: [String], table: ClientNameTable) -> ClientPolicy {
-        ClientPolicy(entries.flatMap { entry -> [(prefix: IPPrefix, lists: ListMask)] in
-            let mask = ListMask(lists: entry.lists.compactMap { lists.firstIndex(of: $0) })
-            let named = entry.names.flatMap { table.addresses(named: $0) }
-                .map { IPPrefix(address: $0, length: $0.isIPv6 ? 128 : 32) }
-            return (entry.match + named).map { (prefix: $0, lists: mask) }
-        })
-    }
-
-    private var usesNames: Bool { policies.contains { !$0.names.isEmpty } }
+    private var usesNames: Bool { filters.clients.contains { !$0.names.isEmpty } }
 
     func start(workers: [Worker]) throws(Errno) {
         self.workers = workers
@@ -144,21 +137,15 @@ final class ClientNameService: @unchecked Sendable {
             seen[path] = .some(now)
         }
         guard changed else { return false }
-        var parts: [(source: ClientNameTable.Source, contents: NameFileContents)] = []
-        for (source, paths) in [(ClientNameTable.Source.hosts, sources.hosts), (.leases, sources.leases)] {
-            for path in paths {
-                switch RegularFile.read(path, limit: 32 << 20) {
-                case .success(let bytes):
-                    let contents = source == .hosts ? HostsFile.parse(bytes, file: path) : LeaseFile.parse(bytes, file: path)
-                    for problem in contents.problems.prefix(20) { logger.warning("client names: \(problem)") }
-                    if contents.problems.count > 20 { logger.warning("client names: \(path): \(contents.problems.count - 20) more lines not used") }
-                    parts.append((source, contents))
-                case .failure(let failure):
-                    logger.warning("client names: \(path) \(failure.reason); no names from it until it can be read")
-                }
-            }
+        let reading = ClientNameFiles.read(hosts: sources.hosts, leases: sources.leases)
+        for (path, problems) in reading.problems {
+            for problem in problems.prefix(20) { logger.warning("client names: \(problem)") }
+            if problems.count > 20 { logger.warning("client names: \(path): \(problems.count - 20) more lines not used") }
         }
-        let fresh = ClientNameTable(parts)
+        for (path, reason) in reading.unreadable {
+            logger.warning("client names: \(path) \(reason); no names from it until it can be read")
+        }
+        let fresh = reading.table
         table = fresh
         published.withLock { $0 = fresh }
         directory.publish(fresh)

@@ -234,7 +234,7 @@ public final class RelayService {
             }
         }
         if let dashboard {
-            backend.attach(workers: workers, recorders: recorders, kernelCounters: { [weak self] in self?.kernelCounters() ?? Counters() })
+            backend.attach(workers: workers, recorders: recorders, kernelCounters: { [weak self] in self?.kernelCounters() ?? Counters() }, names: names)
             do {
                 try dashboard.start()
                 self.dashboard = dashboard
