@@ -25,7 +25,9 @@ import Testing
         // Two addresses, in file order: explained for the first.
         Case(text: "kids-ipad", expected: .named("kids-ipad", [IPAddress("10.53.1.2")!, IPAddress("fd53:1::2")!]), address: "10.53.1.2"),
         Case(text: "nobody-here", expected: .unknownName("nobody-here"), address: nil),
-        Case(text: "10.53.1.999", expected: .unknownName("10.53.1.999"), address: nil),
+        Case(text: "10.53.1.999", expected: .badAddress, address: nil),
+        Case(text: "10.53.1", expected: .badAddress, address: nil),
+        Case(text: "fd53::1::2", expected: .badAddress, address: nil),
         Case(text: "not a name!", expected: .invalid, address: nil),
         Case(text: "", expected: .invalid, address: nil),
         Case(text: ".", expected: .invalid, address: nil),
@@ -41,7 +43,8 @@ import Testing
 
     @Test func problemsSayWhatIsMissing() {
         #expect(ClientReference("nobody-here", names: Self.table).problem == "no clients.names hosts or leases file gives 'nobody-here' an address")
-        #expect(ClientReference("a b", names: Self.table).problem == "neither an IP address nor a client name")
+        #expect(ClientReference("a b", names: Self.table).problem == "it is neither an IP address nor a client name")
+        #expect(ClientReference("10.53.1", names: Self.table).problem == "it is not an IP address")
         #expect(ClientReference("kids-ipad", names: .empty).problem != nil, "without files no name resolves")
     }
 }
