@@ -1,7 +1,7 @@
 import LinuxNet
 
 /// Upstream UDP sockets taken out of service that still wait for answers, and how many new
-/// sockets this second may bring: shared by the replacement policy of `UpstreamSocketPool` and
+/// sockets may be opened now: shared by the replacement policy of `UpstreamSocketPool` and
 /// `SourceSockets`.
 ///
 /// A new socket costs about 5–10 µs (socket, options, bind, epoll, and the close later), so
@@ -13,10 +13,11 @@ import LinuxNet
 /// the 256 retired sockets at once, at a cold start under a burst of misses) had slowed the
 /// worker's first 50 ms: at 20k qps of cold names the slowest answer in the first 100 ms took
 /// 5–9 ms in rtr, 2.3–2.8 ms with the bucket (bench/run.sh hot, 3 pairs, docs/DESIGN.md).
-/// A retired socket keeps receiving until no query waits on it
-/// any more (checked every `sweepInterval`) or its last query could have timed out, then it is
-/// closed. At most `maxRetiring` stay open: past that, sockets are used again rather than letting
-/// a silent upstream drive the descriptor count up.
+///
+/// A retired socket keeps receiving until no query waits on it any more (checked every
+/// `sweepInterval`) or its last query could have timed out, then it is closed. At most
+/// `maxRetiring` stay open: past that, sockets are used again rather than letting a silent
+/// upstream drive the descriptor count up.
 final class SocketTurnover {
     static let maxReplacementsPerSecond = 1000
     /// Replacements that may happen back to back once the bucket has filled.
@@ -31,7 +32,7 @@ final class SocketTurnover {
     private var credit = SocketTurnover.replacementBurst
     private var creditedAt: UInt64 = 0
     private var nextSweep: UInt64 = 0
-    /// Replacements that did not happen (this second's budget spent, or too many retiring).
+    /// Replacements that did not happen (the bucket empty, or too many retiring).
     private(set) var reused = 0
 
     init(maxRetiring: Int, epoll: Epoll) {
