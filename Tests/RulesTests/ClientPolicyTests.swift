@@ -71,7 +71,9 @@ import Testing
             let policy = ClientPolicy(entries)
             for n in 0..<600 {
                 let client = n % 7 == 0 ? IPAddress("fd53:1::\(String(n % 64, radix: 16))")! : Self.v4(n)
-                #expect(policy.lists(for: client) == Self.byScanning(entries, client), "round \(round), client \(client)")
+                // The whole policy in the message: the entries are random, a failure must be reproducible.
+                #expect(policy.lists(for: client) == Self.byScanning(entries, client),
+                        "client \(client), round \(round), policy \(entries.map { "\($0.prefix)=\($0.lists.bits)" })")
             }
         }
     }
